@@ -1,0 +1,89 @@
+"""CPU kernel: the per-pixel loop over the detector, parallel over rows."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .physics import pixel_intensity
+
+
+@njit(parallel=True, cache=True)
+def render_cpu(P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo, row_hi,
+               col_lo, col_hi, start_index, image, omega_rows, fell_back):
+    """Fill ``image`` (float32, [slow, fast]) for the rectangle of pixels given.
+
+    Only pixels whose row-major index is ``>= start_index`` are computed, so
+    the host can recompute the tail of the image after C's global switch-off
+    of interpolation.  ``mask`` is empty or holds 0 where C skips a pixel.
+    ``omega_rows[s]`` receives the row's solid-angle sum and ``fell_back[s]``
+    the first column (or -1) where interpolation left the table.
+    """
+    fpixels = image.shape[1]
+    use_mask = mask.size > 0
+    for spixel in prange(row_lo, row_hi):
+        omega_row = 0.0
+        first_fell = -1
+        for fpixel in range(col_lo, col_hi):
+            index = spixel * fpixels + fpixel
+            if index < start_index:
+                continue
+            if use_mask and mask[index] == 0:
+                continue
+            value, omega, fell, _, _, _, _ = pixel_intensity(
+                spixel, fpixel, P, det, sources, cells, a_star, fhkl, interpolate, False)
+            image[spixel, fpixel] = np.float32(value)
+            omega_row += omega
+            if fell and first_fell < 0:
+                first_fell = fpixel
+        omega_rows[spixel] = omega_row
+        fell_back[spixel] = first_fell
+
+
+@njit(cache=True)
+def render_one(P, det, sources, cells, a_star, fhkl, interpolate, spixel, fpixel, first_pass):
+    """One pixel, serially: used for C's first pass (``-c_parity``) and for tracing."""
+    return pixel_intensity(spixel, fpixel, P, det, sources, cells, a_star, fhkl, interpolate,
+                           first_pass)
+
+
+@njit(cache=True)
+def image_stats(image, mask, row_lo, row_hi, col_lo, col_hi):
+    """C's running statistics in serial pixel order (nanoBragg.c lines 3035-3045).
+
+    Returns ``(sum, sumsqr, n, max_I, max_index)`` over the rendered,
+    unmasked pixels; ``max_index`` is -1 when no pixel exceeds 0.
+    """
+    fpixels = image.shape[1]
+    use_mask = mask.size > 0
+    total = 0.0
+    total_sqr = 0.0
+    n = 0
+    max_value = 0.0
+    max_index = -1
+    for spixel in range(row_lo, row_hi):
+        for fpixel in range(col_lo, col_hi):
+            index = spixel * fpixels + fpixel
+            if use_mask and mask[index] == 0:
+                continue
+            v = np.float64(image[spixel, fpixel])
+            if v > max_value:
+                max_value = v
+                max_index = index
+            total += v
+            total_sqr += v * v
+            n += 1
+    return total, total_sqr, n, max_value, max_index
+
+
+@njit(cache=True)
+def roi_deviation_sqr(image, avg, row_lo, row_hi, col_lo, col_hi):
+    """Sum of squared deviations from ``avg`` over the ROI, masked pixels included (C 3062)."""
+    total = 0.0
+    n = 0
+    for spixel in range(row_lo, row_hi):
+        for fpixel in range(col_lo, col_hi):
+            d = np.float64(image[spixel, fpixel]) - avg
+            total += d * d
+            n += 1
+    return total, n
