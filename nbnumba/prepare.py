@@ -797,7 +797,7 @@ def _build_sources(o: Options, beam_vector, polar_vector, vert_vector, lambda0,
     """Source directions and wavelengths: -sourcefile or divergence × dispersion (line 2290)."""
     source_distance = 10.0
     rows: list[list[float]] = []
-    divsteps = 0
+    divsteps = -1  # C's initial value, printed as is when sources come from a file
     if o.sourcefilename is not None:
         from .io import read_text_file
 
@@ -821,6 +821,7 @@ def _build_sources(o: Options, beam_vector, polar_vector, vert_vector, lambda0,
             return not (o.round_div and test * 4.0 > 1.1)
 
         grid = []
+        divsteps = 0
         for hdiv_tic in range(hdivsteps):
             for vdiv_tic in range(vdivsteps):
                 hdiv = hdivstep * hdiv_tic - hdivrange / 2.0

@@ -57,9 +57,34 @@ def _serial_pixels(scene: Scene):
             yield s, f
 
 
-def render(scene: Scene, progress: bool = False) -> Rendered:
-    """Compute the float image of ``scene`` with the parallel CPU kernel."""
-    from .kernels.cpu import render_cpu, render_one
+def rows_backend(device: str):
+    """The row-rectangle renderer for ``device``.
+
+    Every backend has ``render_cpu``'s signature and contract (see
+    ``nbnumba.kernels.cpu.render_cpu``), so the sequential effects below are
+    shared by all of them.
+    """
+    if device in ("cuda", "auto"):
+        try:
+            from .kernels import cuda as cuda_kernels
+
+            if cuda_kernels.available():
+                return cuda_kernels.render_cuda
+        except ImportError:
+            pass
+        if device == "cuda":
+            raise RuntimeError("-device cuda: no usable CUDA GPU (numba-cuda not installed "
+                               "or no GPU visible)")
+    from .kernels.cpu import render_cpu
+
+    return render_cpu
+
+
+def render(scene: Scene, progress: bool = False, device: str = "cpu") -> Rendered:
+    """Compute the float image of ``scene`` with the kernel for ``device``."""
+    from .kernels.cpu import render_one
+
+    render_cpu = rows_backend(device)
 
     P = scene.params
     image = np.zeros((scene.spixels, scene.fpixels), dtype=np.float32)
@@ -230,6 +255,11 @@ def run(opts: Options, out: Callable[[str], None], warn: Callable[[str], None],
     """The whole program for parsed options: prepare, render, write."""
     rng = RandomStreams(opts)
     scene = prepare(opts, out, warn, rng)
-    rendered = render(scene, progress=progress)
+    rendered = render(scene, progress=progress, device=opts.device)
+    if opts.trace_pixel is not None:
+        from .trace import trace_lines
+
+        for line in trace_lines(scene, *opts.trace_pixel):
+            out(line + "\n")
     finish(scene, rendered, rng, out)
     return scene

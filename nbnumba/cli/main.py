@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 EXIT_OK = 0
@@ -32,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
 
     for w in warnings:
         warn(w)
+    # C's GetFrame announces the -mask and -img files before anything else
+    for name in (opts.maskfilename, opts.imginfilename):
+        if name is not None and os.path.isfile(name):
+            out(f"reading {name}\n")
     from ..prepare import SetupExit
     from ..simulate import run
 
