@@ -588,7 +588,9 @@ def _hkl_fast(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     except ValueError:
         return None
     n = len(tokens) // 4
-    hkl_text = b"".join(tokens[0:4 * n:4] + tokens[1:4 * n:4] + tokens[2:4 * n:4])
+    # leftover tokens count too: %d would split a "1.0" there into a fourth conversion
+    hkl_text = b"".join(tokens[0:4 * n:4] + tokens[1:4 * n:4] + tokens[2:4 * n:4]
+                        + tokens[4 * n:])
     if hkl_text.translate(None, b"0123456789+-"):
         return None
     values = values[:4 * n].reshape(n, 4)
