@@ -776,7 +776,10 @@ def _load_structure_factors(o: Options, default_F: float, dump_exists: bool, out
             out(f"reading Fs from {o.dumpfilename}\n")
             warn(f"warning: no -hkl given: structure factors come from {o.dumpfilename} "
                  "left by an earlier run (nanoBragg.c does this silently)")
-            return nbio.read_fdump(o.dumpfilename)
+            table = nbio.read_fdump(o.dumpfilename)
+            for line in table.warnings:
+                warn(line)
+            return table
         return nbio.HKLTable.empty()
     table = nbio.read_hkl(o.hklfilename, default_F)
     for line in table.messages:
