@@ -9,7 +9,9 @@ in C's pixel order, so the result does not depend on the thread count.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,11 +82,28 @@ def rows_backend(device: str):
     return render_cpu
 
 
+# A row-rectangle renderer with render_cpu's contract that replaces
+# rows_backend(device) inside render, so a distributed backend (the Dask tiles
+# of nbnumba.series) gets exactly the sequential effects below
+_rows_backend_override: ContextVar[Callable | None] = ContextVar("rows_backend_override",
+                                                                 default=None)
+
+
+@contextmanager
+def using_rows_backend(backend: Callable) -> Iterator[None]:
+    """Within the block, :func:`render` computes pixels with ``backend``."""
+    token = _rows_backend_override.set(backend)
+    try:
+        yield
+    finally:
+        _rows_backend_override.reset(token)
+
+
 def render(scene: Scene, progress: bool = False, device: str = "cpu") -> Rendered:
     """Compute the float image of ``scene`` with the kernel for ``device``."""
     from .kernels.cpu import render_one
 
-    render_cpu = rows_backend(device)
+    render_cpu = _rows_backend_override.get() or rows_backend(device)
 
     P = scene.params
     image = np.zeros((scene.spixels, scene.fpixels), dtype=np.float32)
@@ -235,10 +254,8 @@ def finish(scene: Scene, rendered: Rendered, rng: RandomStreams | None,
 
     if not o.calculate_noise:
         return
-    from .rng import poisson_noise
-
     values = np.ascontiguousarray(image[roi]).reshape(-1)
-    photons = np.asarray(poisson_noise(values, rng.seed, rng.gen.state), dtype=np.float64)
+    photons = np.asarray(rng.gen.poisson_noise(values, rng.seed), dtype=np.float64)
     # C's running double sum in pixel order; cumsum adds sequentially, unlike sum
     total = float(np.cumsum(photons)[-1]) if photons.size else 0.0
     test = photons + o.adc_offset
@@ -247,7 +264,8 @@ def finish(scene: Scene, rendered: Rendered, rng: RandomStreams | None,
     intimage[roi] = test.astype(np.uint16).reshape(row_hi - row_lo, col_hi - col_lo)
     out(f"{total:.0f} photons on noise image ({overloads} overloads)\n")
     out(f"writing {o.noisefilename} as 2-byte integers\n")
-    nbio.write_smv(o.noisefilename, header, intimage)
+    # C's noise header differs from the int one only in a signed zero (DENZO_X_BEAM)
+    nbio.write_smv(o.noisefilename, nbio.smv_header(**scene.header, noise=True), intimage)
 
 
 def run(opts: Options, out: Callable[[str], None], warn: Callable[[str], None],
