@@ -181,43 +181,26 @@ def prepare(o: Options, out: Callable[[str], None], warn: Callable[[str], None],
         Fbeam = Xbeam
         Sbeam = detsize_s - Ybeam
         detector_pivot = "BEAM"
-    if conv == "MOSFLM":
+    if conv in ("MOSFLM", "DENZO"):
+        # DENZO is MOSFLM without the half-pixel shift of the beam centre
+        half_pixel = 0.5 if conv == "MOSFLM" else 0.0
         if nan(Xbeam):
             Xbeam = (detsize_s + pixel_size) / 2.0
         if nan(Ybeam):
             Ybeam = (detsize_f + pixel_size) / 2.0
         set_vectors([1, 0, 0], [0, 0, 1], [0, -1, 0], [1, 0, 0], [0, 0, -1], [0, 0, 1],
                     [0, 0, 1])
-        Fbeam = Ybeam + 0.5 * pixel_size
-        Sbeam = Xbeam + 0.5 * pixel_size
+        Fbeam = Ybeam + half_pixel * pixel_size
+        Sbeam = Xbeam + half_pixel * pixel_size
         detector_pivot = "BEAM"
-    if conv == "DENZO":
-        if nan(Xbeam):
-            Xbeam = (detsize_s + pixel_size) / 2.0
-        if nan(Ybeam):
-            Ybeam = (detsize_f + pixel_size) / 2.0
-        set_vectors([1, 0, 0], [0, 0, 1], [0, -1, 0], [1, 0, 0], [0, 0, -1], [0, 0, 1],
-                    [0, 0, 1])
-        Fbeam = Ybeam + 0.0 * pixel_size
-        Sbeam = Xbeam + 0.0 * pixel_size
-        detector_pivot = "BEAM"
-    if conv == "XDS":
+    if conv in ("XDS", "DIALS"):
         if nan(Xbeam):
             Xbeam = Xclose
         if nan(Ybeam):
             Ybeam = Yclose
-        set_vectors([0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0], [1, 0, 0],
-                    [1, 0, 0])
-        Fbeam = Xbeam
-        Sbeam = Ybeam
-        detector_pivot = "SAMPLE"
-    if conv == "DIALS":
-        if nan(Xbeam):
-            Xbeam = Xclose
-        if nan(Ybeam):
-            Ybeam = Yclose
-        set_vectors([0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 0], [0, 1, 0],
-                    [0, 1, 0])
+        # the two differ only in the rotation axes (twotheta, polarization, spindle)
+        axis = [1, 0, 0] if conv == "XDS" else [0, 1, 0]
+        set_vectors([0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], axis, axis, axis)
         Fbeam = Xbeam
         Sbeam = Ybeam
         detector_pivot = "SAMPLE"
