@@ -26,6 +26,9 @@ import numpy as np
 DEFAULT_MIN_CORR = 0.9995
 DEFAULT_TOP_N = 20
 TRACE_TOLERANCE = 1e-9  # relative, per trace value
+# C's output-file flags (matched as substrings, as C does)
+OUTPUT_FLAGS = ("-floatfile", "-floatimage", "-intfile", "-intimage", "-noisefile",
+                "-noiseimage", "-pgmfile", "-pgmimage")
 
 
 class CompareError(Exception):
@@ -271,9 +274,11 @@ class ProgramRun:
 def _input_files(args: Sequence[str], cwd: Path) -> list[str]:
     """Relative paths named in ``args`` that exist under ``cwd`` (copied for each run)."""
     names = []
-    for token in args:
+    for i, token in enumerate(args):
         if token.startswith("-") or os.path.isabs(token):
             continue
+        if i > 0 and any(flag in args[i - 1] for flag in OUTPUT_FLAGS):
+            continue  # an output file left by an earlier run
         if (cwd / token).is_file() and token not in names:
             names.append(token)
     # without -hkl both programs read Fdump.bin left by an earlier run
@@ -316,7 +321,12 @@ def _output_names(args: Sequence[str], workdir: Path) -> tuple[str, str]:
 def _read_float(path: Path, shape: tuple[int, int], who: str) -> np.ndarray:
     if not path.is_file():
         raise CompareError(f"{who}: float image {path} was not written")
-    data = np.fromfile(path, dtype="<f4")
+    if path.suffix == ".gz":  # as the golden folder stores some images
+        import gzip
+
+        data = np.frombuffer(gzip.decompress(path.read_bytes()), dtype="<f4")
+    else:
+        data = np.fromfile(path, dtype="<f4")
     if data.size != shape[0] * shape[1]:
         raise CompareError(f"{who}: float image {path} holds {data.size} pixels, "
                            f"expected {shape[1]}x{shape[0]}")
@@ -487,6 +497,7 @@ def run_comparison(args: Sequence[str], c_bin: str | os.PathLike | None = None,
             "shape": list(shape),
             "c_source": "image" if c_image is not None else "program",
             "c_image": str(c_image) if c_image is not None else None,
+            "inputs": list(inputs),
             "c_command": c_run.command if c_run else None,
             "ours_command": ["nanobragg-nb", *ours_cmd[3:]],
         }

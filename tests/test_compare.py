@@ -184,3 +184,15 @@ def test_nb_compare_real_c(c_binary, case_workdir, monkeypatch, tmp_path):
     assert s["trace"]["lines_ours"] > 0
     if "note" not in s["trace"]:  # an instrumented build
         assert s["trace"]["first_divergence"] is None
+
+
+def test_input_files_copied(tmp_path):
+    """Files named in ARGS are staged, output names are not; Fdump.bin only without -hkl."""
+    from nbnumba.compare import _input_files
+
+    for name in ("A.mat", "P1.hkl", "float.bin", "Fdump.bin"):
+        (tmp_path / name).write_bytes(b"x")
+    args = ["-mat", "A.mat", "-hkl", "P1.hkl", "-floatfile", "float.bin", "-N", "5"]
+    assert _input_files(args, tmp_path) == ["A.mat", "P1.hkl"]
+    assert _input_files(["-mat", "A.mat", "-default_F", "1"], tmp_path) == ["A.mat",
+                                                                            "Fdump.bin"]

@@ -62,6 +62,7 @@ def report(summary: dict) -> list[str]:
         f"compared {s['pixels']} pixels ({region}); C from "
         + ("saved image " + s["c_image"] if s["c_source"] == "image" else "nanoBragg.c")
         + (", ours with -c_parity" if s["c_parity"] else ""),
+        "inputs copied    " + (", ".join(s["inputs"]) or "none"),
         f"correlation      {s['correlation']:.9f}",
         f"sum ratio        {s['sum_ratio']:.9f}  (ours / C)",
         f"RMSE             {s['rmse']:.6g} photons",
