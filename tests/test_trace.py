@@ -13,6 +13,7 @@ from golden import read_reference, run_nb
 from nbnumba.compare import TRACE_TOLERANCE, compare_traces, parse_trace
 
 SUPERVISOR_PIXEL = (1039, 685)
+FAST_KERNEL_TOL = 1e-9  # tests/test_fast_kernel.py: of the image maximum, per pixel
 # a few pixels around the traced one keep the run fast; the trace needs only the scene
 SUPERVISOR_ROI = ["-roi", "683", "687", "1037", "1041"]
 
@@ -84,17 +85,27 @@ def test_supervisor_trace_keys_complete(supervisor_run):
     assert keys[-len(FINAL_KEYS):] == FINAL_KEYS
 
 
+def _assert_image_value(traced: float, image: np.ndarray, s: int, f: int) -> None:
+    """The traced value is the image's, to the last bit when the faithful kernel rendered it.
+
+    The default CPU backend may be the vectorised kernel, which agrees with the
+    faithful one (and the trace) to FAST_KERNEL_TOL of the image maximum.
+    """
+    value = float(image[s, f])
+    assert abs(float(np.float32(traced)) - value) <= FAST_KERNEL_TOL * float(image.max())
+
+
 def test_supervisor_trace_equals_image(supervisor_run):
-    """I_pixel_final is the float image at the pixel, ours and C's."""
+    """I_pixel_final is C's float image at the pixel, bit for bit, and ours."""
     res, image = supervisor_run
     entries = parse_trace(res.stdout)
     s, f = SUPERVISOR_PIXEL
     final = _trace_value(entries, "I_pixel_final")
-    assert np.float32(final) == image[s, f]
-    assert np.float32(_trace_value(entries, "floatimage_accumulated")) == image[s, f]
     ref = np.frombuffer(read_reference(GOLDEN / "supervisor", "float.bin"),
                         dtype="<f4").reshape(image.shape)
-    assert image[s, f] == ref[s, f]
+    assert np.float32(final) == ref[s, f]
+    assert np.float32(_trace_value(entries, "floatimage_accumulated")) == ref[s, f]
+    _assert_image_value(final, image, s, f)
 
 
 def _scene(name: str, workdir: Path):
@@ -190,8 +201,9 @@ def test_trace_pixel_flag_on_small_case(case_workdir):
     assert res.code == 0, res.stderr
     image = np.fromfile(case_workdir / case["float"], dtype="<f4").reshape(case["shape"])
     entries = parse_trace(res.stdout)
-    assert np.float32(_trace_value(entries, "I_pixel_final")) == image[s, f]
-    assert image[s, f] == np.float32(case["float_stats"]["max"])
+    final = _trace_value(entries, "I_pixel_final")
+    assert np.float32(final) == np.float32(case["float_stats"]["max"])  # C's image there
+    _assert_image_value(final, image, s, f)
     # the trace sits before the closing summary, which is unchanged
     out = res.stdout.splitlines()
     last_trace = max(i for i, line in enumerate(out) if line.startswith("TRACE_"))
