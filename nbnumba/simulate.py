@@ -59,8 +59,8 @@ def _serial_pixels(scene: Scene):
             yield s, f
 
 
-def rows_backend(device: str):
-    """The row-rectangle renderer for ``device``.
+def rows_backend(device: str, precision: str = "double"):
+    """The row-rectangle renderer for ``device`` (``precision`` applies to the GPU only).
 
     Every backend has ``render_cpu``'s signature and contract (see
     ``nbnumba.kernels.cpu.render_cpu``), so the sequential effects below are
@@ -71,7 +71,7 @@ def rows_backend(device: str):
             from .kernels import cuda as cuda_kernels
 
             if cuda_kernels.available():
-                return cuda_kernels.render_cuda
+                return cuda_kernels.renderer(precision)
         except ImportError:
             pass
         if device == "cuda":
@@ -103,7 +103,7 @@ def render(scene: Scene, progress: bool = False, device: str = "cpu") -> Rendere
     """Compute the float image of ``scene`` with the kernel for ``device``."""
     from .kernels.cpu import render_one
 
-    render_cpu = _rows_backend_override.get() or rows_backend(device)
+    render_cpu = _rows_backend_override.get() or rows_backend(device, scene.opts.precision)
 
     P = scene.params
     image = np.zeros((scene.spixels, scene.fpixels), dtype=np.float32)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
+from numba import config, njit, types
+from numba.extending import intrinsic
 
 # crystal shapes, as C's shapetype enum order (nanoBragg.c line 163)
 SQUARE = 0
@@ -27,6 +28,31 @@ DET_ODET = 2
 DET_PIX0 = 3
 DET_BEAM = 4
 DET_POLAR = 5
+
+
+if config.DISABLE_JIT:
+
+    def as_float(value, like):
+        """``value`` in the float type of ``like`` (pure Python when JIT is off)."""
+        return type(like)(value)
+
+else:
+
+    @intrinsic
+    def as_float(typingctx, value, like):
+        """``value`` in the float type of ``like``.
+
+        Literals are float64 in Numba and would promote float32 arithmetic
+        (``-precision single`` on the GPU) back to float64; written through
+        this, the same functions specialise to either precision.  For float64
+        it is exactly the conversion Python's promotion does.
+        """
+        target = like if isinstance(like, types.Float) else types.float64
+
+        def codegen(context, builder, signature, args):
+            return context.cast(builder, args[0], signature.args[0], target)
+
+        return target(value, like), codegen
 
 
 @njit(inline="always", cache=True)
@@ -47,7 +73,8 @@ def unitize3(x, y, z):
     mag = math.sqrt(x * x + y * y + z * z)
     if mag != 0.0:
         return x / mag, y / mag, z / mag, mag
-    return 0.0, 0.0, 0.0, mag
+    zero = as_float(0.0, mag)
+    return zero, zero, zero, mag
 
 
 @njit(inline="always", cache=True)
@@ -55,7 +82,7 @@ def rotate_axis3(vx, vy, vz, ax, ay, az, phi):
     """Rotate v about the unit axis by phi radians (Rodrigues; C's rotate_axis, line 3366)."""
     sinphi = math.sin(phi)
     cosphi = math.cos(phi)
-    dot = (ax * vx + ay * vy + az * vz) * (1.0 - cosphi)
+    dot = (ax * vx + ay * vy + az * vz) * (as_float(1.0, cosphi) - cosphi)
     nx = ax * dot + vx * cosphi + (-az * vy + ay * vz) * sinphi
     ny = ay * dot + vy * cosphi + (+az * vx - ax * vz) * sinphi
     nz = az * dot + vz * cosphi + (-ay * vx + ax * vy) * sinphi
@@ -74,8 +101,8 @@ def sincg(x, n):
 def sinc3(x):
     """Sphere transform 3(sin x/x − cos x)/x² (C's sinc3, line 3298)."""
     if x == 0.0:
-        return 1.0
-    return 3.0 * (math.sin(x) / x - math.cos(x)) / (x * x)
+        return as_float(1.0, x)
+    return as_float(3.0, x) * (math.sin(x) / x - math.cos(x)) / (x * x)
 
 
 @njit(inline="always", cache=True)
@@ -90,8 +117,9 @@ def polarization_factor(kahn, ix, iy, iz, dx, dy, dz, px, py, pz):
     dx, dy, dz, _ = unitize3(dx, dy, dz)
     cos2theta = dot3(ix, iy, iz, dx, dy, dz)
     cos2theta_sqr = cos2theta * cos2theta
-    sin2theta_sqr = 1 - cos2theta_sqr
-    psi = 0.0
+    one = as_float(1.0, cos2theta)
+    sin2theta_sqr = one - cos2theta_sqr
+    psi = as_float(0.0, cos2theta)
     if kahn != 0.0:
         bx, by, bz = cross3(px, py, pz, ix, iy, iz)
         bx, by, bz, _ = unitize3(bx, by, bz)
@@ -100,7 +128,9 @@ def polarization_factor(kahn, ix, iy, iz, dx, dy, dz, px, py, pz):
         e_out = dot3(dx, dy, dz, ex, ey, ez)
         b_out = dot3(dx, dy, dz, bx, by, bz)
         psi = -math.atan2(b_out, e_out)
-    return 0.5 * (1.0 + cos2theta_sqr - kahn * math.cos(2 * psi) * sin2theta_sqr), dx, dy, dz
+    return (as_float(0.5, psi) * (one + cos2theta_sqr
+                                  - kahn * math.cos(as_float(2.0, psi) * psi) * sin2theta_sqr),
+            dx, dy, dz)
 
 
 @njit(inline="always", cache=True)
@@ -116,19 +146,22 @@ def polint4(x0, x1, x2, x3, y0, y1, y2, y3, x):
 @njit(inline="always", cache=True)
 def polin2_row(fhkl, ih, k0f, l0f, kmin, lmin, k, l):
     """C's polin2 over the 4×4 (k, l) neighbourhood of one h plane index ``ih``."""
-    kx0 = k0f - 1.0
-    lx0 = l0f - 1.0
+    one = as_float(1.0, l)
+    two = as_float(2.0, l)
+    three = as_float(3.0, l)
+    kx0 = as_float(k0f, l) - one
+    lx0 = as_float(l0f, l) - one
     ik = int(k0f) - 1 - kmin
     il = int(l0f) - 1 - lmin
-    r0 = polint4(lx0, lx0 + 1.0, lx0 + 2.0, lx0 + 3.0, fhkl[ih, ik, il], fhkl[ih, ik, il + 1],
+    r0 = polint4(lx0, lx0 + one, lx0 + two, lx0 + three, fhkl[ih, ik, il], fhkl[ih, ik, il + 1],
                  fhkl[ih, ik, il + 2], fhkl[ih, ik, il + 3], l)
-    r1 = polint4(lx0, lx0 + 1.0, lx0 + 2.0, lx0 + 3.0, fhkl[ih, ik + 1, il],
+    r1 = polint4(lx0, lx0 + one, lx0 + two, lx0 + three, fhkl[ih, ik + 1, il],
                  fhkl[ih, ik + 1, il + 1], fhkl[ih, ik + 1, il + 2], fhkl[ih, ik + 1, il + 3], l)
-    r2 = polint4(lx0, lx0 + 1.0, lx0 + 2.0, lx0 + 3.0, fhkl[ih, ik + 2, il],
+    r2 = polint4(lx0, lx0 + one, lx0 + two, lx0 + three, fhkl[ih, ik + 2, il],
                  fhkl[ih, ik + 2, il + 1], fhkl[ih, ik + 2, il + 2], fhkl[ih, ik + 2, il + 3], l)
-    r3 = polint4(lx0, lx0 + 1.0, lx0 + 2.0, lx0 + 3.0, fhkl[ih, ik + 3, il],
+    r3 = polint4(lx0, lx0 + one, lx0 + two, lx0 + three, fhkl[ih, ik + 3, il],
                  fhkl[ih, ik + 3, il + 1], fhkl[ih, ik + 3, il + 2], fhkl[ih, ik + 3, il + 3], l)
-    return polint4(kx0, kx0 + 1.0, kx0 + 2.0, kx0 + 3.0, r0, r1, r2, r3, k)
+    return polint4(kx0, kx0 + one, kx0 + two, kx0 + three, r0, r1, r2, r3, k)
 
 
 @njit(inline="always", cache=True)
@@ -142,29 +175,32 @@ def polin3(fhkl, h, k, l, hmin, kmin, lmin):
     k0f = math.floor(k)
     l0f = math.floor(l)
     ih = int(h0f) - 1 - hmin
-    hx0 = h0f - 1.0
+    one = as_float(1.0, h)
+    hx0 = as_float(h0f, h) - one
     y0 = polin2_row(fhkl, ih, k0f, l0f, kmin, lmin, k, l)
     y1 = polin2_row(fhkl, ih + 1, k0f, l0f, kmin, lmin, k, l)
     y2 = polin2_row(fhkl, ih + 2, k0f, l0f, kmin, lmin, k, l)
     y3 = polin2_row(fhkl, ih + 3, k0f, l0f, kmin, lmin, k, l)
-    return polint4(hx0, hx0 + 1.0, hx0 + 2.0, hx0 + 3.0, y0, y1, y2, y3, h)
+    return polint4(hx0, hx0 + one, hx0 + as_float(2.0, h), hx0 + as_float(3.0, h), y0, y1, y2, y3,
+                   h)
 
 
 @njit(inline="always", cache=True)
 def lattice_factor(P, a_star, h, k, l, h0, k0, l0):
     """F_latt for the crystal shape (C lines 2862-2905)."""
     if P.xtal_shape == SQUARE:
-        f_latt = 1.0
+        f_latt = as_float(1.0, h)
+        pi = as_float(math.pi, h)
         if P.Na > 1:
-            f_latt *= sincg(math.pi * h, P.Na)
+            f_latt *= sincg(pi * h, P.Na)
         if P.Nb > 1:
-            f_latt *= sincg(math.pi * k, P.Nb)
+            f_latt *= sincg(pi * k, P.Nb)
         if P.Nc > 1:
-            f_latt *= sincg(math.pi * l, P.Nc)
+            f_latt *= sincg(pi * l, P.Nc)
         return f_latt
-    dh = h - h0
-    dk = k - k0
-    dl = l - l0
+    dh = h - as_float(h0, h)
+    dk = k - as_float(k0, k)
+    dl = l - as_float(l0, l)
     dx_star = dh * a_star[0, 0] + dk * a_star[1, 0] + dl * a_star[2, 0]
     dy_star = dh * a_star[0, 1] + dk * a_star[1, 1] + dl * a_star[2, 1]
     dz_star = dh * a_star[0, 2] + dk * a_star[1, 2] + dl * a_star[2, 2]
@@ -172,11 +208,11 @@ def lattice_factor(P, a_star, h, k, l, h0, k0, l0):
                     * P.Na * P.Na * P.Nb * P.Nb * P.Nc * P.Nc)
     if P.xtal_shape == ROUND:
         hrad_sqr = dh * dh * P.Na * P.Na + dk * dk * P.Nb * P.Nb + dl * dl * P.Nc * P.Nc
-        return (P.Na * P.Nb * P.Nc * 0.723601254558268
-                * sinc3(math.pi * math.sqrt(hrad_sqr * P.fudge)))
+        return (P.Na * P.Nb * P.Nc * as_float(0.723601254558268, h)
+                * sinc3(as_float(math.pi, h) * math.sqrt(hrad_sqr * P.fudge)))
     if P.xtal_shape == GAUSS:
-        return P.Na * P.Nb * P.Nc * math.exp(-(rad_star_sqr / 0.63 * P.fudge))
-    inside = 1.0 if rad_star_sqr * P.fudge < 0.3969 else 0.0
+        return P.Na * P.Nb * P.Nc * math.exp(-(rad_star_sqr / as_float(0.63, h) * P.fudge))
+    inside = as_float(1.0 if rad_star_sqr * P.fudge < 0.3969 else 0.0, h)
     return P.Na * P.Nb * P.Nc * inside
 
 
@@ -232,27 +268,32 @@ def pixel_intensity(spixel, fpixel, P, det, sources, cells, a_star, fhkl, interp
     oversample = P.oversample
     subpixel_size = P.subpixel_size
     intensity = P.I_bg
-    polar = 0.0
+    # float constants in the kernel's precision (see as_float)
+    zero = as_float(0.0, subpixel_size)
+    one = as_float(1.0, subpixel_size)
+    polar = zero
     if P.nopolar:
-        polar = 1.0
-    omega_pixel = 0.0
-    omega_sum = 0.0
-    capture_fraction = 0.0
+        polar = one
+    omega_pixel = zero
+    omega_sum = zero
+    capture_fraction = zero
     fell_back = False
-    fell_h = 0.0
-    fell_k = 0.0
-    fell_l = 0.0
+    fell_h = zero
+    fell_k = zero
+    fell_l = zero
     used_first = False
 
     for thick_tic in range(P.detector_thicksteps):
-        odet = thick_tic * P.detector_thickstep
-        capture_fraction = 0.0
+        odet = as_float(thick_tic, subpixel_size) * P.detector_thickstep
+        capture_fraction = zero
         if P.detector_thick == 0.0:
-            capture_fraction = 1.0
+            capture_fraction = one
         for sub_s in range(oversample):
             for sub_f in range(oversample):
-                fdet = subpixel_size * (fpixel * oversample + sub_f) + subpixel_size / 2.0
-                sdet = subpixel_size * (spixel * oversample + sub_s) + subpixel_size / 2.0
+                fdet = (subpixel_size * as_float(fpixel * oversample + sub_f, subpixel_size)
+                        + subpixel_size / as_float(2.0, subpixel_size))
+                sdet = (subpixel_size * as_float(spixel * oversample + sub_s, subpixel_size)
+                        + subpixel_size / as_float(2.0, subpixel_size))
                 px = fdet * fdx + sdet * sdx + odet * odx + p0x
                 py = fdet * fdy + sdet * sdy + odet * ody + p0y
                 pz = fdet * fdz + sdet * sdz + odet * odz + p0z
@@ -268,15 +309,16 @@ def pixel_intensity(spixel, fpixel, P, det, sources, cells, a_star, fhkl, interp
                     omega_pixel = (P.pixel_size * P.pixel_size / airpath / airpath
                                    * P.close_distance / airpath)
                     if P.point_pixel:
-                        omega_pixel = 1.0 / airpath / airpath
+                        omega_pixel = one / airpath / airpath
                 omega_sum += omega_pixel
 
                 if capture_fraction == 0.0 or P.oversample_thick:
                     parallax = dot3(dx, dy, dz, odx, ody, odz)
                     capture_fraction = (
-                        math.exp(-thick_tic * P.detector_thickstep * P.detector_mu / parallax)
-                        - math.exp(-(thick_tic + 1) * P.detector_thickstep * P.detector_mu
-                                   / parallax))
+                        math.exp(as_float(-thick_tic, parallax) * P.detector_thickstep
+                                 * P.detector_mu / parallax)
+                        - math.exp(as_float(-(thick_tic + 1), parallax) * P.detector_thickstep
+                                   * P.detector_mu / parallax))
 
                 for source in range(sources.shape[0]):
                     ix = -sources[source, 0]
@@ -286,7 +328,7 @@ def pixel_intensity(spixel, fpixel, P, det, sources, cells, a_star, fhkl, interp
                     sx = (dx - ix) / lam
                     sy = (dy - iy) / lam
                     sz = (dz - iz) / lam
-                    stol = 0.5 * math.sqrt(sx * sx + sy * sy + sz * sz)
+                    stol = as_float(0.5, sx) * math.sqrt(sx * sx + sy * sy + sz * sz)
                     if P.dmin > 0.0 and stol > 0.0:
                         if P.dmin > 0.5 / stol:
                             continue
@@ -337,7 +379,7 @@ def pixel_intensity(spixel, fpixel, P, det, sources, cells, a_star, fhkl, interp
                             if P.oversample_omega:
                                 intensity *= omega_pixel
 
-    value = P.r_e_sqr * P.fluence * intensity / P.steps
+    value = P.r_e_sqr * P.fluence * intensity / as_float(P.steps, intensity)
     if not P.oversample_thick:
         value *= capture_fraction
     if not P.oversample_polar:
