@@ -59,14 +59,35 @@ def _serial_pixels(scene: Scene):
             yield s, f
 
 
-def rows_backend(device: str, precision: str = "double"):
+def _cuda_driver_present() -> bool:
+    """Whether a CUDA driver library loads (or numba's CUDA simulator is on): cheap."""
+    import os
+
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+        return True
+    import ctypes
+
+    for name in ("libcuda.so.1", "libcuda.so", "nvcuda.dll"):
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def rows_backend(device: str, precision: str = "double", params=None):
     """The row-rectangle renderer for ``device`` (``precision`` applies to the GPU only).
 
     Every backend has ``render_cpu``'s signature and contract (see
     ``nbnumba.kernels.cpu.render_cpu``), so the sequential effects below are
-    shared by all of them.
+    shared by all of them.  On the CPU that is the vectorised
+    ``nbnumba.kernels.fast.render_fast`` when it supports the scene's
+    ``params`` (a ``KernelParams``), else the faithful ``render_cpu``.
     """
-    if device in ("cuda", "auto"):
+    # importing numba.cuda costs a few tenths of a second: "auto" skips it when
+    # no CUDA driver can be loaded
+    if device == "cuda" or (device == "auto" and _cuda_driver_present()):
         try:
             from .kernels import cuda as cuda_kernels
 
@@ -77,6 +98,11 @@ def rows_backend(device: str, precision: str = "double"):
         if device == "cuda":
             raise RuntimeError("-device cuda: no usable CUDA GPU (numba-cuda not installed "
                                "or no GPU visible)")
+    if params is not None:
+        from .kernels import fast
+
+        if fast.supports(params):
+            return fast.render_fast
     from .kernels.cpu import render_cpu
 
     return render_cpu
@@ -103,7 +129,8 @@ def render(scene: Scene, progress: bool = False, device: str = "cpu") -> Rendere
     """Compute the float image of ``scene`` with the kernel for ``device``."""
     from .kernels.cpu import render_one
 
-    render_cpu = _rows_backend_override.get() or rows_backend(device, scene.opts.precision)
+    render_cpu = (_rows_backend_override.get()
+                  or rows_backend(device, scene.opts.precision, scene.params))
 
     P = scene.params
     image = np.zeros((scene.spixels, scene.fpixels), dtype=np.float32)
@@ -180,6 +207,7 @@ def finish(scene: Scene, rendered: Rendered, rng: RandomStreams | None,
            out: Callable[[str], None]) -> None:
     """Statistics, stdout summary and output files, in C's order (lines 3097-3288)."""
     from .kernels.cpu import image_stats, roi_deviation_sqr
+    from .kernels.fast import pgm_levels, smv_counts
 
     o = scene.opts
     P = scene.params
@@ -231,10 +259,7 @@ def finish(scene: Scene, rendered: Rendered, rng: RandomStreams | None,
 
     roi = (slice(row_lo, row_hi), slice(col_lo, col_hi))
     intimage = np.zeros((scene.spixels, scene.fpixels), dtype=np.uint16)
-    test = image[roi].astype(np.float64) * intfile_scale + o.adc_offset
-    test = np.clip(test, 0.0, 65535.0)
-    # C: floorf(test+0.5), the double rounded to float first
-    intimage[roi] = np.floor((test + 0.5).astype(np.float32)).astype(np.uint16)
+    smv_counts(image, intfile_scale, o.adc_offset, row_lo, row_hi, col_lo, col_hi, intimage)
     header = nbio.smv_header(**scene.header)
     out(f"writing {o.intfilename} as 2-byte integers\n")
     nbio.write_smv(o.intfilename, header, intimage)
@@ -247,8 +272,7 @@ def finish(scene: Scene, rendered: Rendered, rng: RandomStreams | None,
                 pgm_scale = 250.0 / (5.0 * rmsd)
         out(f"pgm_scale = {_g(pgm_scale)}\n")
         pgm = np.zeros((scene.spixels, scene.fpixels), dtype=np.uint8)
-        test = np.minimum(image[roi].astype(np.float64) * pgm_scale, 255.0)
-        pgm[roi] = np.clip(test, 0.0, None).astype(np.uint8)
+        pgm_levels(image, pgm_scale, row_lo, row_hi, col_lo, col_hi, pgm)
         out(f"writing {o.pgmfilename} as 1-byte integers\n")
         nbio.write_pgm(o.pgmfilename, pgm, scene.fpixels, scene.spixels, pgm_scale)
 
