@@ -207,7 +207,7 @@ def finish(scene: Scene, rendered: Rendered, rng: RandomStreams | None,
            out: Callable[[str], None]) -> None:
     """Statistics, stdout summary and output files, in C's order (lines 3097-3288)."""
     from .kernels.cpu import image_stats, roi_deviation_sqr
-    from .kernels.fast import pgm_levels, smv_counts
+    from .kernels.fast import noise_counts, pgm_levels, smv_counts
 
     o = scene.opts
     P = scene.params
@@ -279,13 +279,10 @@ def finish(scene: Scene, rendered: Rendered, rng: RandomStreams | None,
     if not o.calculate_noise:
         return
     values = np.ascontiguousarray(image[roi]).reshape(-1)
-    photons = np.asarray(rng.gen.poisson_noise(values, rng.seed), dtype=np.float64)
-    # C's running double sum in pixel order; cumsum adds sequentially, unlike sum
-    total = float(np.cumsum(photons)[-1]) if photons.size else 0.0
-    test = photons + o.adc_offset
-    overloads = int(np.count_nonzero(test > 65535.0))
-    test = np.minimum(test, 65535.0)
-    intimage[roi] = test.astype(np.uint16).reshape(row_hi - row_lo, col_hi - col_lo)
+    photons = rng.gen.poisson_noise(values, rng.seed)
+    # C's running double sum in pixel order, the overloads and the counts, in one pass
+    total, overloads = noise_counts(photons, o.adc_offset, row_lo, row_hi, col_lo, col_hi,
+                                    intimage)
     out(f"{total:.0f} photons on noise image ({overloads} overloads)\n")
     out(f"writing {o.noisefilename} as 2-byte integers\n")
     # C's noise header differs from the int one only in a signed zero (DENZO_X_BEAM)

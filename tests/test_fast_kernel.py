@@ -198,3 +198,17 @@ def test_output_conversions_match_numpy():
         test = np.clip(np.minimum(image.astype(np.float64) * 0.9, 255.0), 0.0, None)
         want = np.where(np.isnan(test), 0, test).astype(np.uint8)
     assert np.array_equal(levels, want)
+
+
+def test_noise_counts_match_numpy():
+    rng = np.random.default_rng(5)
+    photons = rng.poisson(3000.0, size=16 * 26).astype(np.float32)
+    photons[:3] = [70000.0, 65495.0, 65496.0]
+    counts = np.zeros((20, 30), dtype=np.uint16)
+    total, overloads = fast.noise_counts(photons, 40.0, 2, 18, 3, 29, counts)
+    test = photons.astype(np.float64) + 40.0
+    assert total == float(np.cumsum(photons.astype(np.float64))[-1])
+    assert overloads == int(np.count_nonzero(test > 65535.0))
+    want = np.minimum(test, 65535.0).astype(np.uint16).reshape(16, 26)
+    assert np.array_equal(counts[2:18, 3:29], want)
+    assert not counts[:2].any() and not counts[:, :3].any()

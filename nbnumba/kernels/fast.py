@@ -25,6 +25,7 @@ kernel.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from numba import njit, prange
@@ -49,6 +50,11 @@ from .physics import (
     sincg_reduced_parts,
     unitize3,
 )
+
+# GNU OpenMP (Numba's default threading layer here) spins idle threads between
+# parallel regions; on a busy machine they take the core the working thread needs.
+# Read when Numba starts its threads, i.e. at the first parallel call, after this import.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 # Numba's cache key ignores fastmath flags: every function here uses this one set.
 # Only FMA contraction: sums keep C's order, libm calls and divisions stay exact,
@@ -469,7 +475,7 @@ def render_fast(P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo,
 # temporaries are made (C lines 3150-3200).
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def smv_counts(image, scale, offset, row_lo, row_hi, col_lo, col_hi, out):
     """C's SMV int pixels over the ROI: floorf(clip(v·scale + offset, 0, 65535) + 0.5).
 
@@ -478,21 +484,42 @@ def smv_counts(image, scale, offset, row_lo, row_hi, col_lo, col_hi, out):
     for s in range(row_lo, row_hi):
         for f in range(col_lo, col_hi):
             test = np.float64(image[s, f]) * scale + offset
-            if test > 65535.0:
-                test = 65535.0
-            if test < 0.0:
-                test = 0.0
+            test = 65535.0 if test > 65535.0 else test
+            test = 0.0 if test < 0.0 else test
             # C: floorf(test+0.5), the double rounded to float first
-            counts = math.floor(np.float32(test + 0.5)) if test == test else 0
-            out[s, f] = np.uint16(counts)
+            counts = np.floor(np.float32(test + 0.5))
+            out[s, f] = np.uint16(counts) if counts == counts else np.uint16(0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def pgm_levels(image, scale, row_lo, row_hi, col_lo, col_hi, out):
     """C's PGM bytes over the ROI: min(v·scale, 255) truncated, negatives and NaN as 0."""
     for s in range(row_lo, row_hi):
         for f in range(col_lo, col_hi):
             test = np.float64(image[s, f]) * scale
-            if test > 255.0:
-                test = 255.0
+            test = 255.0 if test > 255.0 else test
             out[s, f] = np.uint8(test) if test > 0.0 else np.uint8(0)
+
+
+@njit(cache=True, error_model="numpy")
+def noise_counts(photons, offset, row_lo, row_hi, col_lo, col_hi, out):
+    """C's noise image over the ROI from ``photons`` (ROI pixels in C's order, float32).
+
+    Writes ``min(photons + offset, 65535)`` truncated to uint16 into ``out``
+    (negative values wrap modulo 2**16, as NumPy's cast does on x86; NaN gives
+    0) and returns C's running double sum of the photons and the overloads.
+    """
+    total = 0.0
+    overloads = 0
+    i = 0
+    for s in range(row_lo, row_hi):
+        for f in range(col_lo, col_hi):
+            photon = np.float64(photons[i])
+            i += 1
+            total += photon
+            test = photon + offset
+            if test > 65535.0:
+                overloads += 1
+                test = 65535.0
+            out[s, f] = np.uint16(np.int64(test) & 0xFFFF) if test == test else np.uint16(0)
+    return total, overloads
