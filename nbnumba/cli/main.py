@@ -15,6 +15,10 @@ EXIT_INTERRUPTED = 130
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("series", "tiles"):  # Dask subcommands (nbnumba/cli/series.py)
+        from .series import main as cluster_main
+
+        return cluster_main(argv)
     from ..cli.args import parse_args
 
     opts, warnings = parse_args(argv)

@@ -1,0 +1,217 @@
+"""``nanobragg-nb series`` and ``nanobragg-nb tiles``: runs spread over a Dask cluster.
+
+Our options are double-dash words and may stand anywhere; every other argument
+belongs to nanoBragg's command line (ARGS), which keeps C's meaning.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+SERIES_USAGE = """\
+usage: nanobragg-nb series --frames N [--start-phi DEG] [--workers K | --scheduler ADDRESS]
+                           [--template 'img_{frame:05d}.cbf'] [--content auto|float|int|noise]
+                           [--force] [--no-progress] ARGS
+
+Frame i is the run 'nanobragg-nb ARGS -phi START+i*OSC -seed SEED+i' (OSC: the frame's
+phi range from ARGS' -osc/-phistep/-phisteps; START: --start-phi or ARGS' -phi; SEED:
+ARGS' -seed, else a clock seed kept in the manifest). The template's suffix picks the
+format: .cbf .edf .img (SMV, C's header) .bin (raw float32) .h5 (one HDF5 stack).
+Finished frames (checked against the manifest's size and sha256) are skipped unless
+--force. Default cluster: a LocalCluster of K = cores worker processes."""
+
+TILES_USAGE = """\
+usage: nanobragg-nb tiles --tiles R C [--workers K | --scheduler ADDRESS] [--no-progress] ARGS
+
+Runs 'nanobragg-nb ARGS' with the image computed as R x C tiles on a Dask cluster;
+files and stdout are those of the single-process run."""
+
+# our options: name -> number of values
+SERIES_OPTIONS = {"--frames": 1, "--start-phi": 1, "--workers": 1, "--scheduler": 1,
+                  "--template": 1, "--content": 1, "--force": 0, "--no-progress": 0,
+                  "--help": 0}
+TILES_OPTIONS = {"--tiles": 2, "--workers": 1, "--scheduler": 1, "--no-progress": 0,
+                 "--help": 0}
+
+
+class UsageError(ValueError):
+    """A bad option of ours; the message is one line."""
+
+
+def split_options(argv: Sequence[str], spec: dict[str, int]) -> tuple[dict, list[str]]:
+    """Our ``--name [values]`` (or ``--name=value``) options, and the rest in order."""
+    found: dict[str, list[str] | bool] = {}
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        name, eq, inline = a.partition("=")
+        if not a.startswith("--"):
+            rest.append(a)
+        elif name not in spec:
+            raise UsageError(f"unknown option {name} (nanoBragg's flags take one dash)")
+        elif spec[name] == 0:
+            if eq:
+                raise UsageError(f"{name} takes no value")
+            found[name] = True
+        elif eq and spec[name] == 1:
+            found[name] = [inline]
+        else:
+            values = argv[i + 1:i + 1 + spec[name]]
+            if eq or len(values) < spec[name]:
+                raise UsageError(f"{name} needs {spec[name]} value(s)")
+            found[name] = list(values)
+            i += spec[name]
+        i += 1
+    return found, rest
+
+
+def _int(found: dict, name: str, minimum: int = 1) -> int | None:
+    if name not in found:
+        return None
+    text = found[name][0]
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{name}: expected an integer, got {text!r}") from None
+    if value < minimum:
+        raise UsageError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _cluster_options(found: dict) -> tuple[int | None, str | None]:
+    workers = _int(found, "--workers")
+    scheduler = found["--scheduler"][0] if "--scheduler" in found else None
+    if workers is not None and scheduler:
+        raise UsageError("give --workers (a new local cluster) or --scheduler, not both")
+    return workers, scheduler
+
+
+def _quiet(args: Sequence[str]) -> bool:
+    return "-quiet" in args
+
+
+def _error(command: str, message: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.write(f"nanobragg-nb {command}: error: {message}\n")
+
+
+def series_main(argv: list[str]) -> int:
+    """``nanobragg-nb series ...`` (argv without the word ``series``)."""
+    from ..series import SeriesError, series
+
+    try:
+        found, args = split_options(argv, SERIES_OPTIONS)
+        if "--help" in found:
+            print(SERIES_USAGE)
+            return EXIT_OK
+        frames = _int(found, "--frames")
+        if frames is None:
+            raise UsageError("--frames N is required")
+        start_phi = None
+        if "--start-phi" in found:
+            text = found["--start-phi"][0]
+            try:
+                start_phi = float(text)
+            except ValueError:
+                raise UsageError(f"--start-phi: expected degrees, got {text!r}") from None
+        workers, scheduler = _cluster_options(found)
+        template = found.get("--template", ["img_{frame:05d}.cbf"])[0]
+        content = found.get("--content", ["auto"])[0]
+    except UsageError as exc:
+        _error("series", f"{exc}\n{SERIES_USAGE}")
+        return EXIT_USAGE
+    quiet = _quiet(args)
+    progress = not (quiet or "--no-progress" in found or "-noprogress" in args)
+    try:
+        from .args import ParseError, parse_args
+
+        try:
+            _, warnings = parse_args(list(args))
+        except ParseError as exc:
+            raise SeriesError(str(exc)) from exc
+        if not quiet:
+            for w in dict.fromkeys(warnings):
+                sys.stderr.write(w.rstrip("\n") + "\n")
+        run = series(args, frames, start_phi=start_phi, template=template, content=content,
+                     force="--force" in found, workers=workers, scheduler=scheduler,
+                     wait=False, progress=progress)
+        try:
+            run.wait()
+        finally:
+            run.close()
+    except SeriesError as exc:
+        _error("series", str(exc))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _error("series", "interrupted; finished frames are kept: run again to go on")
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        _error("series", str(exc))
+        return EXIT_FAILED
+    if not quiet:
+        print(f"series: {len(run.computed)} frame(s) computed, {len(run.skipped)} already "
+              f"complete, as {template} (manifest {run.manifest_path})")
+    return EXIT_OK
+
+
+def tiles_main(argv: list[str]) -> int:
+    """``nanobragg-nb tiles ...`` (argv without the word ``tiles``)."""
+    from ..series import SeriesError, _client_for, tiled
+    from .main import main
+
+    try:
+        found, args = split_options(argv, TILES_OPTIONS)
+        if "--help" in found:
+            print(TILES_USAGE)
+            return EXIT_OK
+        if "--tiles" not in found:
+            raise UsageError("--tiles R C is required")
+        counts = []
+        for text in found["--tiles"]:
+            try:
+                counts.append(int(text))
+            except ValueError:
+                raise UsageError(f"--tiles: expected two integers, got {text!r}") from None
+        if min(counts) < 1:
+            raise UsageError("--tiles counts must be at least 1")
+        workers, scheduler = _cluster_options(found)
+    except UsageError as exc:
+        _error("tiles", f"{exc}\n{TILES_USAGE}")
+        return EXIT_USAGE
+    progress = not (_quiet(args) or "--no-progress" in found or "-noprogress" in args)
+    device, precision = "auto", "double"
+    try:
+        from .args import parse_args
+
+        opts = parse_args(list(args))[0]
+        device, precision = opts.device, opts.precision
+    except Exception:  # noqa: BLE001 - the main run reports bad arguments itself
+        pass
+    try:
+        with _client_for(None, workers, scheduler) as client, \
+                tiled(client, counts, device, precision, progress):
+            # the tiles' own bar replaces the row bar (and keeps render to one call)
+            return main(list(args) + ["-noprogress"])
+    except SeriesError as exc:
+        _error("tiles", str(exc))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _error("tiles", "interrupted")
+        return EXIT_INTERRUPTED
+
+
+def main(argv: Sequence[str]) -> int:
+    """Dispatch ``series`` / ``tiles`` (``argv[0]``) to their entry points."""
+    argv = list(argv)
+    if argv and argv[0] == "series":
+        return series_main(argv[1:])
+    if argv and argv[0] == "tiles":
+        return tiles_main(argv[1:])
+    raise ValueError(f"not a cluster subcommand: {argv[:1]}")

@@ -1,0 +1,976 @@
+"""Rotation series and tiled images on a Dask distributed cluster.
+
+``series``: frame ``i`` is the single run ``ARGS -phi (start + i*osc) -seed (S + i)``,
+computed by one task on a worker and written atomically under a file-name template;
+a JSON manifest (sha256 and size per frame) makes runs restartable, and Dask
+reschedules the frames of a worker that dies. ``tiles``: one image whose pixel
+rectangle is cut into tiles computed on the cluster; the sequential effects of
+``nbnumba.simulate.render`` (φ=0 first pass, interpolation switch-off) are applied by
+that same function on the client, so files and stdout equal a single-process run.
+
+Dask, distributed, fabio and h5py are imported only when used. ``specs/series.md``
+describes the rules (seeds, manifest, formats).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+import types
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "SeriesError",
+    "SeriesRun",
+    "TiledBackend",
+    "frame_command",
+    "local_cluster_client",
+    "series",
+    "tiles",
+]
+
+FORMATS = {".cbf": "cbf", ".edf": "edf", ".img": "img", ".bin": "bin", ".h5": "h5",
+           ".hdf5": "h5"}
+CONTENTS = ("auto", "float", "int", "noise")
+# which image contents each format can hold
+_FORMAT_CONTENTS = {"cbf": ("int", "noise"), "img": ("int", "noise"), "bin": ("float",),
+                    "edf": ("float", "int", "noise"), "h5": ("float", "int", "noise")}
+MANIFEST_KIND = "nbnumba-series-manifest"
+MANIFEST_VERSION = 1
+# a frame whose worker died this many times (each time after Dask's own retries)
+# is reported as failed instead of being resubmitted again
+MAX_RESUBMITS = 2
+_MANIFEST_INTERVAL_S = 2.0
+_FIELD = re.compile(r"\{[^{}]*\}")
+
+
+class SeriesError(ValueError):
+    """A series or tiles request that cannot run; the message is one line."""
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def local_cluster_client(workers: int | None = None, **cluster_kwargs: Any):
+    """A ``distributed.Client`` on a new ``LocalCluster`` of single-threaded processes.
+
+    ``workers`` defaults to the number of cores; each worker's Numba pool gets
+    ``cores // workers`` threads (at least 1), so workers × threads ≤ cores. Closing
+    the client does not stop the cluster: use ``client.cluster.close()`` too.
+    """
+    from distributed import Client, LocalCluster
+
+    cores = _cores()
+    workers = cores if workers is None else int(workers)
+    if workers < 1:
+        raise SeriesError("--workers must be at least 1")
+    threads = max(1, cores // workers)
+    options: dict[str, Any] = {"n_workers": workers, "processes": True,
+                               "threads_per_worker": 1, "dashboard_address": None,
+                               "env": {"NUMBA_NUM_THREADS": str(threads)},
+                               "preload": [__name__]}
+    options.update(cluster_kwargs)
+    # shutdown races log harmless tracebacks; failures reach the caller as exceptions
+    options.setdefault("silence_logs", logging.CRITICAL)
+    client = None
+    with _sigint_held() as interrupted:
+        try:
+            cluster = LocalCluster(**options)
+            try:
+                client = Client(cluster)
+            except BaseException:
+                cluster.close()
+                raise
+        except Exception:
+            # Ctrl-C reaches the starting workers too, and they fail to start
+            if not interrupted:
+                raise
+    if interrupted:
+        if client is not None:
+            _release(client)
+        raise KeyboardInterrupt
+    return client
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[list[bool]]:
+    """Hold Ctrl-C until the block ends (Dask's start and stop do not survive being
+    interrupted half-way); the yielded list is non-empty if it came."""
+    import signal
+    import threading
+
+    got: list[bool] = []
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+        yield got
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: got.append(True))
+    try:
+        yield got
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def dask_setup(worker: Any) -> None:
+    """Worker preload of :func:`local_cluster_client`: ignore SIGINT in the workers.
+
+    Ctrl-C in a terminal reaches the whole process group; the client then stops the
+    cluster itself, and the workers would only print tracebacks.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _numba_threads_for(client) -> int:
+    """Numba threads per task so that on every host tasks × threads ≤ cores."""
+    workers = _scheduler_info(client).get("workers", {})
+    if not workers:
+        return 1
+    cores = client.run(_cores)
+    per_host: dict[str, list[int]] = {}
+    for address, w in workers.items():
+        per_host.setdefault(w.get("host", address), []).append(address)
+    threads = []
+    for addresses in per_host.values():
+        host_cores = max(cores.get(a, 1) for a in addresses)
+        slots = sum(int(workers[a].get("nthreads", 1)) for a in addresses)
+        threads.append(max(1, host_cores // max(1, slots)))
+    return min(threads)
+
+
+def _scheduler_info(client) -> dict:
+    import inspect
+
+    try:
+        every = "n_workers" in inspect.signature(client.scheduler_info).parameters
+    except (TypeError, ValueError):
+        every = False
+    # some versions list only the first few workers unless asked for all
+    return client.scheduler_info(n_workers=-1) if every else client.scheduler_info()
+
+
+def _connect(workers: int | None, scheduler: str | None):
+    """A client on ``scheduler``, or on a new LocalCluster of ``workers`` processes."""
+    if not scheduler:
+        return local_cluster_client(workers)
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout="30s")
+    except OSError as exc:
+        raise SeriesError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+
+
+def _release(client) -> None:
+    """Close a client made by :func:`_connect`, and its LocalCluster if it has one."""
+    cluster = getattr(client, "cluster", None)
+    with _sigint_held() as interrupted:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    if interrupted:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _client_for(client, workers: int | None, scheduler: str | None) -> Iterator[Any]:
+    """The client given, or one made for the block (closed after)."""
+    if client is not None:
+        yield client
+        return
+    own = _connect(workers, scheduler)
+    try:
+        yield own
+    finally:
+        _release(own)
+
+
+def _use_numba_threads(threads: int | None) -> None:
+    # numba.set_num_threads is per calling thread: set it in the task itself
+    if not threads:
+        return
+    import numba
+
+    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+
+
+# ---------------------------------------------------------------------- frame plans
+
+
+def _parse(args: Sequence[str]):
+    """``parse_args`` with our one-line errors."""
+    from .cli.args import ParseError, parse_args
+
+    try:
+        return parse_args(list(args))
+    except ParseError as exc:
+        raise SeriesError(str(exc)) from exc
+
+
+def _deg(radians: float) -> float:
+    """A parsed angle back in degrees as typed: C's /RTD undone, then rounded to 15 digits."""
+    from .cli.args import RTD
+
+    return float(f"{radians * RTD:.15g}")
+
+
+def _oscillation(opts) -> float:
+    """The φ range of one frame (rad), chosen from -osc/-phistep/-phisteps as C does (1389)."""
+    from .prepare import RTD
+
+    if opts.osc >= 0.0:
+        return opts.osc
+    if opts.phistep > 0.0:
+        return opts.phistep
+    return 0.0 if opts.phisteps < 0 else 1.0 / RTD
+
+
+def _gives(args: Sequence[str], flag: str) -> bool:
+    """Whether C's strstr matching sees ``flag`` in ``args``."""
+    return any(a.startswith("-") and flag in a for a in args)
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    """What every frame shares: the command and the per-frame rule's constants."""
+
+    args: tuple[str, ...]
+    start_phi: float  # deg
+    osc: float  # deg per frame
+    seed: int  # -seed of frame 0, as typed (C negates it)
+    misset_seed: int  # C's internal misset_seed, the same for every frame
+    content: str  # float, int or noise
+    fmt: str
+    template: str  # absolute
+
+
+def frame_command(args: Sequence[str], frame: int, start_phi: float, osc: float,
+                  seed: int) -> list[str]:
+    """The single-run command line that frame ``frame`` of a series equals.
+
+    Angles in degrees, ``seed`` as typed for frame 0. (The series also keeps
+    ``misset_seed`` fixed across frames: give ``-misset_seed`` for an exact match of
+    ``-misset random``.)
+    """
+    return list(args) + ["-phi", repr(start_phi + frame * osc), "-seed", str(seed + frame)]
+
+
+@dataclass(frozen=True)
+class FrameJob:
+    """One frame's task: the plan's command with this frame's φ and seed, and its file."""
+
+    frame: int
+    args: tuple[str, ...]
+    phi: float  # deg
+    seed: int  # as typed
+    misset_seed: int  # C's internal value
+    content: str
+    fmt: str
+    target: str  # absolute; for .h5 the frame's part file
+    cwd: str
+    numba_threads: int | None
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What a finished frame task reports back to the client."""
+
+    frame: int
+    path: str
+    size: int
+    sha256: str
+    header: str = ""  # the frame's SMV header text (geometry)
+    error: str | None = None
+
+
+def _smv_fields(header: str) -> dict[str, str]:
+    """KEY=VALUE pairs of an SMV header (the ``;`` dropped)."""
+    fields: dict[str, str] = {}
+    for line in header.split("\n"):
+        key, sep, value = line.partition("=")
+        if sep and key.strip() and not key.startswith("{"):
+            fields[key.strip()] = value.strip().rstrip(";").strip()
+    return fields
+
+
+# values that describe the file layout rather than the experiment
+_LAYOUT_KEYS = {"HEADER_BYTES", "DIM", "BYTE_ORDER", "TYPE", "SIZE1", "SIZE2"}
+
+
+def _sha256_file(path: str | os.PathLike) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _publish(tmp: str, target: str) -> None:
+    """Make a finished temporary file ``target``: fsync, rename, fsync the folder."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    _fsync_dir(os.path.dirname(target))
+
+
+def _write_fabio(fmt: str, target: str, data: np.ndarray, header: dict[str, str]) -> None:
+    """A CBF (int32) or EDF file, atomically; written under its own name so that the
+    bytes (CBF's data block is named after the file) do not depend on the temp name."""
+    import fabio.cbfimage
+    import fabio.edfimage
+
+    folder, name = os.path.split(target)
+    tmp_dir = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.d.tmp")
+    os.mkdir(tmp_dir)
+    try:
+        tmp = os.path.join(tmp_dir, name)
+        if fmt == "cbf":
+            fabio.cbfimage.CbfImage(data=data.astype(np.int32), header=header).write(tmp)
+        else:
+            fabio.edfimage.EdfImage(data=data, header=header).write(tmp)
+        _publish(tmp, target)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def _render_frame(job: FrameJob) -> FrameResult:
+    """Worker task: one frame, computed as a single run would, written atomically."""
+    from . import io as nbio
+    from .cli.args import RTD, ParseError, _i32, parse_args
+    from .prepare import SetupExit
+    from .simulate import run
+
+    _use_numba_threads(job.numba_threads)
+    if job.cwd and os.path.isdir(job.cwd) and os.getcwd() != job.cwd:
+        os.chdir(job.cwd)  # relative input paths in ARGS are the client's
+    folder, name = os.path.split(job.target)
+    scratch = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}")
+    paths = {c: f"{scratch}.{c}.tmp" for c in ("float", "int", "noise")}
+    try:
+        os.makedirs(folder, exist_ok=True)
+        opts, _ = parse_args(list(job.args))
+        opts.phi0 = job.phi / RTD  # what "-phi <job.phi>" gives
+        opts.seed = _i32(-job.seed)  # what "-seed <job.seed>" gives
+        opts.misset_seed = job.misset_seed
+        # files the frame does not need go to /dev/null; noise only when it is the content
+        opts.floatfilename = paths["float"] if job.content == "float" else os.devnull
+        opts.intfilename = paths["int"] if job.content == "int" else os.devnull
+        opts.noisefilename = paths["noise"] if job.content == "noise" else os.devnull
+        opts.calculate_noise = 1 if job.content == "noise" else 0
+        opts.write_pgm = 0
+        opts.trace_pixel = None
+        # the run prints only through ``out``; discarding it there (rather than
+        # redirecting sys.stdout) stays correct with several task threads per worker
+        scene = run(opts, lambda text: None, lambda text: None, progress=False)
+        header = nbio.smv_header(**scene.header).decode("latin-1").split("}")[0]
+        produced = paths[job.content]
+        if job.fmt in ("img", "bin"):
+            _publish(produced, job.target)  # C's own file, byte for byte
+        else:
+            shape = (scene.spixels, scene.fpixels)
+            raw = Path(produced).read_bytes()
+            if job.content == "float":
+                data = np.frombuffer(raw, dtype="<f4").reshape(shape)
+            else:
+                pixels = raw[len(raw) - 2 * shape[0] * shape[1]:]  # after the header
+                data = np.frombuffer(pixels, dtype="<u2").reshape(shape)
+            if job.fmt == "h5":
+                nbio.atomic_write(job.target, memoryview(np.ascontiguousarray(data)))
+            else:
+                fields = {k: v for k, v in _smv_fields(header).items()
+                          if k not in _LAYOUT_KEYS}
+                _write_fabio(job.fmt, job.target, data, fields)
+        size, sha = _sha256_file(job.target)
+    except (SetupExit, ParseError, nbio.InputFileError, OSError) as exc:
+        # bad input or an unwritable folder: the same on every worker, so no retry
+        return FrameResult(job.frame, job.target, 0, "", error=f"frame {job.frame}: {exc}")
+    finally:
+        for p in paths.values():
+            with contextlib.suppress(OSError):
+                os.unlink(p)
+    return FrameResult(job.frame, job.target, size, sha, header=header)
+
+
+# ------------------------------------------------------------------------- manifest
+
+
+def _manifest_path(template: str) -> str:
+    folder, name = os.path.split(template)
+    return os.path.join(folder, _FIELD.sub("#", name) + ".manifest.json")
+
+
+def _write_json(path: str, data: dict) -> None:
+    from .io import atomic_write
+
+    atomic_write(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+
+
+def _read_manifest(path: str) -> dict | None:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise SeriesError(f"{path}: unreadable manifest ({exc}); use --force to start over") \
+            from exc
+    if not isinstance(data, dict) or data.get("kind") != MANIFEST_KIND:
+        raise SeriesError(f"{path}: not a series manifest; use --force to start over")
+    return data
+
+
+def _command_record(plan: SeriesPlan, frames: int) -> dict:
+    record = {"args": list(plan.args), "start_phi_deg": plan.start_phi,
+              "osc_deg": plan.osc, "seed": plan.seed, "misset_seed": plan.misset_seed,
+              "content": plan.content, "format": plan.fmt}
+    if plan.fmt == "h5":
+        record["frames"] = frames  # the stack's shape
+    return record
+
+
+def _frame_path(plan: SeriesPlan, frame: int) -> str:
+    if plan.fmt == "h5":
+        folder, name = os.path.split(plan.template)
+        return os.path.join(folder, f".{name}.parts", f"frame_{frame:06d}.raw")
+    return plan.template.format(frame=frame)
+
+
+def _has_complete_frames(manifest: dict, folder: str) -> bool:
+    """Whether any frame (or the stack) a manifest records is still there."""
+    entries = [manifest.get("stack")] + list(manifest.get("frames", {}).values())
+    return any(_complete(os.path.join(folder, e.get("file", "")), e) for e in entries if e)
+
+
+def _complete(path: str, entry: dict | None) -> bool:
+    """The file holds what the manifest recorded (size first, then sha256)."""
+    if not entry:
+        return False
+    try:
+        if os.path.getsize(path) != entry.get("size"):
+            return False
+        return _sha256_file(path)[1] == entry.get("sha256")
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------- series
+
+
+def _resolve_plan(args: Sequence[str], template: str, start_phi: float | None,
+                  content: str, manifest: dict | None, force: bool) -> SeriesPlan:
+    opts, _ = _parse(args)
+    suffix = os.path.splitext(template)[1].lower()
+    fmt = FORMATS.get(suffix)
+    if fmt is None:
+        raise SeriesError(f"--template {template!r}: the suffix must be one of "
+                          + ", ".join(sorted(FORMATS)))
+    folder, name = os.path.split(template)
+    if _FIELD.search(folder):
+        raise SeriesError("--template: the frame number belongs in the file name, "
+                          "not in its folder")
+    if fmt == "h5":
+        if _FIELD.search(name):
+            raise SeriesError("--template: an .h5 series is one file; give its name "
+                              "without {frame}")
+    else:
+        try:
+            names = {template.format(frame=0), template.format(frame=1)}
+        except (KeyError, IndexError, ValueError) as exc:
+            raise SeriesError(f"--template {template!r}: use {{frame}} or "
+                              f"{{frame:05d}} for the frame number ({exc})") from exc
+        if len(names) < 2:
+            raise SeriesError(f"--template {template!r} names the same file for every "
+                              "frame: put {frame} or {frame:05d} in it")
+    if content not in CONTENTS:
+        raise SeriesError(f"--content must be one of {', '.join(CONTENTS)}")
+    if content == "auto":
+        if fmt in ("bin", "edf", "h5"):
+            content = "float"
+        else:
+            content = "noise" if opts.calculate_noise else "int"
+    if content not in _FORMAT_CONTENTS[fmt]:
+        raise SeriesError(f"a {suffix} file cannot hold the {content} image "
+                          f"(it takes: {', '.join(_FORMAT_CONTENTS[fmt])})")
+    seed = -opts.seed
+    misset_seed = opts.misset_seed
+    recorded = (manifest or {}).get("command", {}) if not force else {}
+    # clock seeds: a restarted series keeps the ones it started with
+    if not _gives(args, "-seed") and "seed" in recorded:
+        seed = int(recorded["seed"])
+    if not _gives(args, "-misset_seed") and "misset_seed" in recorded:
+        misset_seed = int(recorded["misset_seed"])
+    start = _deg(opts.phi0) if start_phi is None else float(start_phi)
+    return SeriesPlan(tuple(args), start, _deg(_oscillation(opts)), seed, misset_seed,
+                      content, fmt, os.path.abspath(template))
+
+
+@dataclass
+class SeriesRun:
+    """A series submitted to a cluster: its frames' files and the futures still running.
+
+    ``paths[i]`` is frame i's file (for .h5 the stack, the same for all); ``futures``
+    maps frame → Future of a :class:`FrameResult` for the frames being computed;
+    ``skipped`` lists the frames found complete. :meth:`wait` collects the results,
+    keeps the manifest and (for .h5) writes the stack.
+    """
+
+    plan: SeriesPlan
+    frames: int
+    client: Any
+    skipped: list[int]
+    manifest_path: str
+    manifest: dict
+    cwd: str
+    numba_threads: int | None = None
+    progress: bool = False
+    owns_client: bool = False
+    futures: dict[int, Any] = field(default_factory=dict)
+    failures: dict[int, str] = field(default_factory=dict)
+    done: bool = False
+    _resubmits: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def paths(self) -> list[Path]:
+        if self.plan.fmt == "h5":
+            return [Path(self.plan.template)] * self.frames
+        return [Path(self.plan.template.format(frame=i)) for i in range(self.frames)]
+
+    @property
+    def computed(self) -> list[int]:
+        """Frames computed (not skipped) by this run."""
+        return sorted(set(range(self.frames)) - set(self.skipped) - set(self.failures))
+
+    def wait(self, progress: bool | None = None) -> list[Path]:
+        """Wait for every frame; raises :class:`SeriesError` if any failed."""
+        if not self.done:
+            try:
+                self._collect(self.progress if progress is None else progress)
+            finally:
+                self.done = True
+                self.close()
+        if self.failures:
+            first = min(self.failures)
+            more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
+            raise SeriesError(f"{self.failures[first]}{more}; finished frames are kept: "
+                              "run again to compute the rest")
+        return self.paths
+
+    def close(self) -> None:
+        """Cancel what still runs; stop the cluster this run started, if any."""
+        pending = [f for f in self.futures.values() if not f.done()]
+        if pending and self.client is not None and self.client.status == "running":
+            self.client.cancel(pending)
+        if self.owns_client:
+            _release(self.client)
+            self.owns_client = False
+
+    def _submit(self, frame: int) -> Any:
+        p = self.plan
+        job = FrameJob(frame, p.args, p.start_phi + frame * p.osc, p.seed + frame,
+                       p.misset_seed, p.content, p.fmt, _frame_path(p, frame), self.cwd,
+                       self.numba_threads)
+        key = f"nbnumba-frame-{frame}-{uuid.uuid4().hex[:12]}"
+        # earlier frames first; Dask retries a task that raised, and reschedules one
+        # whose worker died (the write is atomic, so a half-done frame leaves no file)
+        future = self.client.submit(_render_frame, job, key=key, pure=False, retries=2,
+                                    priority=-frame)
+        self.futures[frame] = future
+        return future
+
+    def _collect(self, progress: bool) -> None:
+        from distributed import as_completed
+
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.frames, initial=len(self.skipped), unit="frame",
+                       desc="series", file=sys.stderr)
+        frame_of = {f.key: i for i, f in self.futures.items()}
+        pending = as_completed(list(self.futures.values()))
+        entries = self.manifest.setdefault("frames", {})
+        folder = os.path.dirname(self.manifest_path)
+        last_write = time.monotonic()
+        try:
+            for future in pending:
+                frame = frame_of[future.key]
+                try:
+                    result: FrameResult = future.result()
+                except Exception as exc:
+                    tries = self._resubmits.get(frame, 0)
+                    # KilledWorker: its workers died repeatedly; try a fresh task
+                    if type(exc).__name__ == "KilledWorker" and tries < MAX_RESUBMITS:
+                        self._resubmits[frame] = tries + 1
+                        new = self._submit(frame)
+                        frame_of[new.key] = frame
+                        pending.add(new)
+                        continue
+                    self.failures[frame] = f"frame {frame}: {type(exc).__name__}: {exc}"
+                    continue
+                if result.error:
+                    self.failures[frame] = result.error
+                    # bad input fails every frame alike: stop the others
+                    self.client.cancel([f for f in self.futures.values() if not f.done()])
+                    break
+                entries[str(frame)] = {"file": os.path.relpath(result.path, folder),
+                                       "size": result.size, "sha256": result.sha256}
+                self.manifest.setdefault("header", result.header)
+                if bar is not None:
+                    bar.update(1)
+                if time.monotonic() - last_write > _MANIFEST_INTERVAL_S:
+                    _write_json(self.manifest_path, self.manifest)
+                    last_write = time.monotonic()
+        finally:
+            if bar is not None:
+                bar.close()
+            _write_json(self.manifest_path, self.manifest)
+        if self.failures:
+            return
+        if self.plan.fmt == "h5":
+            if not _complete(self.plan.template, self.manifest.get("stack")):
+                self._write_stack()
+        else:
+            self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
+        """Temporaries left by workers that died while writing."""
+        for i in range(self.frames):
+            folder, name = os.path.split(_frame_path(self.plan, i))
+            for pattern in (f".{name}.*.tmp", f"..{name}.*.tmp"):
+                for stale in Path(folder).glob(pattern):
+                    with contextlib.suppress(OSError):
+                        if stale.is_dir():
+                            shutil.rmtree(stale)
+                        else:
+                            stale.unlink()
+
+    def _write_stack(self) -> None:
+        """Assemble the parts into the HDF5 stack, atomically, then drop the parts."""
+        import h5py
+
+        plan = self.plan
+        stack = plan.template
+        fields = _smv_fields(self.manifest.get("header", ""))
+        shape = (int(fields["SIZE2"]), int(fields["SIZE1"]))
+        dtype = np.dtype("<f4") if plan.content == "float" else np.dtype("<u2")
+        folder, name = os.path.split(stack)
+        tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
+        entries = self.manifest["frames"]
+        try:
+            with h5py.File(tmp, "w") as h5:
+                data = h5.create_dataset("data", shape=(self.frames, *shape), dtype=dtype,
+                                         chunks=(1, *shape))
+                for i in range(self.frames):
+                    part = _frame_path(plan, i)
+                    raw = Path(part).read_bytes()
+                    if hashlib.sha256(raw).hexdigest() != entries[str(i)]["sha256"]:
+                        raise SeriesError(f"{part}: changed since frame {i} was written; "
+                                          "run again")
+                    data[i] = np.frombuffer(raw, dtype=dtype).reshape(shape)
+                for key, value in fields.items():
+                    if key not in _LAYOUT_KEYS and key not in ("PHI", "OSC_START"):
+                        data.attrs[key] = _attr_value(value)
+                data.attrs["content"] = plan.content
+                phi = np.array([plan.start_phi + i * plan.osc for i in range(self.frames)])
+                for key in ("PHI", "OSC_START"):  # per frame, in degrees
+                    h5.create_dataset(key, data=phi).attrs["units"] = "deg"
+                h5.attrs["creator"] = "nbnumba series"
+                h5.attrs["command"] = json.dumps(list(plan.args))
+            _publish(tmp, stack)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        size, sha = _sha256_file(stack)
+        self.manifest["stack"] = {"file": name, "size": size, "sha256": sha}
+        _write_json(self.manifest_path, self.manifest)
+        shutil.rmtree(os.path.join(folder, f".{name}.parts"), ignore_errors=True)
+
+
+def _attr_value(text: str) -> Any:
+    """An SMV header value as an HDF5 attribute: numbers (and vectors) as floats."""
+    if text.startswith("0") and text.isdigit() and len(text) > 1:
+        return text  # DETECTOR_SN=000: a label
+    try:
+        parts = [float(v) for v in text.split(",")]
+    except ValueError:
+        return text
+    return parts[0] if len(parts) == 1 else np.array(parts)
+
+
+def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | None = None,
+           template: str = "img_{frame:05d}.cbf", content: str = "auto",
+           force: bool = False, workers: int | None = None, scheduler: str | None = None,
+           wait: bool = True, progress: bool = False) -> SeriesRun:
+    """Simulate ``frames`` rotation images of ``nanobragg-nb ARGS`` on a Dask cluster.
+
+    Frame ``i`` equals the single run ``ARGS -phi start+i*osc -seed S+i`` (degrees;
+    ``start`` from ``start_phi`` or ARGS' -phi, ``osc`` the frame's φ range from ARGS,
+    ``S`` ARGS' -seed or a clock seed kept in the manifest). ``client``: a
+    ``distributed.Client``; else one on ``scheduler``, else a new LocalCluster of
+    ``workers`` processes. Frames already complete are skipped unless ``force``.
+    With ``wait=False`` the returned run's ``futures`` are live; call ``run.wait()``.
+    """
+    if frames < 1:
+        raise SeriesError("--frames must be at least 1")
+    template = os.path.abspath(os.fspath(template))
+    manifest_path = _manifest_path(template)
+    old = None if force else _read_manifest(manifest_path)
+    plan = _resolve_plan(args, template, start_phi, content, old, force)
+    command = _command_record(plan, frames)
+    if old is not None and old.get("command") != command:
+        if _has_complete_frames(old, os.path.dirname(manifest_path)):
+            raise SeriesError(f"{manifest_path} records a different series (command, "
+                              "start, seed, content or frame count); use --force to "
+                              "overwrite it")
+        old = None  # nothing of that series is left: start this one afresh
+        plan = _resolve_plan(args, template, start_phi, content, None, force)
+        command = _command_record(plan, frames)
+    manifest = old or {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION,
+                       "command": command, "template": os.path.basename(template),
+                       "frames": {}}
+    entries = manifest.setdefault("frames", {})
+    if plan.fmt == "h5" and _complete(plan.template, manifest.get("stack")):
+        skipped = list(range(frames))
+    else:
+        manifest.pop("stack", None)
+        skipped = [i for i in range(frames)
+                   if _complete(_frame_path(plan, i), entries.get(str(i)))]
+        for key in set(entries) - {str(i) for i in skipped}:
+            del entries[key]
+    os.makedirs(os.path.dirname(template), exist_ok=True)
+    _write_json(manifest_path, manifest)
+
+    todo = sorted(set(range(frames)) - set(skipped))
+    owns = client is None and bool(todo)  # nothing to compute: no cluster needed
+    if owns:
+        client = _connect(workers, scheduler)
+    run = SeriesRun(plan, frames, client, skipped, manifest_path, manifest, os.getcwd(),
+                    progress=progress, owns_client=owns)
+    try:
+        if todo:
+            run.numba_threads = _numba_threads_for(client)
+        for i in todo:
+            run._submit(i)
+        if wait:
+            run.wait()
+    except BaseException:
+        run.close()
+        raise
+    return run
+
+
+# ---------------------------------------------------------------------------- tiles
+
+
+def _render_tile(payload: tuple, interpolate: bool, rows: tuple[int, int],
+                 cols: tuple[int, int], start_index: int, shape: tuple[int, int],
+                 device: str, precision: str, numba_threads: int | None):
+    """Worker task: one tile with the row-rectangle kernel (render_cpu's contract)."""
+    from .simulate import rows_backend
+
+    _use_numba_threads(numba_threads)
+    P, det, sources, cells, a_star, fhkl, mask = payload
+    # the full-size array is only touched in the tile's rows (untouched pages cost nothing)
+    image = np.zeros(shape, dtype=np.float32)
+    omega = np.zeros(shape[0], dtype=np.float64)
+    fell = np.full(shape[0], -1, dtype=np.int64)
+    kernel = rows_backend(device, precision, P)  # the one the single run picks
+    kernel(P, det, sources, cells, a_star, fhkl, mask, interpolate, rows[0], rows[1],
+           cols[0], cols[1], start_index, image, omega, fell)
+    r = slice(*rows)
+    return image[r, slice(*cols)].copy(), omega[r].copy(), fell[r].copy()
+
+
+def _bounds(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
+    edges = [lo + (hi - lo) * k // parts for k in range(parts + 1)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+class TiledBackend:
+    """A row-rectangle renderer (``render_cpu``'s contract) that computes the rectangle
+    as ``rows × cols`` tiles on a Dask cluster.
+
+    Used inside :func:`nbnumba.simulate.using_rows_backend`, so that ``render`` applies
+    its sequential effects to the stitched image exactly as in one process. A row's
+    solid angle is the sum of its tiles' partial sums, in column order.
+    """
+
+    def __init__(self, client, rows: int, cols: int, device: str = "auto",
+                 precision: str = "double", numba_threads: int | None = None,
+                 progress: bool = False):
+        if rows < 1 or cols < 1:
+            raise SeriesError("--tiles needs two counts of at least 1")
+        self.client = client
+        self.rows, self.cols = rows, cols
+        self.device = device
+        self.precision = precision
+        self.numba_threads = numba_threads
+        self.progress = progress
+        self.image: np.ndarray | None = None  # the array render fills (its final image)
+        self._payload: tuple[tuple, Any] | None = None
+
+    def _scattered(self, arrays: tuple) -> Any:
+        # render passes the same arrays on every call: send them to the workers once
+        if self._payload is not None and all(
+                a is b for a, b in zip(self._payload[0], arrays, strict=True)):
+            return self._payload[1]
+        # hash=False: a fresh key, so that releasing an earlier run's identical
+        # arrays cannot take these away ("lost dependencies")
+        (future,) = self.client.scatter([arrays], broadcast=True, hash=False)
+        self._payload = (arrays, future)
+        return future
+
+    def __call__(self, P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo,
+                 row_hi, col_lo, col_hi, start_index, image, omega_rows, fell_back) -> None:
+        from distributed import as_completed
+
+        self.image = image
+        spixels, fpixels = image.shape
+        payload = self._scattered((P, det, sources, cells, a_star, fhkl, mask))
+        row_bands = _bounds(row_lo, row_hi, self.rows)
+        col_bands = _bounds(col_lo, col_hi, self.cols)
+        futures = {}
+        for rows in row_bands:
+            for cols in col_bands:
+                if (rows[1] - 1) * fpixels + cols[1] - 1 < start_index:
+                    continue  # every pixel before start_index: the kernel would skip it
+                futures[self.client.submit(
+                    _render_tile, payload, bool(interpolate), rows, cols, int(start_index),
+                    (spixels, fpixels), self.device, self.precision, self.numba_threads,
+                    pure=False,
+                    retries=2, priority=-(rows[0] * fpixels + cols[0]))] = (rows, cols)
+        bar = None
+        if self.progress and futures:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(futures), unit="tile", desc="tiles", file=sys.stderr,
+                       leave=False)
+        results = {}
+        try:
+            for future in as_completed(list(futures)):
+                results[futures[future]] = future.result()
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+        for rows in row_bands:
+            r = slice(*rows)
+            omega = np.zeros(rows[1] - rows[0], dtype=np.float64)
+            fell = np.full(rows[1] - rows[0], -1, dtype=np.int64)
+            for cols in col_bands:  # column order, as the kernel walks a row
+                got = results.get((rows, cols))
+                if got is None:
+                    continue
+                tile, tile_omega, tile_fell = got
+                omega = omega + tile_omega
+                fell = np.where(fell < 0, tile_fell, fell)
+                target = image[r, slice(*cols)]
+                index = (np.arange(*rows)[:, None] * fpixels + np.arange(*cols)[None, :])
+                computed = index >= start_index
+                if mask.size:
+                    computed &= mask[index] != 0
+                np.copyto(target, tile, where=computed)
+            omega_rows[r] = omega
+            fell_back[r] = fell
+
+
+def _tile_counts(tiles_rc: Sequence[int]) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in tiles_rc)
+    except (TypeError, ValueError) as exc:
+        raise SeriesError("--tiles needs two counts, rows and columns") from exc
+    if rows < 1 or cols < 1:
+        raise SeriesError("--tiles needs two counts of at least 1")
+    return rows, cols
+
+
+@contextlib.contextmanager
+def tiled(client, tiles_rc: Sequence[int], device: str = "auto", precision: str = "double",
+          progress: bool = False) -> Iterator[TiledBackend]:
+    """Within the block, ``nbnumba.simulate.render`` computes its pixels as tiles on
+    ``client`` (any run: ``simulate.run``, the ``nanobragg-nb`` main)."""
+    from .simulate import using_rows_backend
+
+    rows, cols = _tile_counts(tiles_rc)
+    backend = TiledBackend(client, rows, cols, device, precision, _numba_threads_for(client),
+                           progress)
+    with using_rows_backend(backend):
+        yield backend
+
+
+def tiles(args: Sequence[str], tiles: Sequence[int] = (2, 2), *, client=None,
+          workers: int | None = None, scheduler: str | None = None,
+          progress: bool = False, out: Callable[[str], None] | None = None,
+          warn: Callable[[str], None] | None = None) -> np.ndarray:
+    """Run ``nanobragg-nb ARGS`` with its pixels computed as tiles on a Dask cluster.
+
+    Writes the files the single run writes; ``out``/``warn`` receive its stdout and
+    warnings (default: sys.stdout, sys.stderr). Returns the float image
+    (float32, [slow, fast]), identical to the single-process one.
+    """
+    from .simulate import run
+
+    opts, warnings = _parse(args)
+    out = out or sys.stdout.write
+    warn = warn or (lambda text: sys.stderr.write(text.rstrip("\n") + "\n"))
+    for w in warnings:
+        warn(w)
+    with _client_for(client, workers, scheduler) as c, \
+            tiled(c, tiles, opts.device, opts.precision, progress) as backend:
+        scene = run(opts, out, warn, progress=False)
+    if backend.image is None:  # an empty ROI: render never called the backend
+        return np.zeros((scene.spixels, scene.fpixels), dtype=np.float32)
+    return backend.image
+
+
+class _CallableModule(types.ModuleType):
+    """Importing ``nbnumba.series`` binds this module as the package's ``series``
+    attribute; calling it calls :func:`series`, so ``nbnumba.series(...)`` always works."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SeriesRun:
+        return series(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
