@@ -627,7 +627,8 @@ class SeriesRun:
             bar = tqdm(total=self.frames, initial=len(self.skipped), unit="frame",
                        desc="series", file=sys.stderr)
         frame_of = {f.key: i for i, f in self.futures.items()}
-        pending = as_completed(list(self.futures.values()))
+        # nothing submitted (all frames complete): there may be no client at all
+        pending = as_completed(list(self.futures.values())) if self.futures else []
         entries = self.manifest.setdefault("frames", {})
         folder = os.path.dirname(self.manifest_path)
         last_write = time.monotonic()

@@ -168,6 +168,9 @@ def test_stack_and_cbf(tmp_path, references, client):
         assert data.attrs["DISTANCE"] == 100.0 and data.attrs["PIXEL_SIZE"] == 0.4
         assert list(h5["PHI"][:]) == [0.0, 0.5, 1.0]
     assert not (tmp_path / ".stack.h5.parts").exists()
+    # complete: a re-run needs no cluster at all
+    again = series(ARGS, 3, template=tmp_path / "stack.h5")
+    assert again.skipped == [0, 1, 2] and again.client is None
 
     series(ARGS, 2, client=client, template=tmp_path / "c_{frame}.cbf")
     for i in range(2):
