@@ -202,6 +202,22 @@ def run_cold(case: Case, ours: list[str], root: Path, env: dict[str, str]) -> di
     return {"cold": asdict(cold), "warm": asdict(warm)}
 
 
+def thread_scaling(ours: list[str], pairs: int, root: Path, env: dict[str, str]) -> dict:
+    """Our supervisor run on one thread and on all, alternating; medians and speed-up."""
+    case = main_cases()[0]
+    workdir = _workdir(root, "threads")
+    argv = ours + case.args + ["-noprogress"]
+    one_env = dict(env, NUMBA_NUM_THREADS="1")
+    run_once(argv, workdir, env)
+    one, every = [], []
+    for _ in range(pairs):
+        one.append(run_once(argv, workdir, one_env))
+        every.append(run_once(argv, workdir, env))
+    one_m, all_m = _median(one), _median(every)
+    return {"threads": int(env.get("NUMBA_NUM_THREADS") or os.cpu_count()), "one": one_m,
+            "all": all_m, "speedup": one_m["wall"] / all_m["wall"]}
+
+
 def noise_cost(float_image: Path, shape: tuple[int, int]) -> dict:
     """Seconds to draw C's Poisson noise image from ``float_image`` (in-process, JIT warm)."""
     import numpy as np
@@ -360,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
             report["cold"] = cold
 
         if not opts.no_scaling:
+            threads = thread_scaling(ours, opts.pairs, root, env)
+            report["threads"] = threads
+            print(f"\nsupervisor on 1 thread vs {threads['threads']} (NUMBA_NUM_THREADS), "
+                  f"whole process: {threads['one']['wall']:.3f}s vs "
+                  f"{threads['all']['wall']:.3f}s wall (x{threads['speedup']:.2f}), "
+                  f"CPU {threads['one']['cpu']:.3f}s vs {threads['all']['cpu']:.3f}s")
             scaling = {}
             print("\nscaling runs ...", flush=True)
             for case in scaling_cases():

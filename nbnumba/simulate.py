@@ -82,8 +82,10 @@ def rows_backend(device: str, precision: str = "double", params=None):
     Every backend has ``render_cpu``'s signature and contract (see
     ``nbnumba.kernels.cpu.render_cpu``), so the sequential effects below are
     shared by all of them.  On the CPU that is the vectorised
-    ``nbnumba.kernels.fast.render_fast`` when it supports the scene's
-    ``params`` (a ``KernelParams``), else the faithful ``render_cpu``.
+    ``nbnumba.kernels.fast.render_fast``, which handles every scene, so
+    ``params`` (the scene's ``KernelParams``, optional) does not change the
+    choice; the faithful ``render_cpu`` stays the reference it is tested
+    against (``using_rows_backend(render_cpu)`` runs it).
     """
     # importing numba.cuda costs a few tenths of a second: "auto" skips it when
     # no CUDA driver can be loaded
@@ -98,14 +100,9 @@ def rows_backend(device: str, precision: str = "double", params=None):
         if device == "cuda":
             raise RuntimeError("-device cuda: no usable CUDA GPU (numba-cuda not installed "
                                "or no GPU visible)")
-    if params is not None:
-        from .kernels import fast
+    from .kernels.fast import render_fast
 
-        if fast.supports(params):
-            return fast.render_fast
-    from .kernels.cpu import render_cpu
-
-    return render_cpu
+    return render_fast
 
 
 # A row-rectangle renderer with render_cpu's contract that replaces

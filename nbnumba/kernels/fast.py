@@ -64,17 +64,6 @@ FASTMATH = {"contract"}
 JIT = dict(cache=True, fastmath=FASTMATH, error_model="numpy")
 
 
-def supports(P) -> bool:
-    """True when ``render_fast`` computes this scene (else use the faithful kernel).
-
-    The sincg reduction needs integer crystal sizes (C's ``-N`` flags are
-    integers; ``-xtalsize`` rounds up), the gather an int32 table index.
-    """
-    sizes_ok = all(float(n) == math.floor(n) and 1.0 <= n < 2.0**31 for n in (P.Na, P.Nb, P.Nc))
-    table = (P.h_range + 1) * (P.k_range + 1) * (P.l_range + 1)
-    return sizes_ok and table < 2**31 - 1
-
-
 # ---------------------------------------------------------------- geometry
 
 
@@ -274,11 +263,12 @@ def _accumulate(f_latt, f_index, table, active, keep_zero, plain, mult_thick, mu
 
 @njit(**JIT)
 def _terms_general(P, cell, a_star, fhkl, sx, sy, sz, active, intensity, interp_on, fell,
-                   capture, polar, omega):
+                   capture, polar, omega, reduce_sincg):
     """Add one (source, φ, mosaic) term per pixel: any shape, tricubic F allowed.
 
     The per-term code of ``pixel_intensity`` (with ``sincg_reduced`` for the
-    square crystal), including C's per-pixel switch-off of interpolation.
+    square crystal when ``reduce_sincg``, i.e. integer N), including C's
+    per-pixel switch-off of interpolation.
     """
     ax, ay, az = cell[0, 0], cell[0, 1], cell[0, 2]
     bx, by, bz = cell[1, 0], cell[1, 1], cell[1, 2]
@@ -292,7 +282,7 @@ def _terms_general(P, cell, a_star, fhkl, sx, sy, sz, active, intensity, interp_
         h0 = int(math.ceil(h - 0.5))
         k0 = int(math.ceil(k - 0.5))
         l0 = int(math.ceil(l - 0.5))
-        if P.xtal_shape == SQUARE:
+        if P.xtal_shape == SQUARE and reduce_sincg:
             f_latt = 1.0
             if P.Na > 1:
                 f_latt *= sincg_reduced(h - h0, P.Na)
@@ -355,8 +345,12 @@ def _render_row(P, det, sources, cells, a_star, fhkl, table, dims, mins, strides
     f_latt = np.empty(n)
     f_index = np.empty(n, dtype=np.int32)
     outside = np.int32(table.shape[0] - 1)
-    fast_terms = (P.xtal_shape == SQUARE and not interpolate and P.Na > 1.0 and P.Nb > 1.0
-                  and P.Nc > 1.0)
+    # the exact sincg reduction needs integer N (C's -N flags are integers, -xtalsize
+    # rounds up); the gather an int32 index
+    reduce_sincg = (P.Na == math.floor(P.Na) and P.Nb == math.floor(P.Nb)
+                    and P.Nc == math.floor(P.Nc))
+    fast_terms = (P.xtal_shape == SQUARE and not interpolate and reduce_sincg and P.Na > 1.0
+                  and P.Nb > 1.0 and P.Nc > 1.0 and table.shape[0] < 2**31 - 1)
     keep_zero = P.water_size != 0.0
     # with no sensor thickness C's capture fraction stays 1 unless -oversample_thick
     needs_capture = P.detector_thick != 0.0 or P.oversample_thick
@@ -401,7 +395,7 @@ def _render_row(P, det, sources, cells, a_star, fhkl, table, dims, mins, strides
                             else:
                                 _terms_general(P, cell, a_star, fhkl, sx, sy, sz, active,
                                                intensity, interp_on, fell, capture, polar,
-                                               omega)
+                                               omega, reduce_sincg)
 
     omega_row = 0.0
     for p in range(n):
