@@ -822,8 +822,14 @@ def read_mat(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             value, pos = _scan_lg(data, pos)
             if value is None:
                 got = 3 * len(rows) + len(row)
-                raise InputFileError(path, f"matrix file holds {got} numbers before "
-                                           "something fscanf cannot read; 9 are needed")
+                rest = data[pos:].split(None, 1)
+                if not rest:
+                    raise InputFileError(path, f"the file ends after {got} numbers; a "
+                                               "matrix needs 9 (truncated matrix)")
+                token = rest[0][:40].decode("utf-8", "backslashreplace")
+                raise InputFileError(path, f"{token!r} is not a number (after {got} "
+                                           "numbers; a matrix needs 9)",
+                                     line=data.count(b"\n", 0, pos) + 1)
             row.append(value)
         rows.append(row)
     m = np.array(rows, dtype=np.float64)

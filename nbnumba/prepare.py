@@ -832,6 +832,11 @@ def _build_sources(o: Options, beam_vector, polar_vector, vert_vector, lambda0,
             for lam in lambdas:
                 rows.append([vector[1], vector[2], vector[3], weight, lam])
     out(f"  created a total of {len(rows)} sources:\n")
+    if not rows:
+        # C goes on with zero steps and writes a NaN image
+        raise SetupExit("-hdivsteps/-vdivsteps/-divsteps with -hdivrange/-vdivrange/-divergence: "
+                        "the round divergence cut (-round_div, the default) leaves no source "
+                        "direction; use -square_div or other steps")
     sources = []
     for X, Y, Z, inten, lam in rows:
         v = g.vec(X, Y, Z)

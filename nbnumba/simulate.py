@@ -9,6 +9,7 @@ in C's pixel order, so the result does not depend on the thread count.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -124,6 +125,10 @@ def using_rows_backend(backend: Callable) -> Iterator[None]:
 
 def render(scene: Scene, progress: bool = False, device: str = "cpu") -> Rendered:
     """Compute the float image of ``scene`` with the kernel for ``device``."""
+    from numba import get_num_threads
+
+    from .kernels import fast
+    from .kernels.cpu import render_cpu as cpu_kernel
     from .kernels.cpu import render_one
 
     render_cpu = (_rows_backend_override.get()
@@ -140,13 +145,23 @@ def render(scene: Scene, progress: bool = False, device: str = "cpu") -> Rendere
     def run_rows(interpolate: bool, start_index: int, omega, fell, bar=None) -> None:
         if row_hi <= row_lo or col_hi <= col_lo:
             return
-        chunk = max(1, (row_hi - row_lo) // 50) if bar is not None else row_hi - row_lo
-        for lo in range(row_lo, row_hi, chunk):
-            hi = min(lo + chunk, row_hi)
+        # On the CPU kernels, slices of about a second: Ctrl-C or SIGTERM (seen between
+        # calls) then stop a long run promptly; the progress bar wants 50 updates
+        sliced = bar is None and render_cpu in (cpu_kernel, fast.render_fast)
+        least = 4 * get_num_threads()  # rows enough to keep every thread busy
+        step = max(1, (row_hi - row_lo) // 50) if bar is not None else (
+            least if sliced else row_hi - row_lo)
+        lo = row_lo
+        while lo < row_hi:
+            hi = min(lo + step, row_hi)
+            started = time.perf_counter()
             render_cpu(*args, scene.mask, interpolate, lo, hi, col_lo, col_hi, start_index,
                        image, omega, fell)
             if bar is not None:
                 bar.update(hi - lo)
+            elif sliced:
+                step = max(least, int((hi - lo) / max(time.perf_counter() - started, 1e-3)))
+            lo = hi
 
     bar = None
     if progress:

@@ -1,0 +1,676 @@
+"""Checks on a parsed command line before anything is computed or written.
+
+nanoBragg.c accepts almost anything and then prints NaN images, divides by
+zero, reads past the end of its arrays or fails at the very end when it
+cannot open an output file.  :func:`validate` runs after
+:func:`nbnumba.cli.args.parse_args` and before :func:`nbnumba.prepare.prepare`
+and refuses, with one line naming the flag or file, every input that would
+make C misbehave.  Inputs on which C computes a meaningful image are kept
+(``-N 0`` runs as N = 1, as in C), at most with a warning.
+
+Errors carry their exit code (see ``README.md``, "Errors and exit codes"):
+:class:`UsageError` 2, :class:`OutputPathError` 3, :class:`ResourceError` 4;
+problems inside an input file raise :class:`nbnumba.io.InputFileError` (3).
+Only numpy is imported here, so that bad input is refused quickly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterator
+
+import numpy as np
+
+from . import io as nbio
+from .config import CUSTOM, Options
+
+__all__ = [
+    "EXIT_USAGE",
+    "EXIT_FILE",
+    "EXIT_RESOURCES",
+    "ValidationError",
+    "UsageError",
+    "OutputPathError",
+    "ResourceError",
+    "validate",
+    "check_parse_warnings",
+    "check_options",
+    "check_input_files",
+    "check_outputs",
+    "check_memory",
+    "check_crystal",
+    "estimate_work",
+    "output_paths",
+    "estimate_bytes",
+    "available_bytes",
+    "detector_shape",
+    "resolved_phisteps",
+]
+
+EXIT_USAGE = 2
+EXIT_FILE = 3
+EXIT_RESOURCES = 4
+
+RTD = 180.0 / math.pi
+# Peak bytes per detector pixel: the float32 image, the uint16 int image, the
+# float64 temporaries of scaling, PGM and noise (measured: ~33 on a 2048² run).
+BYTES_PER_PIXEL = 40
+# Python and Numba themselves, before any image is allocated.
+BASE_BYTES = 300 * 2**20
+
+
+class ValidationError(Exception):
+    """Bad input found before the run; ``exit_code`` is what the program exits with."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(ValidationError):
+    """A flag's value (or a combination of flags) that cannot give a meaningful image."""
+
+    exit_code = EXIT_USAGE
+
+
+class OutputPathError(ValidationError):
+    """An output file that could not be written at the end of the run."""
+
+    exit_code = EXIT_FILE
+
+
+class ResourceError(ValidationError):
+    """The run needs more than this machine has (memory, a GPU)."""
+
+    exit_code = EXIT_RESOURCES
+
+
+# ------------------------------------------------------------ parse warnings
+
+# args.py's note for a value of which C's atof/atoi reads nothing at all
+# ("... reads 'abc' as 0"); a partly read value ends in "(ignores '...')" instead.
+_NOTHING_READ = re.compile(r"^warning: (?P<flag>\S+) (?P<value>.*): nanoBragg\.c's "
+                           r"(?P<fn>atof|atoi)\(\) reads .* as (?P<shown>[^ )]+)$")
+
+
+def check_parse_warnings(warnings: list[str]) -> None:
+    """Refuse a flag value that is not a number at all (C's atof would read 0)."""
+    for text in warnings:
+        m = _NOTHING_READ.match(text)
+        if m:
+            raise UsageError(f"{m['flag']} {m['value']}: {m['value']!r} is not a number "
+                             f"(nanoBragg.c's {m['fn']}() would read it as {m['shown']})")
+
+
+# ------------------------------------------------------------------- options
+
+def _mm(x: float) -> str:
+    return f"{x * 1000.0:g} mm"
+
+
+def _from(o: Options, flags: str) -> str:
+    """The flags (and header) a value can come from, for messages."""
+    heads = [f"the {flag} header" for flag, name in (("-img", o.imginfilename),
+                                                      ("-mask", o.maskfilename)) if name]
+    return " or ".join([flags, *heads])
+
+
+# (field, flags that set it, what NaN means): C's sentinels are NaN ("not
+# given") or -1 ("choose automatically"); every other non-finite value is garbage.
+_FINITE = (
+    ("mosaic_spread", "-mosaic", False), ("dispersion", "-dispersion", False),
+    ("hdivstep", "-hdivstep", False), ("hdivrange", "-hdivrange/-divergence", False),
+    ("vdivstep", "-vdivstep", False), ("vdivrange", "-vdivrange/-divergence", False),
+    ("fluence", "-fluence", False), ("flux", "-flux", False),
+    ("exposure", "-exposure", False), ("beamsize", "-beamsize", False),
+    ("fudge", "-fudge", False), ("sample_x", "-xtalsize/-xtal_x/-sample_x", False),
+    ("sample_y", "-xtalsize/-xtal_y/-sample_y", False),
+    ("sample_z", "-xtalsize/-xtal_z/-sample_z", False),
+    ("density", "-density", False), ("molecular_weight", "-MW", False),
+    ("water_size", "-water", False), ("cell_a", "-cell", False), ("cell_b", "-cell", False),
+    ("cell_c", "-cell", False), ("alpha", "-cell", False), ("beta", "-cell", False),
+    ("gamma", "-cell", False), ("detsize_f", "-detsize/-detsize_f", False),
+    ("detsize_s", "-detsize/-detsize_s", False), ("detector_mu", "-detector_abs", False),
+    ("detector_thick", "-detector_thick", False), ("detector_rotx", "-detector_rotx", False),
+    ("detector_roty", "-detector_roty", False), ("detector_rotz", "-detector_rotz", False),
+    ("detector_twotheta", "-twotheta", False), ("adc_offset", "-adc", False),
+    ("dmin", "-dmin", False), ("polarization", "-polar", False), ("phi0", "-phi", False),
+    ("phistep", "-phistep", False), ("osc", "-osc", False), ("default_F", "-default_F", False),
+    ("intfile_scale", "-scale", False), ("pgm_scale", "-pgmscale", False),
+    ("Xbeam", "-Xbeam", True), ("Ybeam", "-Ybeam", True), ("Xclose", "-Xclose", True),
+    ("Yclose", "-Yclose", True), ("close_distance", "-close_distance", True),
+    ("ORGX", "-ORGX", True), ("ORGY", "-ORGY", True),
+)
+_VECTORS = (
+    ("beam_vector", "-beam_vector"), ("fdet_vector", "-fdet_vector"),
+    ("sdet_vector", "-sdet_vector"), ("odet_vector", "-odet_vector"),
+    ("polar_vector", "-polar_vector"), ("spindle_vector", "-spindle_axis"),
+    ("twotheta_axis", "-twotheta_axis"), ("misset_angles", "-misset"),
+)
+# vectors that must not be zero under the CUSTOM convention (the others replace them)
+_NONZERO_VECTORS = ("beam_vector", "fdet_vector", "sdet_vector", "polar_vector",
+                    "spindle_vector")
+_COUNTS = (
+    ("phisteps", "-phisteps"), ("mosaic_domains", "-mosaic_dom"), ("dispsteps", "-dispsteps"),
+    ("hdivsteps", "-hdivsteps/-divsteps"), ("vdivsteps", "-vdivsteps/-divsteps"),
+    ("detector_thicksteps", "-thicksteps"), ("oversample", "-oversample"),
+)
+# C's int loop counters: more steps than this cannot be what anyone meant
+MAX_COUNT = 2**31 - 1
+
+
+def resolved_phisteps(o: Options) -> float:
+    """The number of φ steps C's rules give (nanoBragg.c line 1389); float, may be huge."""
+    phisteps, osc, phistep = o.phisteps, o.osc, o.phistep
+    if phisteps < 0:
+        if osc < 0.0:
+            return 1 if phistep <= 0.0 else 2
+        if phistep <= 0.0:
+            return 2
+        return math.ceil(osc / phistep) if osc / phistep < 2.0**62 else math.inf
+    if phisteps == 0:
+        phisteps = 1
+    if osc < 0.0 and phistep > 0.0:
+        return 2
+    return phisteps
+
+
+def detector_shape(o: Options) -> tuple[int, int]:
+    """(fpixels, spixels) as C resolves them from pixel counts or detector size (line 1112)."""
+    detsize_f, detsize_s = o.detsize_f, o.detsize_s
+    if o.fpixels:
+        detsize_f = o.pixel_size * o.fpixels
+    if o.spixels:
+        detsize_s = o.pixel_size * o.spixels
+    shape = []
+    for size in (detsize_f, detsize_s):
+        n = size / o.pixel_size - 0.5
+        if math.isnan(n):
+            n = 0.0
+        shape.append(math.ceil(n) if abs(n) < 2.0**62 else int(math.copysign(2**62, n)))
+    return shape[0], shape[1]
+
+
+def _mosaic_domains(o: Options) -> int:
+    if o.mosaic_domains <= 0:
+        return 10 if o.mosaic_spread > 0.0 else 1
+    return o.mosaic_domains if o.mosaic_spread > 0.0 else 1
+
+
+def _source_count(o: Options) -> float:
+    """An upper bound on the number of sources (divergence grid × wavelengths, line 2290)."""
+    if o.sourcefilename is not None:
+        return 1.0
+    from .prepare import _pick_steps
+
+    counts = []
+    for steps, span, step in ((o.hdivsteps, o.hdivrange, o.hdivstep),
+                              (o.vdivsteps, o.vdivrange, o.vdivstep),
+                              (o.dispsteps, o.dispersion, -1.0)):
+        if steps <= 0 and span >= 0.0 and step > 0.0 and span / step >= 2.0**62:
+            return math.inf
+        n, span, step = _pick_steps(steps, span, step, 1.0)
+        counts.append(1 if span <= 0.0 or step <= 0.0 or n <= 0 else n)
+    return float(counts[0]) * counts[1] * counts[2]
+
+
+def check_options(o: Options) -> list[str]:
+    """Refuse values with which C computes garbage; returns warnings for kept oddities."""
+    warnings: list[str] = []
+    for name, flags, nan_is_unset in _FINITE:
+        v = getattr(o, name)
+        if math.isinf(v) or (math.isnan(v) and not nan_is_unset):
+            raise UsageError(f"{_from(o, flags)}: {v:g} is not a finite number")
+    for name, flag in _VECTORS:
+        v = getattr(o, name)
+        if not all(math.isfinite(x) for x in v):
+            raise UsageError(f"{flag}: {' '.join(f'{x:g}' for x in v)} is not a finite vector")
+    if o.beam_convention == CUSTOM:
+        for name in _NONZERO_VECTORS:
+            if not any(getattr(o, name)):
+                flag = dict(_VECTORS)[name]
+                raise UsageError(f"{flag} 0 0 0: a direction cannot be the zero vector")
+
+    if not (math.isfinite(o.pixel_size) and o.pixel_size > 0.0):
+        raise UsageError(f"{_from(o, '-pixel')}: the pixel size must be > 0, "
+                         f"not {_mm(o.pixel_size)}")
+    if math.isnan(o.close_distance):
+        if not (math.isfinite(o.distance) and o.distance > 0.0):
+            raise UsageError(f"{_from(o, '-distance')}: the detector distance must be > 0, "
+                             f"not {_mm(o.distance)}")
+    elif not o.close_distance > 0.0:
+        raise UsageError(f"{_from(o, '-close_distance')}: the detector distance must be > 0, "
+                         f"not {_mm(o.close_distance)}")
+    if not (math.isfinite(o.lambda0) and o.lambda0 > 0.0):
+        raise UsageError(f"{_from(o, '-lambda/-energy')}: the wavelength must be > 0, "
+                         f"not {o.lambda0 * 1e10:g} A")
+    if o.dispersion >= 2.0:
+        raise UsageError(f"-dispersion {o.dispersion * 100:g}: 200% or more makes "
+                         "wavelengths <= 0")
+    for name, flag in (("Na", "-Na/-N"), ("Nb", "-Nb/-N"), ("Nc", "-Nc/-N")):
+        if getattr(o, name) < 0:
+            raise UsageError(f"{flag} {getattr(o, name):.0f}: the number of unit cells "
+                             "must be >= 0 (0 counts as 1, as in nanoBragg.c)")
+    if o.water_size < 0.0:
+        raise UsageError(f"-water {o.water_size * 1e6:g}: the droplet size must be >= 0")
+    if o.user_cell:
+        _check_cell(o)
+    if o.flux != 0.0 and o.exposure > 0.0 and o.beamsize == 0.0:
+        raise UsageError("-beamsize 0 with -flux and -exposure: the fluence would be "
+                         "flux*exposure/0")
+    fluence = o.fluence
+    if o.flux != 0.0 and o.exposure > 0.0 and o.beamsize >= 0:
+        fluence = o.flux * o.exposure / o.beamsize / o.beamsize
+    if not (math.isfinite(fluence) and fluence >= 0.0):
+        raise UsageError(f"-fluence/-flux/-exposure/-beamsize: the fluence would be "
+                         f"{fluence:g} photons/m^2; it must be finite and >= 0")
+
+    for name, flag in _COUNTS:
+        v = getattr(o, name)
+        if v <= 0 and v != -1:
+            warnings.append(f"warning: {flag} {v}: not a positive count; nanoBragg.c then "
+                            "chooses the number itself")
+    if o.osc == 0.0 and o.phistep > 0.0 and o.phisteps < 0:
+        raise UsageError(f"-osc 0 with -phistep {o.phistep * RTD:g}: that is 0 phi steps "
+                         "(nanoBragg.c would divide by zero); give -phisteps or a non-zero -osc")
+    phisteps = resolved_phisteps(o)
+    if phisteps > MAX_COUNT:
+        raise UsageError(f"-osc {o.osc * RTD:g} / -phistep {o.phistep * RTD:g}: "
+                         f"{phisteps:g} phi steps is too many")
+    if o.sourcefilename is None and _source_count(o) > MAX_COUNT:
+        raise UsageError("-hdivrange/-hdivstep, -vdivrange/-vdivstep, -dispersion/-dispsteps: "
+                         "too many source points")
+
+    fpixels, spixels = detector_shape(o)
+    if fpixels < 1 or spixels < 1:
+        raise UsageError(f"{_from(o, '-detpixels/-detsize')}: the detector would have "
+                         f"{fpixels}x{spixels} pixels")
+    if o.mask_image is not None and o.mask_image.size not in (0, fpixels * spixels):
+        raise UsageError(f"-mask {o.maskfilename}: the mask has {o.mask_image.size} pixels but "
+                         f"the detector {fpixels}x{spixels}; nanoBragg.c would read it out "
+                         "of bounds")
+    if o.trace_pixel is not None:
+        s, f = o.trace_pixel
+        if s >= spixels or f >= fpixels:
+            raise UsageError(f"-trace_pixel {s} {f}: outside the {spixels}x{fpixels} "
+                             "(slow x fast) detector")
+    return warnings
+
+
+def _check_cell(o: Options) -> None:
+    """The -cell values as C completes them (line 1800) must give a positive volume."""
+    if not o.cell_a > 0.0:
+        raise UsageError(f"-cell: the cell edge a must be > 0, not {o.cell_a:g} A")
+    edges = [o.cell_a, o.cell_b if o.cell_b > 0.0 else o.cell_a,
+             o.cell_c if o.cell_c > 0.0 else o.cell_a]
+    angles = [x if x > 0.0 else math.pi / 2 for x in (o.alpha, o.beta, o.gamma)]
+    alpha, beta, gamma = angles
+    aavg = (alpha + beta + gamma) / 2
+    skew = abs(math.sin(aavg) * math.sin(aavg - alpha) * math.sin(aavg - beta)
+               * math.sin(aavg - gamma))
+    volume = 2.0 * edges[0] * edges[1] * edges[2] * math.sqrt(skew)
+    if not (volume > 0.0 and math.isfinite(volume)):
+        shown = " ".join([f"{x:g}" for x in edges] + [f"{x * RTD:g}" for x in angles])
+        raise UsageError(f"-cell {shown}: these edges and angles give no unit cell "
+                         f"(volume {volume:g} A^3)")
+
+
+def _cell_edges(o: Options) -> list[float] | None:
+    """Real-space cell edges in Å from -cell, else from the -mat matrix (None if neither)."""
+    if o.user_cell:
+        return [o.cell_a, o.cell_b if o.cell_b > 0.0 else o.cell_a,
+                o.cell_c if o.cell_c > 0.0 else o.cell_a]
+    if o.matfilename is None:
+        return None
+    rows = np.array(nbio.read_mat(o.matfilename)) / (o.lambda0 * 1e10)  # 1/Å
+    v_star = abs(float(np.linalg.det(rows)))
+    return [float(np.linalg.norm(np.cross(rows[(i + 1) % 3], rows[(i + 2) % 3]))) / v_star
+            for i in range(3)]
+
+
+def _crystal_sizes(o: Options) -> list[float] | None:
+    """Crystal edges in m as C sets them from N or -xtalsize (line 2075); None if unknown."""
+    edges = _cell_edges(o)
+    if edges is None:
+        return None
+    sizes = []
+    for edge, sample, n, axis in zip(edges, (o.sample_x, o.sample_y, o.sample_z),
+                                     (o.Na, o.Nb, o.Nc), "xyz", strict=True):
+        if sample > 0.0:
+            n = sample / (edge * 1e-10)
+            if not n <= MAX_COUNT:
+                raise UsageError(f"-xtalsize/-xtal_{axis} {sample * 1000:g}: {n:.3g} unit "
+                                 f"cells along {axis} is too many")
+            n = math.ceil(n)
+        sizes.append(edge * 1e-10 * max(n, 1.0))
+    return sizes
+
+
+def _auto_oversample(o: Options, sizes: list[float]) -> float:
+    """C's recommended oversampling, 3 x crystal size / reciprocal pixel size (line 2091)."""
+    distance = o.distance if math.isnan(o.close_distance) else o.close_distance
+    return max(1.0, math.ceil(3.0 * max(sizes) / (o.lambda0 * distance / o.pixel_size)))
+
+
+def check_crystal(o: Options) -> None:
+    """The crystal size must give a sane number of cells and of automatic sub-pixels."""
+    sizes = _crystal_sizes(o)
+    if sizes is None or o.oversample > 0:
+        return
+    recommended = _auto_oversample(o, sizes)
+    if not recommended <= MAX_COUNT:
+        raise UsageError(f"a crystal {max(sizes) * 1e6:g} um across needs {recommended:.3g}-fold "
+                         "oversampling (more than nanoBragg.c's int holds); give -oversample")
+
+
+def estimate_work(o: Options) -> float:
+    """Sub-pixel evaluations of the run: pixels x sources x mosaic x phi x oversample² x layers.
+
+    Call after :func:`validate`; an upper bound (the ROI, the mask and the round
+    divergence cut are ignored).
+    """
+    fpixels, spixels = detector_shape(o)
+    oversample = float(o.oversample)
+    if oversample <= 0:
+        sizes = _crystal_sizes(o)
+        oversample = _auto_oversample(o, sizes) if sizes is not None else 1.0
+    layers = 1
+    if o.detector_thick > 0.0:
+        layers = o.detector_thicksteps if o.detector_thicksteps > 0 else 2
+    return (float(fpixels) * spixels * _source_count(o) * _mosaic_domains(o)
+            * resolved_phisteps(o) * oversample**2 * layers)
+
+
+# --------------------------------------------------------------- input files
+
+_TEXT_DELIMS = re.compile(rb"[ \t,;:!\r\n\v\f]+")  # read_text_file's separators, and line ends
+_PLAIN_NUMBER_BYTES = b"0123456789+-.eE \t\n\v\f\r"
+
+
+def _tokens(line: bytes, text_file: bool) -> list[bytes]:
+    return [t for t in (_TEXT_DELIMS.split(line) if text_file else line.split()) if t]
+
+
+def _bad_token(token: bytes) -> str | None:
+    """Why ``token`` is not one finite number as strtod reads it, or None."""
+    value, used = nbio.c_strtod(token)
+    if used != len(token):
+        return "is not a number"
+    if not math.isfinite(value):
+        return "is not a finite number"
+    return None
+
+
+def _numeric_lines(path: str, flag: str, text_file: bool) -> Iterator[tuple[int, list[float]]]:
+    """(line number, values) of every non-empty line; refuses non-numbers, NaN and inf."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise nbio.InputFileOpenError(path, exc) from exc
+    fast = not data.translate(None, _PLAIN_NUMBER_BYTES)
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines, start=1):
+        tokens = _tokens(line, text_file)
+        if not tokens:
+            continue
+        values = None
+        if fast:
+            try:
+                values = [float(t) for t in tokens]
+            except ValueError:
+                values = None
+            if values is not None and not all(math.isfinite(v) for v in values):
+                values = None
+        if values is None:
+            for t in tokens:
+                why = _bad_token(t)
+                if why:
+                    shown = t.decode("utf-8", "backslashreplace")
+                    raise nbio.InputFileError(path, f"{shown!r} {why}", line=number)
+            values = [nbio.c_strtod(t)[0] for t in tokens]
+        yield number, values
+
+
+def _plain_decimal_count(path: str) -> int | None:
+    """How many numbers the file holds when every token is a plain finite decimal
+    (nbnumba.textscan, exact and fast), else None: then check it line by line."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None  # the line-by-line check reports it
+    if data.translate(None, _PLAIN_NUMBER_BYTES):
+        return None
+    from .textscan import scan_decimals
+
+    scanned = scan_decimals(data)
+    return None if scanned is None else scanned[0].size
+
+
+def _check_hkl(path: str) -> None:
+    """An hkl file: only finite numbers, and at least one h k l F record."""
+    count = _plain_decimal_count(path)
+    if count is None:
+        count = 0
+        for _, values in _numeric_lines(path, "-hkl", text_file=False):
+            count += len(values)
+    if count < 4:
+        raise nbio.InputFileError(path, "holds no h k l F record" if count == 0 else
+                                  f"holds only {count} number(s), not one h k l F record")
+
+
+def _check_mat(path: str) -> None:
+    """A mosflm matrix: nine finite numbers that are not a singular matrix."""
+    a_star, b_star, c_star = nbio.read_mat(path)
+    m = np.array([a_star, b_star, c_star])
+    if not np.isfinite(m).all():
+        raise nbio.InputFileError(path, "the matrix holds NaN or inf")
+    if np.linalg.det(m) == 0.0:
+        raise nbio.InputFileError(path, "the reciprocal cell vectors are coplanar "
+                                  "(singular matrix)")
+
+
+def _check_sources(path: str) -> None:
+    """A -sourcefile: X Y Z weight lambda per line; directions non-zero, lambdas > 0."""
+    rows = 0
+    for number, values in _numeric_lines(path, "-sourcefile", text_file=True):
+        rows += 1
+        xyz = values[:3]
+        if len(xyz) == 3 and not any(xyz):
+            raise nbio.InputFileError(path, "source position 0 0 0 has no direction",
+                                      line=number)
+        if len(values) >= 5 and not values[4] > 0.0:
+            raise nbio.InputFileError(path, f"wavelength {values[4]:g} m must be > 0",
+                                      line=number)
+    if rows == 0:
+        raise nbio.InputFileError(path, "holds no source lines")
+
+
+def _check_stol(path: str) -> None:
+    if not sum(1 for _ in _numeric_lines(path, "-stol", text_file=True)):
+        raise nbio.InputFileError(path, "holds no data lines")
+
+
+_HEADER_KEYS = ("PIXEL_SIZE", "DISTANCE", "CLOSE_DISTANCE", "WAVELENGTH", "BEAM_CENTER_X",
+                "BEAM_CENTER_Y", "ORGX", "ORGY", "PHI", "OSC_RANGE")
+
+
+def _check_smv(path: str) -> None:
+    """An -img/-mask file: a complete SMV file whose geometry values are finite numbers."""
+    frame = nbio.read_smv(path)
+    header = frame.header.split("\0", 1)[0]
+    for key in _HEADER_KEYS:
+        if key in header:
+            value = nbio.smv_value(header, key)
+            if not math.isfinite(value):
+                raise nbio.InputFileError(path, f"header value {key} is not a finite number")
+
+
+def _flag_files(o: Options) -> list[tuple[str, str]]:
+    files = [("-mask", o.maskfilename), ("-img", o.imginfilename), ("-mat", o.matfilename),
+             ("-hkl", o.hklfilename), ("-sourcefile", o.sourcefilename),
+             ("-stol", o.stolfilename)]
+    return [(flag, name) for flag, name in files if name is not None]
+
+
+def input_flag(o: Options, path: str) -> str | None:
+    """The flag that named input file ``path``, for messages."""
+    for flag, name in _flag_files(o):
+        if os.fspath(name) == path:
+            return flag
+    if path == o.dumpfilename:
+        return "-dump"
+    return None
+
+
+def check_input_files(o: Options) -> None:
+    """Every input file can be read and holds what C needs (raises InputFileError)."""
+    checks = {"-mask": _check_smv, "-img": _check_smv, "-mat": _check_mat, "-hkl": _check_hkl,
+              "-sourcefile": _check_sources, "-stol": _check_stol}
+    for flag, name in _flag_files(o):
+        if not name:
+            raise UsageError(f"{flag}: empty file name")
+        if os.path.isdir(name):
+            raise nbio.InputFileError(name, "is a folder, not a file")
+        checks[flag](name)
+
+
+# --------------------------------------------------------------- output files
+
+def output_paths(o: Options) -> list[tuple[str, str]]:
+    """(flag, path) of every image file the run writes, in C's order."""
+    paths = [("-floatfile", o.floatfilename), ("-intfile", o.intfilename)]
+    if o.write_pgm:
+        paths.append(("-pgmfile", o.pgmfilename))
+    if o.calculate_noise:
+        paths.append(("-noisefile", o.noisefilename))
+    return paths
+
+
+def check_outputs(o: Options) -> list[str]:
+    """Each output can be created in its folder; refuses before the long computation."""
+    warnings: list[str] = []
+    seen: dict[str, str] = {}
+    for flag, path in output_paths(o):
+        if not path:
+            raise UsageError(f"{flag}: empty file name")
+        if path.endswith(os.sep) or os.path.isdir(path):
+            raise OutputPathError(f"{flag} {path}: is a folder, not a file name")
+        real = os.path.realpath(path)
+        folder = os.path.dirname(real)
+        if not os.path.isdir(folder):
+            raise OutputPathError(f"{flag} {path}: folder {os.path.dirname(path) or '.'} "
+                                  "does not exist")
+        if os.path.exists(real) and not os.path.isfile(real):
+            if not os.access(real, os.W_OK):
+                raise OutputPathError(f"{flag} {path}: not writable")
+        elif not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputPathError(f"{flag} {path}: folder {os.path.dirname(path) or '.'} "
+                                  "is not writable")
+        if real in seen and not (os.path.exists(real) and not os.path.isfile(real)):
+            warnings.append(f"warning: {flag} {path} is also the {seen[real]} file; "
+                            f"as in nanoBragg.c the {flag} image overwrites it")
+        seen.setdefault(real, flag)
+    return warnings
+
+
+# -------------------------------------------------------------------- memory
+
+def estimate_bytes(o: Options) -> int:
+    """Peak memory a run needs, in bytes (pixels dominate; φ × mosaic and sources add)."""
+    fpixels, spixels = detector_shape(o)
+    nphi = resolved_phisteps(o)
+    nmos = _mosaic_domains(o)
+    nsrc = _source_count(o)
+    total = (BASE_BYTES + float(fpixels) * spixels * BYTES_PER_PIXEL
+             + nphi * nmos * 2 * 9 * 8 + nmos * 400.0 + nphi * 600.0 + nsrc * 600.0)
+    return int(min(total, 2.0**62))
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _cgroup_available() -> int | None:
+    """What is left under a cgroup v2 memory limit (containers), if there is one."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            rel = next((line.split(":", 2)[2].strip() for line in f
+                        if line.startswith("0::")), None)
+        if rel is None:
+            return None
+        base = os.path.join("/sys/fs/cgroup", rel.lstrip("/"))
+        with open(os.path.join(base, "memory.max")) as f:
+            limit = f.read().strip()
+        if limit == "max":
+            return None
+        with open(os.path.join(base, "memory.current")) as f:
+            current = int(f.read().strip())
+        return max(0, int(limit) - current)
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
+def available_bytes() -> int | None:
+    """Memory this process can still get, in bytes (None when unknown)."""
+    values = [v for v in (_meminfo_available(), _cgroup_available()) if v is not None]
+    return min(values) if values else None
+
+
+def _size(n: float) -> str:
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n / 2**10:.1f} KiB"
+
+
+def check_memory(o: Options) -> None:
+    """Refuse a run whose images would not fit in the memory available now."""
+    need = estimate_bytes(o)
+    have = available_bytes()
+    if have is not None and need > have:
+        fpixels, spixels = detector_shape(o)
+        raise ResourceError(f"the run needs about {need} bytes ({_size(need)}: a "
+                            f"{fpixels}x{spixels}-pixel detector) but only {have} bytes "
+                            f"({_size(have)}) of memory are available")
+
+
+# ----------------------------------------------------------------------- all
+
+def check_device(o: Options) -> None:
+    """``-device cuda`` needs a GPU that Numba can use."""
+    if o.device != "cuda":
+        return
+    from .simulate import rows_backend
+
+    try:
+        rows_backend("cuda")
+    except RuntimeError as exc:
+        raise ResourceError(str(exc)) from None
+
+
+def validate(o: Options, parse_warnings: list[str]) -> list[str]:
+    """All checks, cheapest first; returns extra warnings, raises on the first error.
+
+    Raises :class:`ValidationError` (its ``exit_code``) or
+    :class:`nbnumba.io.InputFileError` (exit code 3).
+    """
+    check_parse_warnings(parse_warnings)
+    check_input_files(o)
+    warnings = check_options(o)
+    check_crystal(o)
+    warnings += check_outputs(o)
+    check_memory(o)
+    check_device(o)
+    return warnings
