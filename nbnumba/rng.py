@@ -269,6 +269,14 @@ def mosaic_rotation_umat(mosaicity, seed, state):
     return umat
 
 
+def _normalised(x: float, y: float, z: float) -> tuple[float, float, float, float]:
+    """(x, y, z) divided by its length when that is positive, and the length."""
+    m = math.sqrt(x * x + y * y + z * z)
+    if m > 0:
+        return x / m, y / m, z / m, m
+    return x, y, z, m
+
+
 def umat2misset(umat) -> tuple[float, float, float]:
     """Missetting angles (rotx, roty, rotz) in radians of a 3x3 rotation, C's umat2misset.
 
@@ -278,21 +286,9 @@ def umat2misset(umat) -> tuple[float, float, float]:
     """
     uxx, uxy, uxz, uyx, uyy, uyz, uzx, uzy, uzz = (float(v) for v in np.ravel(umat)[:9])
 
-    mx = math.sqrt(uxx * uxx + uxy * uxy + uxz * uxz)
-    my = math.sqrt(uyx * uyx + uyy * uyy + uyz * uyz)
-    mz = math.sqrt(uzx * uzx + uzy * uzy + uzz * uzz)
-    if mx > 0:
-        uxx /= mx
-        uxy /= mx
-        uxz /= mx
-    if my > 0:
-        uyx /= my
-        uyy /= my
-        uyz /= my
-    if mz > 0:
-        uzx /= mz
-        uzy /= mz
-        uzz /= mz
+    uxx, uxy, uxz, mx = _normalised(uxx, uxy, uxz)
+    uyx, uyy, uyz, my = _normalised(uyx, uyy, uyz)
+    uzx, uzy, uzz, mz = _normalised(uzx, uzy, uzz)
     if mx >= 0 and my <= 0 and mz <= 0:
         uyx, uyy, uyz = 0.0, 1.0, 0.0
         uzx, uzy, uzz = 0.0, 0.0, 1.0
@@ -303,17 +299,11 @@ def umat2misset(umat) -> tuple[float, float, float]:
         uxx, uxy, uxz = 1.0, 0.0, 0.0
         uyx, uyy, uyz = 0.0, 1.0, 0.0
 
-    def unit(x, y, z):
-        m = math.sqrt(x * x + y * y + z * z)
-        if m > 0:
-            return x / m, y / m, z / m
-        return x, y, z
-
     # C does this repair twice with identical code; the second pass sees the first's rows
     for _ in range(2):
-        xcy = unit(uxy * uyz - uxz * uyy, uxz * uyx - uxx * uyz, uxx * uyy - uxy * uyx)
-        ycz = unit(uyy * uzz - uyz * uzy, uyz * uzx - uyx * uzz, uyx * uzy - uyy * uzx)
-        zcx = unit(uzy * uxz - uzz * uxy, uzz * uxx - uzx * uxz, uzx * uxy - uzy * uxx)
+        xcy = _normalised(uxy * uyz - uxz * uyy, uxz * uyx - uxx * uyz, uxx * uyy - uxy * uyx)[:3]
+        ycz = _normalised(uyy * uzz - uyz * uzy, uyz * uzx - uyx * uzz, uyx * uzy - uyy * uzx)[:3]
+        zcx = _normalised(uzy * uxz - uzz * uxy, uzz * uxx - uzx * uxz, uzx * uxy - uzy * uxx)[:3]
         if mx <= 0:
             uxx, uxy, uxz = ycz
         if my <= 0:
@@ -321,21 +311,9 @@ def umat2misset(umat) -> tuple[float, float, float]:
         if mz <= 0:
             uzx, uzy, uzz = xcy
 
-    mx = math.sqrt(uxx * uxx + uxy * uxy + uxz * uxz)
-    my = math.sqrt(uyx * uyx + uyy * uyy + uyz * uyz)
-    mz = math.sqrt(uzx * uzx + uzy * uzy + uzz * uzz)
-    if mx > 0:
-        uxx /= mx
-        uxy /= mx
-        uxz /= mx
-    if my > 0:
-        uyx /= my
-        uyy /= my
-        uyz /= my
-    if mz > 0:
-        uzx /= mz
-        uzy /= mz
-        uzz /= mz
+    uxx, uxy, uxz, _ = _normalised(uxx, uxy, uxz)
+    uyx, uyy, uyz, _ = _normalised(uyx, uyy, uyz)
+    uzx, uzy, uzz, _ = _normalised(uzx, uzy, uzz)
 
     if uzx * uzx < 1.0:
         rotx = math.atan2(uzy, uzz)
