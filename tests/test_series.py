@@ -244,7 +244,9 @@ def test_tiles_api_returns_the_image(tmp_path, client):
     ref = run_nb([*args, "-floatfile", "single.bin"], tmp_path)
     assert ref.code == 0, ref.stderr
     lines: list[str] = []
-    image = nbnumba.tiles([*args, "-floatfile", str(tmp_path / "tiled.bin")], (4, 4),
+    # C always writes an int image too: keep it out of the working directory
+    image = nbnumba.tiles([*args, "-floatfile", str(tmp_path / "tiled.bin"),
+                           "-intfile", str(tmp_path / "tiled.img")], (4, 4),
                           client=client, out=lines.append)
     expected = np.fromfile(tmp_path / "single.bin", dtype="<f4").reshape(64, 64)
     assert np.array_equal(image, expected)
