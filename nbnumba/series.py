@@ -806,7 +806,7 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
 
 def _render_tile(payload: tuple, interpolate: bool, rows: tuple[int, int],
                  cols: tuple[int, int], start_index: int, shape: tuple[int, int],
-                 device: str, precision: str, numba_threads: int | None):
+                 device: str, precision: str, numba_threads: int | None, exact: bool = False):
     """Worker task: one tile with the row-rectangle kernel (render_cpu's contract)."""
     from .simulate import rows_backend
 
@@ -816,7 +816,7 @@ def _render_tile(payload: tuple, interpolate: bool, rows: tuple[int, int],
     image = np.zeros(shape, dtype=np.float32)
     omega = np.zeros(shape[0], dtype=np.float64)
     fell = np.full(shape[0], -1, dtype=np.int64)
-    kernel = rows_backend(device, precision, P)  # the one the single run picks
+    kernel = rows_backend(device, precision, P, exact)  # the one the single run picks
     kernel(P, det, sources, cells, a_star, fhkl, mask, interpolate, rows[0], rows[1],
            cols[0], cols[1], start_index, image, omega, fell)
     r = slice(*rows)
@@ -839,13 +839,14 @@ class TiledBackend:
 
     def __init__(self, client, rows: int, cols: int, device: str = "auto",
                  precision: str = "double", numba_threads: int | None = None,
-                 progress: bool = False):
+                 progress: bool = False, exact: bool = False):
         if rows < 1 or cols < 1:
             raise SeriesError("--tiles needs two counts of at least 1")
         self.client = client
         self.rows, self.cols = rows, cols
         self.device = device
         self.precision = precision
+        self.exact = exact  # -c_parity: the faithful kernel, as a single run picks
         self.numba_threads = numba_threads
         self.progress = progress
         self.image: np.ndarray | None = None  # the array render fills (its final image)
@@ -879,7 +880,7 @@ class TiledBackend:
                 futures[self.client.submit(
                     _render_tile, payload, bool(interpolate), rows, cols, int(start_index),
                     (spixels, fpixels), self.device, self.precision, self.numba_threads,
-                    pure=False,
+                    self.exact, pure=False,
                     retries=2, priority=-(rows[0] * fpixels + cols[0]))] = (rows, cols)
         bar = None
         if self.progress and futures:
@@ -929,14 +930,14 @@ def _tile_counts(tiles_rc: Sequence[int]) -> tuple[int, int]:
 
 @contextlib.contextmanager
 def tiled(client, tiles_rc: Sequence[int], device: str = "auto", precision: str = "double",
-          progress: bool = False) -> Iterator[TiledBackend]:
+          progress: bool = False, exact: bool = False) -> Iterator[TiledBackend]:
     """Within the block, ``nbnumba.simulate.render`` computes its pixels as tiles on
     ``client`` (any run: ``simulate.run``, the ``nanobragg-nb`` main)."""
     from .simulate import using_rows_backend
 
     rows, cols = _tile_counts(tiles_rc)
     backend = TiledBackend(client, rows, cols, device, precision, _numba_threads_for(client),
-                           progress)
+                           progress, exact)
     with using_rows_backend(backend):
         yield backend
 
@@ -959,7 +960,7 @@ def tiles(args: Sequence[str], tiles: Sequence[int] = (2, 2), *, client=None,
     for w in warnings:
         warn(w)
     with _client_for(client, workers, scheduler) as c, \
-            tiled(c, tiles, opts.device, opts.precision, progress) as backend:
+            tiled(c, tiles, opts.device, opts.precision, progress, opts.c_parity) as backend:
         scene = run(opts, out, warn, progress=False)
     if backend.image is None:  # an empty ROI: render never called the backend
         return np.zeros((scene.spixels, scene.fpixels), dtype=np.float32)

@@ -146,6 +146,7 @@ def test_render_sequential_effects(workdir, extra):
 
 def test_rows_backend_picks_fast_kernel():
     assert rows_backend("cpu") is fast.render_fast
+    assert rows_backend("cpu", exact=True) is render_cpu  # -c_parity
 
 
 def test_non_integer_cell_count(workdir):

@@ -186,17 +186,17 @@ def tiles_main(argv: list[str]) -> int:
         _error("tiles", f"{exc}\n{TILES_USAGE}")
         return EXIT_USAGE
     progress = not (_quiet(args) or "--no-progress" in found or "-noprogress" in args)
-    device, precision = "auto", "double"
+    device, precision, exact = "auto", "double", False
     try:
         from .args import parse_args
 
         opts = parse_args(list(args))[0]
-        device, precision = opts.device, opts.precision
+        device, precision, exact = opts.device, opts.precision, opts.c_parity
     except Exception:  # noqa: BLE001 - the main run reports bad arguments itself
         pass
     try:
         with _client_for(None, workers, scheduler) as client, \
-                tiled(client, counts, device, precision, progress):
+                tiled(client, counts, device, precision, progress, exact):
             # the tiles' own bar replaces the row bar (and keeps render to one call)
             return main(list(args) + ["-noprogress"])
     except SeriesError as exc:
