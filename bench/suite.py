@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
             scaling = {}
             print("\nscaling runs ...", flush=True)
             for case in scaling_cases():
-                r = run_pairs(case, ours, c_bin, 1, root, env)
+                r = run_pairs(case, ours, c_bin, opts.pairs, root, env)
                 r["steps"] = case.steps
                 scaling[case.name] = r
             report["scaling"] = scaling

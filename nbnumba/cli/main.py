@@ -243,9 +243,15 @@ class _Run:
 def _exit_without_teardown(main_function: Callable[[list[str] | None], int]):
     """Run as the process entry (no ``argv`` given), end with ``os._exit`` once stdout
     and stderr are flushed: every file is complete by then, and the interpreter's
-    teardown after importing numba costs about 0.3 s of CPU (bench/suite.py)."""
+    teardown after importing numba costs about 0.3 s of CPU (bench/suite.py).
+
+    The process also keeps OpenBLAS to one thread (unless the environment says
+    otherwise): nothing here needs a threaded BLAS, and its idle threads would
+    take CPU from the kernel's."""
 
     def entry(argv: list[str] | None = None) -> int:
+        if argv is None:
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         code = main_function(argv)
         if argv is not None or sys.argv[1:2] in (["series"], ["tiles"]):
             return code  # in-process callers, and Dask's own shutdown, keep the normal exit
