@@ -235,25 +235,31 @@ def _lattice_terms(cell, sx, sy, sz, dims, mins, strides, outside, Na, Nb, Nc, f
 
 
 @njit(**JIT)
-def _accumulate(f_latt, f_index, table, active, keep_zero, plain, mult_thick, mult_polar,
-                mult_omega, intensity):
+def _gather_F(table, f_index, f_cell):
+    """``f_cell[p] = table[f_index[p]]``: the gather on its own (a scalar loop), so that
+    the arithmetic around it vectorises."""
+    for p in range(f_cell.shape[0]):
+        f_cell[p] = table[f_index[p]]
+
+
+@njit(**JIT)
+def _accumulate(f_latt, f_cell, active, keep_zero, plain, mult_thick, mult_polar, mult_omega,
+                intensity):
     """Add F²·F_latt² to each pixel's sum as C does; F_latt = 0 skips unless there is water.
 
     Unless ``plain``, the sum is then multiplied by ``mult_*``, which are 1.0
-    unless the matching ``-oversample_*`` flag is on.
+    unless the matching ``-oversample_*`` flag is on.  Vectorises.
     """
     if plain:
         for p in range(intensity.shape[0]):
             fl = f_latt[p]
-            f_cell = table[f_index[p]]
-            summed = intensity[p] + f_cell * f_cell * fl * fl
+            summed = intensity[p] + f_cell[p] * f_cell[p] * fl * fl
             take = active[p] & ((fl != 0.0) | keep_zero)
             intensity[p] = summed if take else intensity[p]
         return
     for p in range(intensity.shape[0]):
         fl = f_latt[p]
-        f_cell = table[f_index[p]]
-        summed = intensity[p] + f_cell * f_cell * fl * fl
+        summed = intensity[p] + f_cell[p] * f_cell[p] * fl * fl
         summed *= mult_thick[p]
         summed *= mult_polar[p]
         summed *= mult_omega[p]
@@ -344,6 +350,7 @@ def _render_row(P, det, sources, cells, a_star, fhkl, table, dims, mins, strides
     ones = np.ones(n)
     f_latt = np.empty(n)
     f_index = np.empty(n, dtype=np.int32)
+    f_cell = np.empty(n)
     outside = np.int32(table.shape[0] - 1)
     # the exact sincg reduction needs integer N (C's -N flags are integers, -xtalsize
     # rounds up); the gather an int32 index
@@ -390,7 +397,8 @@ def _render_row(P, det, sources, cells, a_star, fhkl, table, dims, mins, strides
                             if fast_terms:
                                 _lattice_terms(cell, sx, sy, sz, dims, mins, strides, outside,
                                                P.Na, P.Nb, P.Nc, f_latt, f_index)
-                                _accumulate(f_latt, f_index, table, active, keep_zero, plain,
+                                _gather_F(table, f_index, f_cell)
+                                _accumulate(f_latt, f_cell, active, keep_zero, plain,
                                             mult_thick, mult_polar, mult_omega, intensity)
                             else:
                                 _terms_general(P, cell, a_star, fhkl, sx, sy, sz, active,
