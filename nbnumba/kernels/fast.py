@@ -200,11 +200,11 @@ def _lattice_terms(cell, sx, sy, sz, dims, mins, strides, outside, Na, Nb, Nc, f
                    f_index):
     """F_latt and the F-table index of one (source, φ, mosaic) term for a row's pixels.
 
-    Square crystal with N > 1 on every axis, nearest-neighbour F.  Branch-free and gather-free: it
-    vectorises.  ``cell`` holds the rotated a, b, c (m); ``s`` the scattering
-    vectors (1/m); ``dims``/``mins`` the extent C's nearest_F accepts,
-    ``strides`` the h and k strides of the flat F table; pixels outside get
-    index ``outside``, where the table holds default_F.
+    Square crystal with N > 1 on every axis, nearest-neighbour F.  Branch-free
+    and gather-free: it vectorises.  ``cell`` holds the rotated a, b, c (m);
+    ``s`` the scattering vectors (1/m); ``dims``/``mins`` the extent C's
+    nearest_F accepts, ``strides`` the h and k strides of the flat F table;
+    pixels outside get index ``outside``, where the table holds default_F.
     """
     ax, ay, az = cell[0, 0], cell[0, 1], cell[0, 2]
     bx, by, bz = cell[1, 0], cell[1, 1], cell[1, 2]
@@ -436,9 +436,10 @@ def render_fast(P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo,
     if P.hkls != 0 and fhkl.size > 0:
         table = np.empty(fhkl.size + 1)
         table[:-1] = fhkl.ravel()
-        # nearest_F's [min, max] excludes the table's extra +1 planes
-        dims = np.array([min(P.h_range, fhkl.shape[0]), min(P.k_range, fhkl.shape[1]),
-                         min(P.l_range, fhkl.shape[2])], dtype=np.float64)
+        # nearest_F's [min, max], which excludes the table's extra +1 planes
+        dims = np.array([min(P.h_max - P.h_min + 1, fhkl.shape[0]),
+                         min(P.k_max - P.k_min + 1, fhkl.shape[1]),
+                         min(P.l_max - P.l_min + 1, fhkl.shape[2])], dtype=np.float64)
         mins = np.array([P.h_min, P.k_min, P.l_min], dtype=np.float64)
         strides = np.array([fhkl.shape[1] * fhkl.shape[2], fhkl.shape[2]], dtype=np.float64)
     else:
