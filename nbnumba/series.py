@@ -416,7 +416,7 @@ def _render_frame(job: FrameJob) -> FrameResult:
                 pixels = raw[len(raw) - 2 * shape[0] * shape[1]:]  # after the header
                 data = np.frombuffer(pixels, dtype="<u2").reshape(shape)
             if job.fmt == "h5":
-                nbio.atomic_write(job.target, memoryview(np.ascontiguousarray(data)))
+                nbio.atomic_write(job.target, memoryview(np.ascontiguousarray(data)), durable=True)
             else:
                 fields = {k: v for k, v in _smv_fields(header).items()
                           if k not in _LAYOUT_KEYS}
@@ -443,7 +443,8 @@ def _manifest_path(template: str) -> str:
 def _write_json(path: str, data: dict) -> None:
     from .io import atomic_write
 
-    atomic_write(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode(),
+                 durable=True)
 
 
 def _read_manifest(path: str) -> dict | None:
