@@ -95,7 +95,18 @@ def main() -> None:
         base = opts.workers[0]
         for workers in opts.workers[1:]:
             print(f"scaling {workers} vs {base} worker(s): {fps[workers] / fps[base]:.2f}x")
-        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        load_end = os.getloadavg()
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in load_end)}")
+        stamp = time.strftime("%Y-%m-%dT%H%M%S")
+        result = Path(__file__).resolve().parent / "results" / f"{stamp}_series.json"
+        result.parent.mkdir(exist_ok=True)
+        result.write_text(json.dumps({
+            "date": stamp, "cores": len(os.sched_getaffinity(0)), "roi": opts.roi,
+            "frames": opts.frames, "threads_per_worker": opts.threads,
+            "frames_per_s": {str(w): f for w, f in fps.items()},
+            "scaling": {str(w): fps[w] / fps[base] for w in opts.workers[1:]},
+            "load_end": list(load_end)}, indent=1) + "\n")
+        print(f"written {result}")
     finally:
         os.chdir(cwd)
         shutil.rmtree(folder, ignore_errors=True)
