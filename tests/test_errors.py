@@ -406,6 +406,23 @@ def test_exit_codes_of_a_real_process(args, code, text, workdir):
     assert leftovers(workdir) == []
 
 
+@pytest.mark.parametrize("command", [
+    ["-m", "nbnumba.cli.main", "series", "--help"],
+    ["-m", "nbnumba.cli.compare", "--help"],
+])
+def test_closed_stdout_is_not_a_traceback(command, tmp_path):
+    """`... --help | head`: the reader has gone before we print."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, *command], cwd=tmp_path, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
 # a run of many minutes on any machine: 1024x1024 pixels, 20000 phi steps
 LONG_RUN = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100", "-N", "5",
             "-lambda", "1", "-detpixels", "1024", "-pixel", "0.1", "-distance", "100",

@@ -102,6 +102,16 @@ def report(summary: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `nb-compare --help | head`: the output was not wanted
+        from .main import stdout_reader_gone
+
+        stdout_reader_gone()
+        return EXIT_OK
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" in argv:
         cut = argv.index("--")
@@ -128,9 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     except CompareError as exc:
         sys.stderr.write(f"nb-compare: error: {exc}\n")
         return EXIT_ERROR
-    for line in report(summary):
-        print(line)
-    print(f"summary          {opts.outdir}/summary.json")
+    try:
+        for line in report(summary):
+            print(line)
+        print(f"summary          {opts.outdir}/summary.json")
+    except BrokenPipeError:  # `| head`: the verdict is still the exit code
+        from .main import stdout_reader_gone
+
+        stdout_reader_gone()
     return EXIT_OK if summary["passed"] else EXIT_FAILED
 
 

@@ -57,9 +57,7 @@ class _Console:
         except BrokenPipeError:
             # the reader went away (| head): keep computing, stop printing
             self._stdout_open = False
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
+            stdout_reader_gone()
 
     def warn(self, text: str) -> None:
         if self.quiet or text in self._seen:
@@ -240,6 +238,14 @@ class _Run:
         return code
 
 
+def stdout_reader_gone() -> None:
+    """The reader of stdout went away (``| head``): send the rest to /dev/null, so that
+    neither later prints nor the interpreter's final flush raise BrokenPipeError."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def _exit_without_teardown(main_function: Callable[[list[str] | None], int]):
     """Run as the process entry (no ``argv`` given), end with ``os._exit`` once stdout
     and stderr are flushed: every file is complete by then, and the interpreter's
@@ -277,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("series", "tiles"):  # Dask subcommands (nbnumba/cli/series.py)
         from .series import main as cluster_main
 
-        return cluster_main(argv)
+        try:
+            return cluster_main(argv)
+        except BrokenPipeError:  # e.g. `series --help | head`: the output was not wanted
+            stdout_reader_gone()
+            return EXIT_OK
     con = _Console()
     job = _Run(argv, con)
     with _sigterm_raises(), _python_warnings_to(con.warn):
