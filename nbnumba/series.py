@@ -58,7 +58,12 @@ _FIELD = re.compile(r"\{[^{}]*\}")
 
 
 class SeriesError(ValueError):
-    """A series or tiles request that cannot run; the message is one line."""
+    """A series or tiles request that cannot run; the message is one line, ``exit_code``
+    what ``nanobragg-nb series`` exits with (that of a single run for bad ARGS)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 # --------------------------------------------------------------------------- cluster
@@ -221,13 +226,21 @@ def _use_numba_threads(threads: int | None) -> None:
 
 
 def _parse(args: Sequence[str]):
-    """``parse_args`` with our one-line errors."""
-    from .cli.args import ParseError, parse_args
+    """``parse_args`` and the checks of a single run's inputs (``validate_inputs``), with
+    a single run's one-line errors and exit codes; returns (options, warnings)."""
+    from .cli.args import parse_args
+    from .cli.main import _failure
+    from .validate import validate_inputs
 
+    opts = None
     try:
-        return parse_args(list(args))
-    except ParseError as exc:
-        raise SeriesError(str(exc)) from exc
+        opts, warnings = parse_args(list(args))
+        return opts, warnings + validate_inputs(opts, warnings)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - _failure maps every error as a run does
+        code, message = _failure(exc, opts)
+        raise SeriesError(message, exit_code=code) from exc
 
 
 def _deg(radians: float) -> float:

@@ -666,11 +666,18 @@ def validate(o: Options, parse_warnings: list[str]) -> list[str]:
     Raises :class:`ValidationError` (its ``exit_code``) or
     :class:`nbnumba.io.InputFileError` (exit code 3).
     """
+    warnings = validate_inputs(o, parse_warnings)
+    warnings += check_outputs(o)
+    check_memory(o)
+    check_device(o)
+    return warnings
+
+
+def validate_inputs(o: Options, parse_warnings: list[str]) -> list[str]:
+    """The checks of the flags' values and the input files, not of outputs, memory or GPU:
+    what a series makes once on the client before any frame is sent to a worker."""
     check_parse_warnings(parse_warnings)
     check_input_files(o)
     warnings = check_options(o)
     check_crystal(o)
-    warnings += check_outputs(o)
-    check_memory(o)
-    check_device(o)
     return warnings

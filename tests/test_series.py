@@ -188,6 +188,24 @@ def test_bad_template_is_one_line_error(tmp_path, capsys):
     assert len(err) == 1 and "same file for every frame" in err[0]
 
 
+@pytest.mark.parametrize("extra, code, text", [
+    (["-pixel", "abc"], 2, "-pixel abc: 'abc' is not a number"),
+    (["-hkl", "missing.hkl"], 3, "-hkl missing.hkl: cannot read it"),
+    (["-lambda", "-1"], 2, "the wavelength must be > 0"),
+])
+def test_bad_args_refused_before_any_frame(extra, code, text, tmp_path, capsys,
+                                           monkeypatch):
+    """ARGS get a single run's checks, messages and exit codes on the client: no
+    cluster starts, no frame and no manifest is written."""
+    monkeypatch.chdir(tmp_path)
+    template = tmp_path / "out" / "img_{frame:03d}.img"
+    assert main(["series", "--frames", "2", "--template", str(template), *ARGS,
+                 *extra]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and text in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
 TILE_CASES = {
     # an ROI and noise: every output file and the stdout
     "roi_noise": ("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -lambda 1.0 -detpixels 64 "

@@ -130,12 +130,9 @@ def series_main(argv: list[str]) -> int:
     quiet = _quiet(args)
     progress = not (quiet or "--no-progress" in found or "-noprogress" in args)
     try:
-        from .args import ParseError, parse_args
+        from ..series import _parse
 
-        try:
-            _, warnings = parse_args(list(args))
-        except ParseError as exc:
-            raise SeriesError(str(exc)) from exc
+        _, warnings = _parse(args)  # a single run's checks of ARGS, before any worker starts
         if not quiet:
             for w in dict.fromkeys(warnings):
                 sys.stderr.write(w.rstrip("\n") + "\n")
@@ -148,7 +145,7 @@ def series_main(argv: list[str]) -> int:
             run.close()
     except SeriesError as exc:
         _error("series", str(exc))
-        return EXIT_FAILED
+        return exc.exit_code
     except KeyboardInterrupt:
         _error("series", "interrupted; finished frames are kept: run again to go on")
         return EXIT_INTERRUPTED
@@ -201,7 +198,7 @@ def tiles_main(argv: list[str]) -> int:
             return main(list(args) + ["-noprogress"])
     except SeriesError as exc:
         _error("tiles", str(exc))
-        return EXIT_FAILED
+        return exc.exit_code
     except KeyboardInterrupt:
         _error("tiles", "interrupted")
         return EXIT_INTERRUPTED
