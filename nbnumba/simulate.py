@@ -312,8 +312,11 @@ def finish(scene: Scene, rendered: Rendered, rng: RandomStreams | None,
 
 
 def run(opts: Options, out: Callable[[str], None], warn: Callable[[str], None],
-        progress: bool = False) -> Scene:
-    """The whole program for parsed options: prepare, render, write."""
+        progress: bool = False, trace_out: Callable[[str], None] | None = None) -> Scene:
+    """The whole program for parsed options: prepare, render, write.
+
+    ``out`` gets C's stdout, ``warn`` the warnings, ``trace_out`` (default ``out``)
+    the -trace_pixel lines."""
     rng = RandomStreams(opts)
     scene = prepare(opts, out, warn, rng)
     rendered = render(scene, progress=progress, device=opts.device)
@@ -321,6 +324,6 @@ def run(opts: Options, out: Callable[[str], None], warn: Callable[[str], None],
         from .trace import trace_lines
 
         for line in trace_lines(scene, *opts.trace_pixel):
-            out(line + "\n")
+            (trace_out or out)(line + "\n")
     finish(scene, rendered, rng, out)
     return scene

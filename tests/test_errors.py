@@ -309,6 +309,11 @@ def test_quiet_silences_all_but_errors(workdir, capsys):
     code, out, err = run_in_process(BASE + ["-quiet", "-nosuch", "-pixel", "0"], capsys)
     assert code == 2 and out == ""
     assert err.startswith("nanobragg-nb: error: -pixel") and err.count("\n") == 1
+    # a trace was asked for by name: -quiet keeps it, and only it
+    code, out, err = run_in_process(BASE + ["-quiet", "-trace_pixel", "1", "2"], capsys)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines and all(line.startswith("TRACE_") for line in lines), lines[:3]
 
 
 # ------------------------------------------------- faults during the run (in-process)

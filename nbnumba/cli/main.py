@@ -50,7 +50,12 @@ class _Console:
         self._stdout_open = True
 
     def out(self, text: str) -> None:
-        if self.quiet or not self._stdout_open:
+        if not self.quiet:
+            self.always(text)
+
+    def always(self, text: str) -> None:
+        """stdout even with -quiet: what was asked for by name (-trace_pixel)."""
+        if not self._stdout_open:
             return
         try:
             sys.stdout.write(text)
@@ -222,7 +227,8 @@ class _Run:
         self.outputs = _Outputs([path for _, path in output_paths(opts)])
         from ..simulate import run
 
-        run(opts, con.out, con.warn, progress=bool(opts.progress_meter) and not con.quiet)
+        run(opts, con.out, con.warn, progress=bool(opts.progress_meter) and not con.quiet,
+            trace_out=con.always)
 
     def fail(self, exc: BaseException) -> int:
         from ..io import InputFileError
