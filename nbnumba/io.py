@@ -30,6 +30,7 @@ __all__ = [
     "HKLTable",
     "SMVFrame",
     "atomic_write",
+    "fsync_folder",
     "c_atof",
     "c_atoi",
     "c_strtod",
@@ -311,18 +312,22 @@ def atomic_write(path: PathLike, data: bytes | Iterable[bytes], durable: bool | 
         except OSError:
             pass
         raise
-    if not durable:
-        return
-    try:  # make the rename itself durable; not possible everywhere
-        dfd = os.open(folder, os.O_RDONLY)
+    if durable:
+        fsync_folder(folder)
+
+
+def fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable; quietly nothing where that is not possible."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:
-        os.fsync(dfd)
+        os.fsync(fd)
     except OSError:
         pass
     finally:
-        os.close(dfd)
+        os.close(fd)
 
 
 def _contiguous(arr: np.ndarray, dtype: str) -> memoryview:

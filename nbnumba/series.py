@@ -343,19 +343,6 @@ def _sha256_file(path: str | os.PathLike) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _publish(tmp: str, target: str) -> None:
     """Make a finished temporary file ``target``: fsync, rename, fsync the folder."""
     fd = os.open(tmp, os.O_RDONLY)
@@ -364,7 +351,9 @@ def _publish(tmp: str, target: str) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, target)
-    _fsync_dir(os.path.dirname(target))
+    from .io import fsync_folder
+
+    fsync_folder(os.path.dirname(target))
 
 
 def _write_fabio(fmt: str, target: str, data: np.ndarray, header: dict[str, str]) -> None:

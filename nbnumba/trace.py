@@ -24,10 +24,12 @@ from .kernels.physics import (
     DET_POLAR,
     DET_SDET,
     SQUARE,
+    add_term,
     dot3,
     interp_out_of_range,
     lattice_factor,
     nearest_F,
+    pixel_value,
     polarization_factor,
     polin3,
     rotate_axis3,
@@ -273,21 +275,10 @@ def walk_pixel(scene: Scene, slow: int, fast: int, interpolate: bool,
                             if first_term:
                                 emit(f"{PREFIX} F_cell {_g(f_cell)}")
 
-                            intensity += f_cell * f_cell * f_latt * f_latt
-                            if P.oversample_thick:
-                                intensity *= capture_fraction
-                            if P.oversample_polar:
-                                intensity *= polar
-                            if P.oversample_omega:
-                                intensity *= omega_pixel
+                            intensity = add_term(P, intensity, f_cell, f_latt,
+                                                 capture_fraction, polar, omega_pixel)
 
-    value = P.r_e_sqr * P.fluence * intensity / P.steps
-    if not P.oversample_thick:
-        value *= capture_fraction
-    if not P.oversample_polar:
-        value *= polar
-    if not P.oversample_omega:
-        value *= omega_pixel
+    value = pixel_value(P, intensity, capture_fraction, polar, omega_pixel)
 
     emit(f"{PREFIX} I_before_scaling {_g(intensity)}")
     emit(f"{PREFIX} r_e_meters {_g(math.sqrt(P.r_e_sqr))}")

@@ -303,6 +303,34 @@ def nearest_F(P, fhkl, h0, k0, l0):
 
 
 @njit(inline="always", cache=True)
+def add_term(P, intensity, f_cell, f_latt, capture_fraction, polar, omega_pixel):
+    """C's running sum plus one term F²·F_latt² (line 3013); a factor whose
+    ``-oversample_*`` flag is on multiplies the whole running sum, as in C (3016-3018)."""
+    intensity += f_cell * f_cell * f_latt * f_latt
+    if P.oversample_thick:
+        intensity *= capture_fraction
+    if P.oversample_polar:
+        intensity *= polar
+    if P.oversample_omega:
+        intensity *= omega_pixel
+    return intensity
+
+
+@njit(inline="always", cache=True)
+def pixel_value(P, intensity, capture_fraction, polar, omega_pixel):
+    """Photons in a pixel from its summed intensity (C lines 3033-3038): r_e²·fluence/steps,
+    times the last sub-pixel's factors whose ``-oversample_*`` flag is off."""
+    value = P.r_e_sqr * P.fluence * intensity / as_float(P.steps, intensity)
+    if not P.oversample_thick:
+        value *= capture_fraction
+    if not P.oversample_polar:
+        value *= polar
+    if not P.oversample_omega:
+        value *= omega_pixel
+    return value
+
+
+@njit(inline="always", cache=True)
 def pixel_intensity(spixel, fpixel, P, det, sources, cells, a_star, fhkl, interpolate,
                     first_pass):
     """Photons in one pixel, following C's per-pixel loop (lines 2663-3045).
@@ -440,19 +468,8 @@ def pixel_intensity(spixel, fpixel, P, det, sources, cells, a_star, fhkl, interp
                             else:
                                 f_cell = nearest_F(P, fhkl, h0, k0, l0)
 
-                            intensity += f_cell * f_cell * f_latt * f_latt
-                            if P.oversample_thick:
-                                intensity *= capture_fraction
-                            if P.oversample_polar:
-                                intensity *= polar
-                            if P.oversample_omega:
-                                intensity *= omega_pixel
+                            intensity = add_term(P, intensity, f_cell, f_latt,
+                                                 capture_fraction, polar, omega_pixel)
 
-    value = P.r_e_sqr * P.fluence * intensity / as_float(P.steps, intensity)
-    if not P.oversample_thick:
-        value *= capture_fraction
-    if not P.oversample_polar:
-        value *= polar
-    if not P.oversample_omega:
-        value *= omega_pixel
+    value = pixel_value(P, intensity, capture_fraction, polar, omega_pixel)
     return value, omega_sum, fell_back, used_first, fell_h, fell_k, fell_l
