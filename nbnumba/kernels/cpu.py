@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .physics import pixel_intensity
+from .physics import pixel_intensity, pixel_skipped
 
 
 @njit(parallel=True, cache=True)
@@ -25,10 +25,7 @@ def render_cpu(P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo, 
         omega_row = 0.0
         first_fell = -1
         for fpixel in range(col_lo, col_hi):
-            index = spixel * fpixels + fpixel
-            if index < start_index:
-                continue
-            if use_mask and mask[index] == 0:
+            if pixel_skipped(spixel * fpixels + fpixel, start_index, use_mask, mask):
                 continue
             value, omega, fell, _, _, _, _ = pixel_intensity(
                 spixel, fpixel, P, det, sources, cells, a_star, fhkl, interpolate, False)

@@ -22,7 +22,7 @@ import typing
 import numpy as np
 
 from .params import KernelParams
-from .physics import pixel_intensity
+from .physics import pixel_intensity, pixel_skipped
 
 # threads per block: x runs along a detector row so neighbouring threads write
 # neighbouring pixels; pixel_intensity needs many registers, so keep blocks small
@@ -79,6 +79,7 @@ _SIMULATOR = simulator_enabled()
 # what the kernel calls per pixel: the shared physics, or under the simulator
 # the same physics compiled for the CPU (see _simulator_pixel)
 _pixel = _simulator_pixel if _SIMULATOR else pixel_intensity
+_skipped = pixel_skipped.py_func if _SIMULATOR else pixel_skipped
 
 if cuda is not None:
 
@@ -94,10 +95,7 @@ if cuda is not None:
         fell[r, c] = 0
         spixel = row_lo + r
         fpixel = col_lo + c
-        index = spixel * fpixels + fpixel
-        if index < start_index:
-            return
-        if use_mask and mask[index] == 0:
+        if _skipped(spixel * fpixels + fpixel, start_index, use_mask, mask):
             return
         value, omega_pixel, fell_back, _, _, _, _ = _pixel(
             spixel, fpixel, P, det, sources, cells, a_star, fhkl, interpolate, False)

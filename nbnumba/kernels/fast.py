@@ -42,6 +42,7 @@ from .physics import (
     interp_out_of_range,
     lattice_factor,
     nearest_F,
+    pixel_skipped,
     polarization_factor,
     polarization_factor_unpolarized,
     polin3,
@@ -452,10 +453,7 @@ def render_fast(P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo,
         cols = np.empty(max(col_hi - col_lo, 0), dtype=np.int64)
         n = 0
         for fpixel in range(col_lo, col_hi):
-            index = spixel * fpixels + fpixel
-            if index < start_index:
-                continue
-            if use_mask and mask[index] == 0:
+            if pixel_skipped(spixel * fpixels + fpixel, start_index, use_mask, mask):
                 continue
             cols[n] = fpixel
             n += 1

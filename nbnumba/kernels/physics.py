@@ -303,6 +303,14 @@ def nearest_F(P, fhkl, h0, k0, l0):
 
 
 @njit(inline="always", cache=True)
+def pixel_skipped(index, start_index, use_mask, mask):
+    """Whether C leaves pixel ``index`` (slow·fpixels + fast) out: masked by ``-mask``
+    (C line 2658), or before ``start_index`` when rows are re-run from C's switch-off of
+    interpolation."""
+    return index < start_index or (use_mask and mask[index] == 0)
+
+
+@njit(inline="always", cache=True)
 def add_term(P, intensity, f_cell, f_latt, capture_fraction, polar, omega_pixel):
     """C's running sum plus one term F²·F_latt² (line 3013); a factor whose
     ``-oversample_*`` flag is on multiplies the whole running sum, as in C (3016-3018)."""
