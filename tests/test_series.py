@@ -196,7 +196,7 @@ def test_bad_template_is_one_line_error(tmp_path, capsys):
 def test_bad_args_refused_before_any_frame(extra, code, text, tmp_path, capsys,
                                            monkeypatch):
     """ARGS get a single run's checks, messages and exit codes on the client: no
-    cluster starts, no frame and no manifest is written."""
+    cluster starts, no frame, manifest or tiled image is written."""
     monkeypatch.chdir(tmp_path)
     template = tmp_path / "out" / "img_{frame:03d}.img"
     assert main(["series", "--frames", "2", "--template", str(template), *ARGS,
@@ -204,6 +204,10 @@ def test_bad_args_refused_before_any_frame(extra, code, text, tmp_path, capsys,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and text in err[0], err
     assert not (tmp_path / "out").exists()
+    assert main(["tiles", "--tiles", "2", "2", *ARGS, "-floatfile", "f.bin", *extra]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and text in err[0], err
+    assert os.listdir(tmp_path) == []
 
 
 TILE_CASES = {

@@ -183,14 +183,14 @@ def tiles_main(argv: list[str]) -> int:
         _error("tiles", f"{exc}\n{TILES_USAGE}")
         return EXIT_USAGE
     progress = not (_quiet(args) or "--no-progress" in found or "-noprogress" in args)
-    device, precision, exact = "auto", "double", False
-    try:
-        from .args import parse_args
+    from ..series import _parse
 
-        opts = parse_args(list(args))[0]
-        device, precision, exact = opts.device, opts.precision, opts.c_parity
-    except Exception:  # noqa: BLE001 - the main run reports bad arguments itself
-        pass
+    try:
+        opts = _parse(args)[0]  # a single run's checks of ARGS, before a cluster starts
+    except SeriesError as exc:
+        _error("tiles", str(exc))
+        return exc.exit_code
+    device, precision, exact = opts.device, opts.precision, opts.c_parity
     try:
         with _client_for(None, workers, scheduler) as client, \
                 tiled(client, counts, device, precision, progress, exact):
