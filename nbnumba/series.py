@@ -499,9 +499,8 @@ def _complete(path: str, entry: dict | None) -> bool:
 # --------------------------------------------------------------------------- series
 
 
-def _resolve_plan(args: Sequence[str], template: str, start_phi: float | None,
+def _resolve_plan(args: Sequence[str], opts, template: str, start_phi: float | None,
                   content: str, manifest: dict | None, force: bool) -> SeriesPlan:
-    opts, _ = _parse(args)
     suffix = os.path.splitext(template)[1].lower()
     fmt = FORMATS.get(suffix)
     if fmt is None:
@@ -745,7 +744,8 @@ def _attr_value(text: str) -> Any:
 def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | None = None,
            template: str = "img_{frame:05d}.cbf", content: str = "auto",
            force: bool = False, workers: int | None = None, scheduler: str | None = None,
-           wait: bool = True, progress: bool = False) -> SeriesRun:
+           wait: bool = True, progress: bool = False,
+           warn: Callable[[str], None] | None = None) -> SeriesRun:
     """Simulate ``frames`` rotation images of ``nanobragg-nb ARGS`` on a Dask cluster.
 
     Frame ``i`` equals the single run ``ARGS -phi start+i*osc -seed S+i`` (degrees;
@@ -754,13 +754,19 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     ``distributed.Client``; else one on ``scheduler``, else a new LocalCluster of
     ``workers`` processes. Frames already complete are skipped unless ``force``.
     With ``wait=False`` the returned run's ``futures`` are live; call ``run.wait()``.
+    ARGS get a single run's input checks here, before any worker starts; ``warn``
+    receives their warnings, once each.
     """
     if frames < 1:
         raise SeriesError("--frames must be at least 1")
+    opts, warnings = _parse(args)
+    if warn is not None:
+        for w in dict.fromkeys(warnings):
+            warn(w)
     template = os.path.abspath(os.fspath(template))
     manifest_path = _manifest_path(template)
     old = None if force else _read_manifest(manifest_path)
-    plan = _resolve_plan(args, template, start_phi, content, old, force)
+    plan = _resolve_plan(args, opts, template, start_phi, content, old, force)
     command = _command_record(plan, frames)
     if old is not None and old.get("command") != command:
         if _has_complete_frames(old, os.path.dirname(manifest_path)):
@@ -768,7 +774,7 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
                               "start, seed, content or frame count); use --force to "
                               "overwrite it")
         old = None  # nothing of that series is left: start this one afresh
-        plan = _resolve_plan(args, template, start_phi, content, None, force)
+        plan = _resolve_plan(args, opts, template, start_phi, content, None, force)
         command = _command_record(plan, frames)
     manifest = old or {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION,
                        "command": command, "template": os.path.basename(template),

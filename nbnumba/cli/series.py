@@ -130,15 +130,10 @@ def series_main(argv: list[str]) -> int:
     quiet = _quiet(args)
     progress = not (quiet or "--no-progress" in found or "-noprogress" in args)
     try:
-        from ..series import _parse
-
-        _, warnings = _parse(args)  # a single run's checks of ARGS, before any worker starts
-        if not quiet:
-            for w in dict.fromkeys(warnings):
-                sys.stderr.write(w.rstrip("\n") + "\n")
         run = series(args, frames, start_phi=start_phi, template=template, content=content,
                      force="--force" in found, workers=workers, scheduler=scheduler,
-                     wait=False, progress=progress)
+                     wait=False, progress=progress,
+                     warn=None if quiet else lambda w: sys.stderr.write(w.rstrip("\n") + "\n"))
         try:
             run.wait()
         finally:
