@@ -137,7 +137,7 @@ def gammln(xx):
 
 
 # below this float32 mean, exp(-xm) rounded to float32 is its Taylor series rounded to
-# float32: checked for every float32 in (0, 2^-10) (tests/test_rng.py, slow), and most
+# float32: checked for every float32 in (0, 2^-10) (tests/test_rng.py), and most
 # pixels of a simulated image are far below it
 EXP_SERIES_LIMIT = 2.0**-10
 
