@@ -307,7 +307,7 @@ def _run(command: list[str], workdir: Path) -> ProgramRun:
 
 def _output_names(args: Sequence[str], workdir: Path) -> tuple[str, str]:
     """The float and SMV int image names nanoBragg.c writes for ``args`` (read as C does)."""
-    from .cli.args import parse_args
+    from .cargs import parse_args
 
     cwd = os.getcwd()
     os.chdir(workdir)

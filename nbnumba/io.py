@@ -24,6 +24,9 @@ from typing import Union
 
 import numpy as np
 
+from .constants import RTD
+from .errors import InputFileError, InputFileOpenError
+
 __all__ = [
     "InputFileError",
     "InputFileOpenError",
@@ -34,6 +37,8 @@ __all__ = [
     "c_atof",
     "c_atoi",
     "c_strtod",
+    "c_strtol",
+    "wrap_int32",
     "c_format_g",
     "write_float_image",
     "smv_header",
@@ -51,44 +56,9 @@ __all__ = [
 PathLike = Union[str, "os.PathLike[str]"]
 
 INT_MIN = -(2**31)
-RTD = 180.0 * 0.31830988618379067154  # C's RTD = 180.0*M_1_PI, bit for bit
 SMV_MAGIC = b"{\nHEADER_BYT"  # GetFrame compares only the first 12 bytes (line 4150)
 # larger hkl tables than this (2 GiB of doubles) are refused rather than attempted
 MAX_TABLE_ELEMENTS = 1 << 28
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class InputFileError(ValueError):
-    """An input file nanoBragg.c cannot use: it would print and exit, or crash.
-
-    ``path``: the file; ``line``: 1-based line (or record) where known;
-    ``messages``: stdout lines C prints before giving up, newline included.
-    """
-
-    def __init__(self, path: PathLike, message: str, line: int | None = None,
-                 messages: list[str] | None = None) -> None:
-        super().__init__(os.fspath(path), message)
-        self.path = os.fspath(path)
-        self.message = message
-        self.line = line
-        self.messages = list(messages or [])
-
-    def __str__(self) -> str:
-        where = self.path if self.line is None else f"{self.path} line {self.line}"
-        return f"{where}: {self.message}"
-
-
-class InputFileOpenError(InputFileError, OSError):
-    """The file could not be opened or read at all; also an ``OSError`` (errno, strerror)."""
-
-    def __init__(self, path: PathLike, exc: OSError, messages: list[str] | None = None) -> None:
-        reason = exc.strerror or str(exc)
-        InputFileError.__init__(self, path, f"cannot read it: {reason}", messages=messages)
-        self.errno = exc.errno
-        self.strerror = exc.strerror
-        self.filename = os.fspath(path)
 
 
 def _read_bytes(path: PathLike, messages: list[str] | None = None) -> bytes:
@@ -155,14 +125,15 @@ def c_atof(s: str | bytes) -> float:
     return _strtod_at(_as_bytes(s), 0)[0]
 
 
-def _wrap_int32(v: int) -> int:
+def wrap_int32(v: int) -> int:
+    """Wrap to a C ``int`` (two's complement, as gcc does)."""
     return (v + 2**31) % 2**32 - 2**31
 
 
 def _strtol_to_int(digits: bytes) -> int:
     # glibc: strtol saturates at the long range, then the cast to int wraps
     v = max(-(2**63), min(2**63 - 1, int(digits)))
-    return _wrap_int32(v)
+    return wrap_int32(v)
 
 
 def c_atoi(s: str | bytes) -> int:
@@ -171,8 +142,13 @@ def c_atoi(s: str | bytes) -> int:
     Out-of-range values behave as on x86-64 glibc: strtol saturates at ±2**63 and the
     cast to int keeps the low 32 bits (``atoi("3000000000") == -1294967296``).
     """
+    return c_strtol(s)[0]
+
+
+def c_strtol(s: str | bytes) -> tuple[int, int]:
+    """``(int) strtol(s, NULL, 10)`` and how many bytes of ``s`` (as UTF-8) it used (0: none)."""
     m = _STRTOL.match(_as_bytes(s))
-    return _strtol_to_int(m.group(1)) if m else 0
+    return (_strtol_to_int(m.group(1)), m.end()) if m else (0, 0)
 
 
 def _c_int_from_double(x: float) -> int:
@@ -716,7 +692,7 @@ def read_hkl(path: PathLike, default_F: float, *, faithful: bool = False) -> HKL
     messages += _noninteger_messages(values[:, :3])
     mins, maxs = _pass1_ranges(values[:, :3])
 
-    ranges = [_wrap_int32(maxs[j] - mins[j] + 1) for j in range(3)]
+    ranges = [wrap_int32(maxs[j] - mins[j] + 1) for j in range(3)]
     if min(ranges) < 0:
         for j, axis in enumerate("hkl"):
             messages.append(f"{axis}: {mins[j]} - {maxs[j]}\n")
@@ -791,9 +767,9 @@ def read_fdump(path: PathLike) -> HKLTable:
             raise InputFileError(path, f"dump header has {len(ints)} of its 6 integers")
         ints.append(value)
     h_min, h_max, k_min, k_max, l_min, l_max = ints
-    hr = _wrap_int32(h_max - h_min + 1)
-    kr = _wrap_int32(k_max - k_min + 1)
-    lr = _wrap_int32(l_max - l_min + 1)
+    hr = wrap_int32(h_max - h_min + 1)
+    kr = wrap_int32(k_max - k_min + 1)
+    lr = wrap_int32(l_max - l_min + 1)
     if min(hr, kr, lr) < 0:
         raise InputFileError(path, f"dump header ranges {hr} {kr} {lr} are negative")
     warnings: list[str] = []
@@ -811,7 +787,7 @@ def read_fdump(path: PathLike) -> HKLTable:
     body = data[start:start + need]
     body += b"\0" * (need - len(body))  # fread into calloc'd rows: the tail stays 0
     fhkl[...] = np.frombuffer(body, dtype="<f8").reshape(fhkl.shape)
-    hkls = _wrap_int32(hr * kr * lr)
+    hkls = wrap_int32(hr * kr * lr)
     return HKLTable(fhkl, h_min, h_max, k_min, k_max, l_min, l_max, hr, kr, lr, hkls,
                     [], warnings)
 

@@ -18,25 +18,13 @@ import numpy as np
 
 from . import geometry as g
 from .config import Options
+from .constants import AVOGADRO, DBL_MIN, R_E_SQR, RTD, WATER_F, WATER_MW
+from .errors import SetupExit
 from .kernels.params import KernelParams
 
-RTD = 180.0 * (1.0 / math.pi)  # C: 180.0*M_1_PI
-AVOGADRO = 6.02214179e23
-R_E_SQR = 7.94079248018965e-30  # Thomson cross section, m^2
-WATER_F = 2.57
-WATER_MW = 18.0
-DBL_MIN = 2.2250738585072014e-308
 SHAPES = {"SQUARE": 0, "ROUND": 1, "GAUSS": 2, "TOPHAT": 3}
 SHAPE_WORDS = {"ROUND": "ellipsoidal", "SQUARE": "parallelpiped", "GAUSS": "gaussian",
                "TOPHAT": "tophat-spot"}
-
-
-class SetupExit(Exception):
-    """C would exit here (``exit(9)`` after its usage text or an input error)."""
-
-    def __init__(self, message: str, code: int = 9):
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass

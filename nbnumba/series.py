@@ -228,7 +228,7 @@ def _use_numba_threads(threads: int | None) -> None:
 def _parse(args: Sequence[str]):
     """``parse_args`` and the checks of a single run's inputs (``validate_inputs``), with
     a single run's one-line errors and exit codes; returns (options, warnings)."""
-    from .cli.args import parse_args
+    from .cargs import parse_args
     from .cli.main import _failure
     from .validate import validate_inputs
 
@@ -245,7 +245,7 @@ def _parse(args: Sequence[str]):
 
 def _deg(radians: float) -> float:
     """A parsed angle back in degrees as typed: C's /RTD undone, then rounded to 15 digits."""
-    from .cli.args import RTD
+    from .constants import RTD
 
     return float(f"{radians * RTD:.15g}")
 
@@ -379,7 +379,9 @@ def _write_fabio(fmt: str, target: str, data: np.ndarray, header: dict[str, str]
 def _render_frame(job: FrameJob) -> FrameResult:
     """Worker task: one frame, computed as a single run would, written atomically."""
     from . import io as nbio
-    from .cli.args import RTD, ParseError, _i32, parse_args
+    from .cargs import ParseError, parse_args
+    from .constants import RTD
+    from .io import wrap_int32 as _i32
     from .prepare import SetupExit
     from .simulate import run
 

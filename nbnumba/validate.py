@@ -3,7 +3,7 @@
 nanoBragg.c accepts almost anything and then prints NaN images, divides by
 zero, reads past the end of its arrays or fails at the very end when it
 cannot open an output file.  :func:`validate` runs after
-:func:`nbnumba.cli.args.parse_args` and before :func:`nbnumba.prepare.prepare`
+:func:`nbnumba.cargs.parse_args` and before :func:`nbnumba.prepare.prepare`
 and refuses, with one line naming the flag or file, every input that would
 make C misbehave.  Inputs on which C computes a meaningful image are kept
 (``-N 0`` runs as N = 1, as in C), at most with a warning.
@@ -25,6 +25,16 @@ import numpy as np
 
 from . import io as nbio
 from .config import CUSTOM, Options
+from .constants import RTD
+from .errors import (
+    EXIT_FILE,
+    EXIT_RESOURCES,
+    EXIT_USAGE,
+    NbError,
+    OutputPathError,
+    ResourceError,
+    UsageError,
+)
 
 __all__ = [
     "EXIT_USAGE",
@@ -49,11 +59,6 @@ __all__ = [
     "resolved_phisteps",
 ]
 
-EXIT_USAGE = 2
-EXIT_FILE = 3
-EXIT_RESOURCES = 4
-
-RTD = 180.0 / math.pi
 # Peak bytes per detector pixel: the float32 image, the uint16 int image, the
 # float64 temporaries of scaling, PGM and noise (measured: ~33 on a 2048² run).
 BYTES_PER_PIXEL = 40
@@ -61,28 +66,8 @@ BYTES_PER_PIXEL = 40
 BASE_BYTES = 300 * 2**20
 
 
-class ValidationError(Exception):
-    """Bad input found before the run; ``exit_code`` is what the program exits with."""
-
-    exit_code = EXIT_USAGE
-
-
-class UsageError(ValidationError):
-    """A flag's value (or a combination of flags) that cannot give a meaningful image."""
-
-    exit_code = EXIT_USAGE
-
-
-class OutputPathError(ValidationError):
-    """An output file that could not be written at the end of the run."""
-
-    exit_code = EXIT_FILE
-
-
-class ResourceError(ValidationError):
-    """The run needs more than this machine has (memory, a GPU)."""
-
-    exit_code = EXIT_RESOURCES
+# kept as a name for the checks' errors: every one of them is an NbError
+ValidationError = NbError
 
 
 # ------------------------------------------------------------ parse warnings

@@ -1,4 +1,4 @@
-"""nanoBragg.c's argument handling (nbnumba.cli.args) against C's semantics and output."""
+"""nanoBragg.c's argument handling (nbnumba.cargs) against C's semantics and output."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 
 import nbnumba
-from nbnumba.cli.args import RTD, ParseError, _c_atof, _c_atoi, parse_args
+from nbnumba.cargs import ParseError, parse_args
 from nbnumba.config import BEAM, CUSTOM, MOSFLM, SAMPLE, XDS, Options, unit_of
+from nbnumba.constants import RTD
+from nbnumba.io import c_atof as _c_atof
+from nbnumba.io import c_atoi as _c_atoi
 
 CELL = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100"]
 

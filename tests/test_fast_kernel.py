@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from nbnumba.cli.args import parse_args
+from nbnumba.cargs import parse_args
 from nbnumba.kernels import fast
 from nbnumba.kernels.cpu import render_cpu
 from nbnumba.prepare import prepare

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from nbnumba.cli.args import OWN_FLAGS, parse_args
+from nbnumba.cargs import OWN_FLAGS, parse_args
 from nbnumba.cli.main import EXIT_CODES, EXIT_INTERNAL, main
 from nbnumba.validate import estimate_work, validate
 

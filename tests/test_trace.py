@@ -110,7 +110,7 @@ def test_supervisor_trace_equals_image(supervisor_run):
 
 def _scene(name: str, workdir: Path):
     """The prepared scene of a golden case (C's mode: -c_parity where φ=0 carries over)."""
-    from nbnumba.cli.args import parse_args
+    from nbnumba.cargs import parse_args
     from nbnumba.prepare import prepare
     from nbnumba.simulate import RandomStreams
 
@@ -212,7 +212,7 @@ def test_trace_pixel_flag_on_small_case(case_workdir):
 
 def test_trace_without_c_parity_diverges_at_rotation(case_workdir):
     """Correct φ=0 rotation: the first quantity that differs from C is the rotated cell."""
-    from nbnumba.cli.args import parse_args
+    from nbnumba.cargs import parse_args
     from nbnumba.prepare import prepare
     from nbnumba.simulate import RandomStreams
     from nbnumba.trace import trace_lines

@@ -20,25 +20,27 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator
 
-PROG = "nanobragg-nb"
+from ..errors import (
+    EXIT_CODES,
+    EXIT_FILE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RESOURCES,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    Terminated,
+)
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1  # a bug in nanobragg-nb: please report it
-EXIT_USAGE = 2  # a flag's value, or a combination of flags, cannot work
-EXIT_INPUT = 3  # an input file is missing, unreadable or malformed, or an output can't be written
-EXIT_RESOURCES = 4  # not enough memory or disk space, no GPU
-EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2
-EXIT_TERMINATED = 143  # SIGTERM: 128 + 15
-EXIT_CODES = (EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INPUT, EXIT_RESOURCES,
-              EXIT_INTERRUPTED, EXIT_TERMINATED)
+EXIT_INPUT = EXIT_FILE
+__all__ = ["main", "EXIT_CODES", "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT",
+           "EXIT_RESOURCES", "EXIT_INTERRUPTED", "EXIT_TERMINATED"]
+
+PROG = "nanobragg-nb"
 
 # set to see the traceback behind an internal error
 DEBUG_ENV = "NBNUMBA_TRACEBACK"
 _RESOURCE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EFBIG}
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that cleanup runs as for Ctrl-C."""
 
 
 class _Console:
@@ -167,22 +169,18 @@ def _written_name(path: str) -> str:
 
 def _failure(exc: BaseException, opts) -> tuple[int, str]:
     """Exit code and error line for an exception that ended the run."""
-    from ..io import InputFileError
-    from ..prepare import SetupExit
-    from ..validate import ValidationError, input_flag
-    from .args import ParseError
+    from ..errors import InputFileError, NbError
+    from ..validate import input_flag
 
     if isinstance(exc, Terminated):
         return EXIT_TERMINATED, "terminated (SIGTERM)"
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED, "interrupted (SIGINT)"
-    if isinstance(exc, (ParseError, SetupExit)):
-        return EXIT_USAGE, str(exc)
-    if isinstance(exc, ValidationError):
-        return exc.exit_code, str(exc)
     if isinstance(exc, InputFileError):
         flag = input_flag(opts, exc.path) if opts is not None else None
-        return EXIT_INPUT, f"{flag} {exc}" if flag else str(exc)
+        return exc.exit_code, f"{flag} {exc}" if flag else str(exc)
+    if isinstance(exc, NbError):  # every error of ours knows its exit code
+        return exc.exit_code, str(exc)
     if isinstance(exc, MemoryError):
         return EXIT_RESOURCES, "out of memory" + (f" ({exc})" if str(exc) else "")
     if isinstance(exc, OSError):
@@ -210,8 +208,8 @@ class _Run:
         self.outputs: _Outputs | None = None
 
     def execute(self) -> None:
+        from ..cargs import parse_args
         from ..validate import output_paths, validate
-        from .args import parse_args
 
         con = self.con
         opts, parse_warnings = parse_args(self.argv)

@@ -18,11 +18,9 @@ out first, so C's loop never sees them.  See ``specs/cli.md``.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..config import (
+from .config import (
     ADXV,
     BEAM,
     CUSTOM,
@@ -40,89 +38,29 @@ from ..config import (
     Options,
     unit_of,
 )
-
-try:  # the shared C-number readers, once nbnumba.io provides them
-    from ..io import c_atof as _io_atof
-    from ..io import c_atoi as _io_atoi
-except ImportError:
-    _io_atof = _io_atoi = None
+from .constants import M_PI, RTD
+from .errors import UsageError
+from .io import c_atof, c_atoi, c_strtod, c_strtol, wrap_int32
 
 __all__ = ["ParseError", "parse_args", "OWN_FLAGS"]
 
-M_1_PI = 0.31830988618379067154  # C's literal, so RTD is bit-identical to C's
-RTD = 180.0 * M_1_PI
-M_PI = 3.14159265358979323846
 
 OWN_FLAGS = ("-c_parity", "-device", "-precision", "-trace_pixel", "-quiet")
 
 
-class ParseError(Exception):
+class ParseError(UsageError):
     """A bad value for one of our own flags (C's flags never fail to parse)."""
 
 
 # ---------------------------------------------------------------- C numbers
 
-_WS = "[ \t\n\v\f\r]*"
-_FLOAT_RE = re.compile(
-    _WS + r"[+-]?(?:"
-    r"0[xX](?:[0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
-    r"|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-    r"|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?"
-    r"|[nN][aA][nN](?:\([0-9A-Za-z_]*\))?"
-    r")"
-)
-_INT_RE = re.compile(_WS + r"[+-]?[0-9]+")
-
-
-def _c_atof(s: str) -> float:
-    """C ``atof``: ``strtod`` on the longest valid prefix, 0.0 when there is none."""
-    m = _FLOAT_RE.match(s)
-    if not m:
-        return 0.0
-    text = m.group(0).strip(" \t\n\v\f\r")
-    neg = text.startswith("-")
-    body = text.lstrip("+-")
-    low = body.lower()
-    if low.startswith("0x"):
-        try:
-            v = float.fromhex(body)
-        except OverflowError:
-            v = math.inf
-    elif low.startswith("inf"):
-        v = math.inf
-    elif low.startswith("nan"):
-        v = math.nan
-    else:
-        v = float(body)  # overflow gives inf, as strtod's HUGE_VAL
-    return -v if neg else v
-
-
-def _i32(v: int) -> int:
-    """Wrap to a C ``int`` (two's complement, as gcc does)."""
-    return (v + 2**31) % 2**32 - 2**31
-
-
-def _c_atoi(s: str) -> int:
-    """C ``atoi``: glibc's ``(int) strtol(s, NULL, 10)``."""
-    m = _INT_RE.match(s)
-    if not m:
-        return 0
-    v = int(m.group(0).strip(" \t\n\v\f\r"))
-    v = max(-(2**63), min(2**63 - 1, v))  # strtol saturates at LONG_MIN/LONG_MAX
-    return _i32(v)
-
-
-_atof: Callable[[str], float] = _io_atof or _c_atof
-_atoi: Callable[[str], int] = _io_atoi or _c_atoi
-
-
 def _numeric_note(flag: str, s: str, kind: str, value: float) -> str | None:
     """A warning when C's atof/atoi does not read all of ``s``."""
-    m = (_FLOAT_RE if kind == "atof" else _INT_RE).match(s)
+    used = (c_strtod if kind == "atof" else c_strtol)(s)[1]
     shown = f"{value:g}" if kind == "atof" else str(value)
-    if not m:
+    if not used:
         return f"warning: {flag} {s}: nanoBragg.c's {kind}() reads {s!r} as {shown}"
-    rest = s[m.end():]
+    rest = s.encode("utf-8", "surrogateescape")[used:].decode("utf-8", "surrogateescape")
     if rest.strip(" \t\n\v\f\r"):
         return (f"warning: {flag} {s}: nanoBragg.c's {kind}() reads {s!r} as {shown} "
                 f"(ignores {rest!r})")
@@ -307,7 +245,7 @@ class _CParser:
 
     def f(self, k: int) -> float:
         text = self.s(k)
-        v = _atof(text)
+        v = c_atof(text)
         note = _numeric_note(self.a, text, "atof", v)
         if note:
             self.pending.append(note)
@@ -315,7 +253,7 @@ class _CParser:
 
     def n(self, k: int) -> int:
         text = self.s(k)
-        v = _atoi(text)
+        v = c_atoi(text)
         note = _numeric_note(self.a, text, "atoi", v)
         if note:
             self.pending.append(note)
@@ -360,7 +298,7 @@ class _CParser:
         """C lines 418-459 (mask) and 461-503 (img): take geometry from an SMV header."""
         import numpy as np
 
-        from .. import io as nbio
+        from . import io as nbio
 
         o = self.o
         flag = "-mask" if mask else "-img"
@@ -782,11 +720,11 @@ class _CParser:
         if (lab := m("-printout_pixel")) and need(2, lab):
             hit(lab, 1094, 2, printout_fpixel=n(1), printout_spixel=n(2))
         if (lab := m("-seed")) and need(1, lab):
-            hit(lab, 1099, 1, seed=_i32(-n(1)))
+            hit(lab, 1099, 1, seed=wrap_int32(-n(1)))
         if (lab := m("-mosaic_seed")) and need(1, lab):
-            hit(lab, 1103, 1, mosaic_seed=_i32(-n(1)))
+            hit(lab, 1103, 1, mosaic_seed=wrap_int32(-n(1)))
         if (lab := m("-misset_seed")) and need(1, lab):
-            hit(lab, 1107, 1, misset_seed=_i32(-n(1)))
+            hit(lab, 1107, 1, misset_seed=wrap_int32(-n(1)))
         if (lab := m("-water")) and need(1, lab):
             hit(lab, 1111, 1, water_size=f(1) / 1e6)
 

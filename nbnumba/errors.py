@@ -1,0 +1,104 @@
+"""One exception tree for the whole package; each class carries its exit code.
+
+The command-line programs map an exception to the process exit code by the
+``exit_code`` attribute alone (README, "Errors and exit codes"): 2 usage, 3 an
+input file or an output path, 4 resources, 130 SIGINT, 143 SIGTERM, 1 a bug.
+Library callers catch :class:`NbError` (or a subclass) and get a one-line
+message from ``str(exc)``.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_FILE", "EXIT_RESOURCES",
+    "EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_CODES",
+    "NbError", "UsageError", "SetupExit", "InputFileError", "InputFileOpenError",
+    "OutputPathError", "ResourceError", "Terminated",
+]
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1  # a bug in nbnumba: please report it
+EXIT_USAGE = 2  # a flag's value, or a combination of flags, cannot work
+EXIT_FILE = 3  # an input file is missing, unreadable or malformed, or an output can't be written
+EXIT_RESOURCES = 4  # not enough memory or disk space, no GPU
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2
+EXIT_TERMINATED = 143  # SIGTERM (and SIGHUP): 128 + 15
+EXIT_CODES = (EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FILE, EXIT_RESOURCES,
+              EXIT_INTERRUPTED, EXIT_TERMINATED)
+
+
+class NbError(Exception):
+    """Base of every error nbnumba raises on purpose; ``exit_code`` is the CLI's exit code."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str = "", exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(NbError, ValueError):
+    """A flag's value (or a combination of flags) that cannot give a meaningful image."""
+
+    exit_code = EXIT_USAGE
+
+
+class SetupExit(UsageError):
+    """nanoBragg.c would exit here (``exit(9)`` after its usage text or an input error)."""
+
+    def __init__(self, message: str, code: int = 9) -> None:
+        super().__init__(message)
+        self.code = code  # C's own exit status, for reference
+
+
+class InputFileError(NbError, ValueError):
+    """An input file the C program cannot use: it would print and exit, or crash.
+
+    ``path``: the file; ``line``: 1-based line (or record) where known;
+    ``messages``: stdout lines C prints before giving up, newline included.
+    """
+
+    exit_code = EXIT_FILE
+
+    def __init__(self, path: str | os.PathLike, message: str, line: int | None = None,
+                 messages: list[str] | None = None) -> None:
+        Exception.__init__(self, os.fspath(path), message)
+        self.path = os.fspath(path)
+        self.message = message
+        self.line = line
+        self.messages = list(messages or [])
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path} line {self.line}"
+        return f"{where}: {self.message}"
+
+
+class InputFileOpenError(InputFileError, OSError):
+    """The file could not be opened or read at all; also an ``OSError`` (errno, strerror)."""
+
+    def __init__(self, path: str | os.PathLike, exc: OSError,
+                 messages: list[str] | None = None) -> None:
+        reason = exc.strerror or str(exc)
+        InputFileError.__init__(self, path, f"cannot read it: {reason}", messages=messages)
+        self.errno = exc.errno
+        self.strerror = exc.strerror
+        self.filename = os.fspath(path)
+
+
+class OutputPathError(NbError):
+    """An output file that cannot be written."""
+
+    exit_code = EXIT_FILE
+
+
+class ResourceError(NbError):
+    """The run needs more than this machine has (memory, disk, a GPU)."""
+
+    exit_code = EXIT_RESOURCES
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread so that clean-up runs as for Ctrl-C."""
