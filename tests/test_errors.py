@@ -23,8 +23,8 @@ from conftest import GOLDEN, load_case
 
 from nbnumba import io as nbio
 from nbnumba import simulate
-from nbnumba.cli import main as cli_main
 from nbnumba.cli.main import EXIT_CODES, main
+from nbnumba.errors import Terminated
 
 OUTPUTS = ("float.bin", "int.img", "img.pgm", "noise.img")
 BASE = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100", "-N", "2",
@@ -333,7 +333,7 @@ def _failing_smv_writer(exc: BaseException):
 
 @pytest.mark.parametrize("exc, code, text", [
     (KeyboardInterrupt(), 130, "interrupted (SIGINT)"),
-    (cli_main.Terminated(), 143, "terminated (SIGTERM)"),
+    (Terminated(), 143, "terminated (SIGTERM)"),
     (OSError(errno.ENOSPC, "No space left on device", "int.img"), 4,
      "cannot write int.img: No space left on device"),
     (OSError(errno.EIO, "Input/output error", "int.img"), 3, "cannot write int.img"),

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except BrokenPipeError:  # `nb-compare --help | head`: the output was not wanted
-        from .main import stdout_reader_gone
+        from .common import stdout_reader_gone
 
         stdout_reader_gone()
         return EXIT_OK
@@ -143,7 +143,7 @@ def _main(argv: list[str] | None) -> int:
             print(line)
         print(f"summary          {opts.outdir}/summary.json")
     except BrokenPipeError:  # `| head`: the verdict is still the exit code
-        from .main import stdout_reader_gone
+        from .common import stdout_reader_gone
 
         stdout_reader_gone()
     return EXIT_OK if summary["passed"] else EXIT_FAILED
