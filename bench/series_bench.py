@@ -39,10 +39,10 @@ def supervisor_args(roi: int) -> list[str]:
 
 def warm_up(args: list[str], folder: str) -> None:
     """Render one frame in this worker (run on every worker by ``client.run``)."""
-    from nbnumba.series import FrameJob, _render_frame
+    from nbnumba.distributed import FrameJob, render_frame
 
     target = os.path.join(folder, f"warm_{os.getpid()}.cbf")
-    result = _render_frame(FrameJob(0, tuple(args), 90.0, 1, 0, "int", "cbf", target,
+    result = render_frame(FrameJob(0, tuple(args), 90.0, 1, 0, "int", "cbf", target,
                                     os.getcwd(), None))
     if result.error:
         raise RuntimeError(result.error)
@@ -51,7 +51,7 @@ def warm_up(args: list[str], folder: str) -> None:
 def time_series(args: list[str], frames: int, workers: int, threads: int,
                 folder: Path) -> float:
     """Seconds for ``frames`` frames on a fresh, warmed-up cluster of ``workers``."""
-    from nbnumba.series import local_cluster_client, series
+    from nbnumba.distributed import local_cluster_client, series
 
     client = local_cluster_client(workers, env={"NUMBA_NUM_THREADS": str(threads)})
     try:

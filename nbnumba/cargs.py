@@ -18,6 +18,7 @@ out first, so C's loop never sees them.  See ``specs/cli.md``.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 from .config import (
@@ -45,7 +46,10 @@ from .io import c_atof, c_atoi, c_strtod, c_strtol, wrap_int32
 __all__ = ["ParseError", "parse_args", "OWN_FLAGS"]
 
 
-OWN_FLAGS = ("-c_parity", "-device", "-precision", "-trace_pixel", "-quiet")
+OWN_FLAGS = ("-c_parity", "-device", "-precision", "-engine", "-trace_pixel", "-quiet")
+# -engine's words: the single-process engines of nbnumba.engines ("tiles" is the
+# ``tiles`` subcommand's)
+ENGINE_WORDS = ("auto", "exact", "vectorised", "cuda")
 
 
 class ParseError(UsageError):
@@ -177,6 +181,14 @@ def _take_own_flags(argv: list[str], o: Options) -> list[str]:
                 raise ParseError(f"-precision: expected single or double, got {v!r}")
             o.precision = v
             i += 1
+        elif a == "-engine":
+            (v,) = values(a, 1, "a value: " + ", ".join(ENGINE_WORDS))
+            v = {"vectorized": "vectorised"}.get(v, v)
+            if v not in ENGINE_WORDS:
+                raise ParseError(f"-engine: expected one of {', '.join(ENGINE_WORDS)}, "
+                                 f"got {argv[i + 1]!r}")
+            o.engine = v
+            i += 1
         elif a == "-trace_pixel":
             vs = values(a, 2, "two values: slow fast (pixel indices)")
             try:
@@ -205,6 +217,7 @@ class _CParser:
         self.o = o
         self.warn = warn
         self.consumed: set[int] = set()
+        self.cwd: str | None = None  # where relative input paths are read from
         self.setters: dict[str, list[_Set]] = {k: [] for k in _TRACKED}
         self.prepass: dict[int, list[_Hit]] = {}
         self.prepass_short: dict[int, int] = {}
@@ -303,7 +316,7 @@ class _CParser:
         o = self.o
         flag = "-mask" if mask else "-img"
         try:
-            frame = nbio.read_smv(path)
+            frame = nbio.read_smv(path if self.cwd is None else os.path.join(self.cwd, path))
         except OSError as exc:
             # C: perror(filename) and goes on as if the flag were not given
             self.warn(f"warning: {flag} {path}: cannot read it ({exc.strerror or exc}); "
@@ -781,17 +794,21 @@ class _CParser:
                 return
 
 
-def parse_args(argv: list[str]) -> tuple[Options, list[str]]:
+def parse_args(argv: list[str], cwd: str | os.PathLike | None = None
+               ) -> tuple[Options, list[str]]:
     """Parse nanoBragg.c's command line (without the program name).
 
     Returns the options as C holds them after its argv loop (metres, radians,
     ...) and one-line warnings, each starting with ``"warning: "``.  Raises
-    :class:`ParseError` only for bad values of our own flags.
+    :class:`ParseError` only for bad values of our own flags.  The ``-img`` and
+    ``-mask`` headers C reads during the loop are read relative to ``cwd``
+    (default: the current folder); the paths in the options stay as typed.
     """
     o = Options()
     warn = _Warnings()
     rest = _take_own_flags(list(argv), o)
     p = _CParser(rest, o, warn)
+    p.cwd = None if cwd is None else os.fspath(cwd)
     p.prepass_and_headers()
     p.run()
     return o, warn.items

@@ -309,12 +309,7 @@ def _output_names(args: Sequence[str], workdir: Path) -> tuple[str, str]:
     """The float and SMV int image names nanoBragg.c writes for ``args`` (read as C does)."""
     from .cargs import parse_args
 
-    cwd = os.getcwd()
-    os.chdir(workdir)
-    try:
-        opts, _ = parse_args(list(args))
-    finally:
-        os.chdir(cwd)
+    opts, _ = parse_args(list(args), cwd=workdir)
     return opts.floatfilename, opts.intfilename
 
 

@@ -204,6 +204,7 @@ class Options:
     c_parity: bool = _f(False, "flag")
     device: str = _f("auto", "enum")
     precision: str = _f("double", "enum")
+    engine: str = _f("auto", "enum")  # nbnumba.engines: auto, exact, vectorised, cuda
     trace_pixel: tuple[int, int] | None = _f(None, "pixel (slow, fast)")
     quiet: bool = _f(False, "flag")
 

@@ -310,12 +310,13 @@ def _contiguous(arr: np.ndarray, dtype: str) -> memoryview:
     return memoryview(np.ascontiguousarray(arr, dtype=dtype)).cast("B")
 
 
-def write_float_image(path: PathLike, image: np.ndarray) -> None:
+def write_float_image(path: PathLike, image: np.ndarray, durable: bool | None = None) -> None:
     """The ``-floatfile``: raw float32 little-endian, row-major [slow, fast] (line 3128).
 
-    Non-float32 input is rounded to float32 as C's ``(float)`` cast would.
+    Non-float32 input is rounded to float32 as C's ``(float)`` cast would;
+    ``durable`` as for :func:`atomic_write`.
     """
-    atomic_write(path, (_contiguous(np.asarray(image), "<f4"),))
+    atomic_write(path, (_contiguous(np.asarray(image), "<f4"),), durable=durable)
 
 
 def smv_header(*, fpixels: int, spixels: int, pixel_size: float, distance: float,
@@ -363,12 +364,14 @@ def smv_header(*, fpixels: int, spixels: int, pixel_size: float, distance: float
     return raw + b" " * max(0, 512 - len(raw))
 
 
-def write_smv(path: PathLike, header_bytes: bytes, image_uint16: np.ndarray) -> None:
-    """An SMV file: ``header_bytes`` then the uint16 pixels, little-endian, row-major."""
+def write_smv(path: PathLike, header_bytes: bytes, image_uint16: np.ndarray,
+              durable: bool | None = None) -> None:
+    """An SMV file: ``header_bytes`` then the uint16 pixels, little-endian, row-major;
+    ``durable`` as for :func:`atomic_write`."""
     image = np.asarray(image_uint16)
     if image.dtype != np.uint16:
         raise TypeError(f"SMV pixels must be uint16, not {image.dtype}")
-    atomic_write(path, (bytes(header_bytes), _contiguous(image, "<u2")))
+    atomic_write(path, (bytes(header_bytes), _contiguous(image, "<u2")), durable=durable)
 
 
 def write_pgm(path: PathLike, pixels_uint8: np.ndarray, fpixels: int, spixels: int,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .constants import RTD
 from .kernels.physics import (
     DET_BEAM,
     DET_FDET,
@@ -36,7 +37,7 @@ from .kernels.physics import (
     sincg,
     unitize3,
 )
-from .prepare import RTD, Scene
+from .prepare import Scene
 
 PREFIX = "TRACE_PY:"
 PHI_PREFIX = "TRACE_PY_PHI"
@@ -86,14 +87,14 @@ def c_state_at(scene: Scene, slow: int, fast: int) -> tuple[bool, bool]:
     is on.
     """
     from .kernels.cpu import render_cpu, render_one
-    from .simulate import _serial_pixels
+    from .simulate import serial_pixels
 
     args = (scene.params, scene.det, scene.sources, scene.cells, scene.a_star, scene.fhkl)
     target = slow * scene.fpixels + fast
     first_pass = False
     first_fell = None
     if scene.first_pass_differs:
-        for s, f in _serial_pixels(scene):
+        for s, f in serial_pixels(scene):
             if (s, f) == (slow, fast):
                 first_pass = True
                 break

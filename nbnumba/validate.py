@@ -633,19 +633,17 @@ def check_memory(o: Options) -> None:
 
 # ----------------------------------------------------------------------- all
 
-def check_device(o: Options) -> None:
-    """``-device cuda`` needs a GPU that Numba can use."""
-    if o.device != "cuda":
-        return
-    from .simulate import rows_backend
+def check_device(o: Options, engine: str = "auto") -> None:
+    """An engine exists for the request (:func:`nbnumba.engines.select`): ``-device cuda``
+    needs a usable GPU, ``-precision single`` a GPU engine, ``-c_parity`` the exact one."""
+    from .engines import select
 
-    try:
-        rows_backend("cuda")
-    except RuntimeError as exc:
-        raise ResourceError(str(exc)) from None
+    if engine == "auto":
+        engine = o.engine
+    select(engine, device=o.device, exact=bool(o.c_parity), precision=o.precision)
 
 
-def validate(o: Options, parse_warnings: list[str]) -> list[str]:
+def validate(o: Options, parse_warnings: list[str], engine: str = "auto") -> list[str]:
     """All checks, cheapest first; returns extra warnings, raises on the first error.
 
     Raises :class:`ValidationError` (its ``exit_code``) or
@@ -654,7 +652,7 @@ def validate(o: Options, parse_warnings: list[str]) -> list[str]:
     warnings = validate_inputs(o, parse_warnings)
     warnings += check_outputs(o)
     check_memory(o)
-    check_device(o)
+    check_device(o, engine)
     return warnings
 
 

@@ -176,10 +176,16 @@ def _simulate_main(out: Path) -> None:
     from golden import run_nb
 
     from nbnumba.kernels import cuda as cuda_kernels
-    from nbnumba.kernels.cpu import render_cpu
-    from nbnumba.simulate import using_rows_backend
 
     assert cuda_kernels.available() and cuda_kernels.simulator_enabled()
+    renderers = []  # the CUDA engine's renderers, to read their timing
+    init = cuda_kernels.CudaRenderer.__init__
+
+    def recording_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        renderers.append(self)
+
+    cuda_kernels.CudaRenderer.__init__ = recording_init
     results = {}
     for case_id, (name, extra, budget) in SIM_CASES.items():
         case = load_case(name)
@@ -191,20 +197,19 @@ def _simulate_main(out: Path) -> None:
                     shutil.copyfile(f, work / f.name)
                 for before in case.get("before", []):
                     assert run_nb(before, work).code == 0
-                cuda_kernels.memory_budget_bytes = budget
+                if budget is not None:
+                    os.environ["NBNUMBA_CUDA_MEMORY_MB"] = repr(budget / 2**20)
                 args = list(case["args"]) + extra + ["-device", device]
                 if device == "cpu":
                     # the faithful CPU kernel: it calls pixel_intensity as the GPU does
-                    with using_rows_backend(render_cpu):
-                        res = run_nb(args, work)
-                else:
-                    res = run_nb(args, work)
-                cuda_kernels.memory_budget_bytes = None
+                    args += ["-engine", "exact"]
+                res = run_nb(args, work)
+                os.environ.pop("NBNUMBA_CUDA_MEMORY_MB", None)
                 r[f"{device}_code"] = res.code
                 r[f"{device}_stdout"] = [x for x in res.stdout.splitlines()
                                          if not x.startswith("  seed: ")]
                 if device == "cuda":
-                    r["tiles"] = cuda_kernels.last_timing["tiles"]
+                    r["tiles"] = renderers[-1].last_timing["tiles"]
                 shutil.copyfile(work / case["float"], out / f"{case_id}_{device}.bin")
         roi = [int(x) for x in extra[extra.index("-roi") + 1:][:4]] if "-roi" in extra else None
         fast, slow = case["shape"][1], case["shape"][0]

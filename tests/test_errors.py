@@ -256,11 +256,9 @@ def test_table_codes_are_documented():
 
 
 def test_no_cuda_device(workdir, capsys):
-    try:
-        simulate.rows_backend("cuda")
-    except RuntimeError:
-        pass
-    else:
+    from nbnumba import engines
+
+    if engines.get("cuda").available():
         pytest.skip("a CUDA GPU is available here")
     code, _, err = run_in_process(BASE + ["-device", "cuda"], capsys)
     assert code == 4
@@ -369,7 +367,9 @@ def test_internal_error_is_one_line(workdir, capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("something nobody expected")
 
-    monkeypatch.setattr(simulate, "finish", broken)
+    from nbnumba import api
+
+    monkeypatch.setattr(api.Result, "report", broken)
     code, _, err = run_in_process(BASE, capsys)
     assert code == 1
     assert_one_error_line(err, "internal error: RuntimeError: something nobody expected")

@@ -13,11 +13,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from nbnumba.cargs import parse_args
+from nbnumba import Simulation, output
+from nbnumba import engines as nb_engines
 from nbnumba.kernels import fast
 from nbnumba.kernels.cpu import render_cpu
-from nbnumba.prepare import prepare
-from nbnumba.simulate import RandomStreams, render, rows_backend, using_rows_backend
+from nbnumba.simulate import render
 
 REL_TOL = 1e-9  # of the image maximum, per pixel
 
@@ -46,8 +46,7 @@ def workdir(tmp_path, monkeypatch):
 
 
 def _scene(args: list[str]):
-    opts, _ = parse_args(list(args) + ["-noprogress"])
-    return prepare(opts, lambda s: None, lambda s: None, RandomStreams(opts))
+    return Simulation.from_args(list(args) + ["-noprogress"]).scene
 
 
 def _run(kernel, scene, *, interpolate=None, start_index=0):
@@ -135,9 +134,8 @@ def test_render_sequential_effects(workdir, extra):
     """Whole ``render`` (C's first pass, interpolation switch-off) with either kernel."""
     scene = _scene(BASE + ["-hkl", "small.hkl", "-interpolate", "-phi", "0", "-osc", "2",
                            "-phisteps", "3"] + extra)
-    with using_rows_backend(render_cpu):
-        ref = render(scene, device="cpu")
-    ours = render(scene, device="cpu")
+    ref = render(scene, render_cpu)
+    ours = render(scene, fast.render_fast)
     assert ours.fallback == ref.fallback
     scale = float(np.abs(ref.image).max())
     assert float(np.abs(ours.image.astype(np.float64) - ref.image).max()) <= REL_TOL * scale
@@ -145,6 +143,9 @@ def test_render_sequential_effects(workdir, extra):
 
 
 def test_rows_backend_picks_fast_kernel():
+    def rows_backend(device, exact=False):
+        return nb_engines.select(device=device, exact=exact).load()
+
     assert rows_backend("cpu") is fast.render_fast
     assert rows_backend("cpu", exact=True) is render_cpu  # -c_parity
 
@@ -187,7 +188,7 @@ def test_output_conversions_match_numpy():
     image = (rng.standard_normal((20, 30)) * 300).astype(np.float32)
     image[0, :4] = [np.nan, np.inf, -np.inf, 1e9]
     counts = np.zeros(image.shape, dtype=np.uint16)
-    fast.smv_counts(image, 1.7, 40.0, 2, 18, 3, 29, counts)
+    output.smv_counts(image, 1.7, 40.0, 2, 18, 3, 29, counts)
     roi = (slice(2, 18), slice(3, 29))
     with np.errstate(invalid="ignore"):
         test = np.clip(image[roi].astype(np.float64) * 1.7 + 40.0, 0.0, 65535.0)
@@ -196,7 +197,7 @@ def test_output_conversions_match_numpy():
     assert np.array_equal(counts[roi], want)
     assert not counts[:2].any() and not counts[:, :3].any()
     levels = np.zeros(image.shape, dtype=np.uint8)
-    fast.pgm_levels(image, 0.9, 0, 20, 0, 30, levels)
+    output.pgm_levels(image, 0.9, 0, 20, 0, 30, levels)
     with np.errstate(invalid="ignore"):
         test = np.clip(np.minimum(image.astype(np.float64) * 0.9, 255.0), 0.0, None)
         want = np.where(np.isnan(test), 0, test).astype(np.uint8)
@@ -208,7 +209,7 @@ def test_noise_counts_match_numpy():
     photons = rng.poisson(3000.0, size=16 * 26).astype(np.float32)
     photons[:3] = [70000.0, 65495.0, 65496.0]
     counts = np.zeros((20, 30), dtype=np.uint16)
-    total, overloads = fast.noise_counts(photons, 40.0, 2, 18, 3, 29, counts)
+    total, overloads = output.noise_counts(photons, 40.0, 2, 18, 3, 29, counts)
     test = photons.astype(np.float64) + 40.0
     assert total == float(np.cumsum(photons.astype(np.float64))[-1])
     assert overloads == int(np.count_nonzero(test > 65535.0))

@@ -26,7 +26,7 @@ pytest.importorskip("distributed")
 from golden import run_nb  # noqa: E402
 
 from nbnumba.cli.main import main  # noqa: E402
-from nbnumba.series import SeriesError, frame_command, local_cluster_client  # noqa: E402
+from nbnumba.distributed import SeriesError, frame_command, local_cluster_client  # noqa: E402
 
 FRAMES = 6
 # 64x64 pixels, noise on

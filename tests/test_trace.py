@@ -110,9 +110,7 @@ def test_supervisor_trace_equals_image(supervisor_run):
 
 def _scene(name: str, workdir: Path):
     """The prepared scene of a golden case (C's mode: -c_parity where φ=0 carries over)."""
-    from nbnumba.cargs import parse_args
-    from nbnumba.prepare import prepare
-    from nbnumba.simulate import RandomStreams
+    from nbnumba import Simulation
 
     case = load_case(name)
     for before in case.get("before", []):
@@ -121,8 +119,7 @@ def _scene(name: str, workdir: Path):
     cwd = os.getcwd()
     os.chdir(workdir)
     try:
-        opts, _ = parse_args(args)
-        scene = prepare(opts, lambda text: None, lambda text: None, RandomStreams(opts))
+        scene = Simulation.from_args(args).scene
     finally:
         os.chdir(cwd)
     return case, scene
@@ -130,9 +127,9 @@ def _scene(name: str, workdir: Path):
 
 def _probe_pixels(case: dict, scene) -> list[tuple[int, int]]:
     """The brightest pixel, the first and last pixel C computes, and one in between."""
-    from nbnumba.simulate import _serial_pixels
+    from nbnumba.simulate import serial_pixels
 
-    serial = list(_serial_pixels(scene))
+    serial = list(serial_pixels(scene))
     pixels = [serial[0], serial[len(serial) // 2], serial[-1]]
     argmax = case["float_stats"]["argmax"]
     if argmax >= 0:
@@ -212,16 +209,13 @@ def test_trace_pixel_flag_on_small_case(case_workdir):
 
 def test_trace_without_c_parity_diverges_at_rotation(case_workdir):
     """Correct φ=0 rotation: the first quantity that differs from C is the rotated cell."""
-    from nbnumba.cargs import parse_args
-    from nbnumba.prepare import prepare
-    from nbnumba.simulate import RandomStreams
+    from nbnumba import Simulation
     from nbnumba.trace import trace_lines
 
     cwd = os.getcwd()
     os.chdir(case_workdir)
     try:
-        opts, _ = parse_args(load_case("supervisor")["args"])
-        scene = prepare(opts, lambda text: None, lambda text: None, RandomStreams(opts))
+        scene = Simulation.from_args(load_case("supervisor")["args"]).scene
     finally:
         os.chdir(cwd)
     ours = parse_trace("\n".join(trace_lines(scene, *SUPERVISOR_PIXEL)))

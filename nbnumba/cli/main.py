@@ -40,7 +40,7 @@ PROG = "nanobragg-nb"
 
 
 class _Run:
-    """One invocation: parse, validate, simulate, write."""
+    """One invocation: parse, check, simulate (through :class:`nbnumba.Simulation`), write."""
 
     def __init__(self, argv: list[str], console: Console) -> None:
         self.argv = argv
@@ -48,7 +48,9 @@ class _Run:
         self.opts = None
         self.outputs: Outputs | None = None
 
-    def execute(self) -> None:
+    def execute(self, engine: str = "auto", progress: bool | None = None,
+                **engine_options) -> None:
+        from ..api import Simulation
         from ..cargs import parse_args
         from ..validate import output_paths, validate
 
@@ -56,7 +58,7 @@ class _Run:
         opts, parse_warnings = parse_args(self.argv)
         self.opts = opts
         con.quiet = opts.quiet
-        more = validate(opts, parse_warnings)
+        more = validate(opts, parse_warnings, engine=engine)
         for w in parse_warnings + more:
             con.warn(w)
         # C's GetFrame announces the -mask and -img files before anything else
@@ -64,19 +66,27 @@ class _Run:
             if name is not None:
                 con.out(f"reading {name}\n")
         self.outputs = Outputs([path for _, path in output_paths(opts)])
-        from ..simulate import run
-
-        run(opts, con.out, con.warn, progress=bool(opts.progress_meter) and not con.quiet,
-            trace_out=con.always)
+        sim = Simulation.from_options(opts, check=False)
+        con.out(sim.setup_stdout)  # C's setup, before the pixel loop: its stdout comes first
+        for w in sim.warnings:
+            con.warn(w)
+        if progress is None:
+            progress = bool(opts.progress_meter) and not con.quiet
+        result = sim.run(engine, progress=progress, **engine_options)
+        for w in result.warnings:
+            con.warn(w)
+        for line in result.trace:
+            con.always(line + "\n")
+        con.out(result.report())
+        result.write_default_files()
 
     def fail(self, exc: BaseException) -> int:
         from ..errors import InputFileError
+        from ..validate import input_flag
 
         with signals_held():
             if self.outputs is not None:
                 self.outputs.remove_written()
-            from ..validate import input_flag
-
             opts = self.opts
             code, message = failure(exc, PROG, (lambda path: input_flag(opts, path))
                                     if opts is not None else None)
@@ -85,6 +95,26 @@ class _Run:
                     self.con.out(line if line.endswith("\n") else line + "\n")
             self.con.error(message)
         return code
+
+
+def run_single(argv: list[str], engine: str = "auto", progress: bool | None = None,
+               **engine_options) -> int:
+    """One ``nanobragg-nb`` run of ``argv`` with ``engine``; returns the exit code.
+
+    Every failure ends in one error line on stderr and its exit code; the images a
+    failed run already wrote are removed.
+    """
+    con = Console(PROG)
+    job = _Run(list(argv), con)
+    with sigterm_raises(), python_warnings_to(con.warn):
+        try:
+            job.execute(engine, progress, **engine_options)
+            con.flush_stdout()
+        except (SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # every failure ends in one line and an exit code
+            return job.fail(exc)
+    return EXIT_OK
 
 
 @exit_without_teardown
@@ -99,21 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         from .series import main as cluster_main
 
         try:
-            return cluster_main(argv)
+            return cluster_main(argv, run_single)
         except BrokenPipeError:  # e.g. `series --help | head`: the output was not wanted
             stdout_reader_gone()
             return EXIT_OK
-    con = Console(PROG)
-    job = _Run(argv, con)
-    with sigterm_raises(), python_warnings_to(con.warn):
-        try:
-            job.execute()
-            con.flush_stdout()
-        except (SystemExit, GeneratorExit):
-            raise
-        except BaseException as exc:  # every failure ends in one line and an exit code
-            return job.fail(exc)
-    return EXIT_OK
+    return run_single(argv)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,13 @@ belongs to nanoBragg's command line (ARGS), which keeps C's meaning.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
+
+EXIT_FAILED = EXIT_INTERNAL
+# nanobragg-nb's single run: (argv, engine=..., **engine options) -> exit code
+SingleRun = Callable[..., int]
 
 SERIES_USAGE = """\
 usage: nanobragg-nb series --frames N [--start-phi DEG] [--workers K | --scheduler ADDRESS]
@@ -38,10 +39,6 @@ SERIES_OPTIONS = {"--frames": 1, "--start-phi": 1, "--workers": 1, "--scheduler"
                   "--help": 0}
 TILES_OPTIONS = {"--tiles": 2, "--workers": 1, "--scheduler": 1, "--no-progress": 0,
                  "--help": 0}
-
-
-class UsageError(ValueError):
-    """A bad option of ours; the message is one line."""
 
 
 def split_options(argv: Sequence[str], spec: dict[str, int]) -> tuple[dict, list[str]]:
@@ -104,7 +101,7 @@ def _error(command: str, message: str) -> None:
 
 def series_main(argv: list[str]) -> int:
     """``nanobragg-nb series ...`` (argv without the word ``series``)."""
-    from ..series import SeriesError, series
+    from ..distributed import SeriesError, series
 
     try:
         found, args = split_options(argv, SERIES_OPTIONS)
@@ -153,10 +150,10 @@ def series_main(argv: list[str]) -> int:
     return EXIT_OK
 
 
-def tiles_main(argv: list[str]) -> int:
-    """``nanobragg-nb tiles ...`` (argv without the word ``tiles``)."""
-    from ..series import SeriesError, _client_for, tiled
-    from .main import main
+def tiles_main(argv: list[str], run_single: SingleRun) -> int:
+    """``nanobragg-nb tiles ...`` (argv without the word ``tiles``): the single run
+    ``run_single(ARGS, engine="tiles", ...)`` with the ``tiles`` engine on a cluster."""
+    from ..distributed import SeriesError, client_for, parse_checked
 
     try:
         found, args = split_options(argv, TILES_OPTIONS)
@@ -178,19 +175,16 @@ def tiles_main(argv: list[str]) -> int:
         _error("tiles", f"{exc}\n{TILES_USAGE}")
         return EXIT_USAGE
     progress = not (_quiet(args) or "--no-progress" in found or "-noprogress" in args)
-    from ..series import _parse
-
     try:
-        opts = _parse(args)[0]  # a single run's checks of ARGS, before a cluster starts
+        parse_checked(args)  # a single run's checks of ARGS, before a cluster starts
     except SeriesError as exc:
         _error("tiles", str(exc))
         return exc.exit_code
-    device, precision, exact = opts.device, opts.precision, opts.c_parity
     try:
-        with _client_for(None, workers, scheduler) as client, \
-                tiled(client, counts, device, precision, progress, exact):
+        with client_for(None, workers, scheduler) as client:
             # the tiles' own bar replaces the row bar (and keeps render to one call)
-            return main(list(args) + ["-noprogress"])
+            return run_single(list(args) + ["-noprogress"], engine="tiles", client=client,
+                              tiles=counts, progress=progress)
     except SeriesError as exc:
         _error("tiles", str(exc))
         return exc.exit_code
@@ -199,11 +193,13 @@ def tiles_main(argv: list[str]) -> int:
         return EXIT_INTERRUPTED
 
 
-def main(argv: Sequence[str]) -> int:
-    """Dispatch ``series`` / ``tiles`` (``argv[0]``) to their entry points."""
+def main(argv: Sequence[str], run_single: SingleRun) -> int:
+    """Dispatch ``series`` / ``tiles`` (``argv[0]``) to their entry points; ``run_single``
+    is ``nanobragg-nb``'s single run (passed in, so that this module needs no import of
+    ``cli.main``)."""
     argv = list(argv)
     if argv and argv[0] == "series":
         return series_main(argv[1:])
     if argv and argv[0] == "tiles":
-        return tiles_main(argv[1:])
+        return tiles_main(argv[1:], run_single)
     raise ValueError(f"not a cluster subcommand: {argv[:1]}")

@@ -1,12 +1,12 @@
 """CUDA kernel: C's pixel loop on the GPU, one thread per pixel (numba-cuda).
 
 The kernel calls ``pixel_intensity`` from ``physics.py``, the function the CPU
-kernel calls, so there is one copy of the physics.  ``render_cuda`` has
+kernel calls, so there is one copy of the physics.  A ``CudaRenderer`` has
 ``render_cpu``'s signature and contract, which lets ``simulate.render`` wrap
-either backend in the same host-side sequential effects (``-c_parity``
+either engine in the same host-side sequential effects (``-c_parity``
 first pass, C's global interpolation switch-off).
 
-Only ``simulate.rows_backend`` imports this module (for ``-device cuda|auto``),
+Only the engine registry (``nbnumba.engines``) imports this module,
 never ``import nbnumba``; any failure to load numba.cuda means "no GPU", so
 the CPU path needs no CUDA at all.  Under ``NUMBA_ENABLE_CUDASIM=1`` the
 kernel runs in numba's CUDA simulator.
@@ -28,22 +28,12 @@ from .physics import pixel_intensity, pixel_skipped
 # neighbouring pixels; pixel_intensity needs many registers, so keep blocks small
 BLOCK = (32, 4)
 
-# device memory the image tiles may use per call (bytes); None: the
-# NBNUMBA_CUDA_MEMORY_MB environment variable, else half of the free memory
-memory_budget_bytes: int | None = None
-
-# seconds spent in the last render_cuda call: "kernel" (CUDA events around the
-# launches) and "call" (the whole call, transfers included); for bench/gpu_check.py
-last_timing: dict[str, float] = {"kernel": 0.0, "call": 0.0, "tiles": 0}
-
 # per pixel on the device: float32 image + float64 solid angle + uint8 fell-back flag
 _BYTES_PER_PIXEL = 4 + 8 + 1
 # per row: float64 solid-angle sum + int64 first fell-back column
 _BYTES_PER_ROW = 8 + 8
 
 PRECISIONS = {"double": np.float64, "single": np.float32}
-
-_state: dict = {}
 
 
 def simulator_enabled() -> bool:
@@ -120,17 +110,15 @@ if cuda is not None:
         fell_rows[r] = first
 
 
+@functools.lru_cache(maxsize=1)
 def available() -> bool:
-    """True when a CUDA GPU is usable, or when the CUDA simulator is enabled."""
-    if "available" not in _state:
-        ok = False
-        if cuda is not None:
-            try:
-                ok = _SIMULATOR or bool(cuda.is_available())
-            except Exception:  # noqa: BLE001 - any failure to reach CUDA means "no GPU"
-                ok = False
-        _state["available"] = ok
-    return _state["available"]
+    """True when a CUDA GPU is usable, or when the CUDA simulator is enabled (asked once)."""
+    if cuda is None:
+        return False
+    try:
+        return _SIMULATOR or bool(cuda.is_available())
+    except Exception:  # noqa: BLE001 - any failure to reach CUDA means "no GPU"
+        return False
 
 
 def kernel_params(P: KernelParams, precision: str = "double") -> KernelParams:
@@ -167,7 +155,7 @@ def kernel_arrays(det, sources, cells, a_star, fhkl, mask, precision: str = "dou
 
 
 def kernel_signature(P: KernelParams, precision: str = "double") -> tuple:
-    """numba types of ``pixels_kernel``'s arguments as ``render_cuda`` launches it."""
+    """numba types of ``pixels_kernel``'s arguments as ``CudaRenderer`` launches it."""
     from numba import typeof
 
     kp = kernel_params(P, precision)
@@ -189,33 +177,12 @@ def compile_ptx(P: KernelParams, precision: str = "double", cc: tuple[int, int] 
     return ptx
 
 
-def _device_inputs(P, det, sources, cells, a_star, fhkl, mask, precision: str):
-    """Inputs in device memory, kept while the same host arrays come back.
+def _tile_rows(cols: int, rows: int, budget: int | None) -> int:
+    """Rows per tile so that one tile's device buffers fit the memory budget (bytes).
 
-    ``simulate.render`` calls the backend once per row band (progress bar) and
-    again after an interpolation switch-off, always with the same scene arrays,
-    so they are transferred once per scene rather than once per call.
+    ``budget`` None: the NBNUMBA_CUDA_MEMORY_MB environment variable, else half of
+    the free device memory.
     """
-    key = (precision, P, tuple(id(a) for a in (det, sources, cells, a_star, fhkl, mask)))
-    cached = _state.get("inputs")
-    if cached is not None and cached[0] == key:
-        return cached[2]
-    host = kernel_arrays(det, sources, cells, a_star, fhkl, mask, precision)
-    device = (kernel_params(P, precision),) + tuple(cuda.to_device(a) for a in host) + (
-        mask.size > 0,)
-    # the host arrays are kept alive with the entry so their ids cannot be reused
-    _state["inputs"] = (key, (det, sources, cells, a_star, fhkl, mask), device)
-    return device
-
-
-def release() -> None:
-    """Free the device copies of the last scene's inputs."""
-    _state.pop("inputs", None)
-
-
-def _tile_rows(cols: int, rows: int) -> int:
-    """Rows per tile so that one tile's device buffers fit the memory budget."""
-    budget = memory_budget_bytes
     if budget is None:
         env = os.environ.get("NBNUMBA_CUDA_MEMORY_MB")
         if env:
@@ -227,70 +194,107 @@ def _tile_rows(cols: int, rows: int) -> int:
     return max(1, min(rows, budget // per_row))
 
 
-def render_cuda(P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo, row_hi,
-                col_lo, col_hi, start_index, image, omega_rows, fell_back,
-                precision: str = "double"):
+class CudaRenderer:
     """``render_cpu`` on the GPU: same arguments, same results (see ``cpu.render_cpu``).
 
-    Fills ``image`` (float32, [slow, fast]) for rows ``row_lo:row_hi`` and
-    columns ``col_lo:col_hi``, pixels with row-major index ``>= start_index``
+    Parameters
+    ----------
+    precision : {"double", "single"}
+        The physics runs in float64 or float32.
+    memory_budget_bytes : int, optional
+        Device memory the image tiles may use per call; default: the
+        NBNUMBA_CUDA_MEMORY_MB environment variable, else half of the free memory.
+
+    Attributes
+    ----------
+    last_timing : dict
+        Seconds spent in the last call: ``"kernel"`` (CUDA events around the
+        launches), ``"call"`` (the whole call, transfers included) and the
+        number of ``"tiles"``; for ``bench/gpu_check.py``.
+
+    Notes
+    -----
+    Each call fills ``image`` (float32, [slow, fast]) for rows ``row_lo:row_hi``
+    and columns ``col_lo:col_hi``, pixels with row-major index ``>= start_index``
     and a non-zero mask only; ``omega_rows[s]`` gets the row's solid-angle sum
     (sr, added in column order) and ``fell_back[s]`` the first column where
-    interpolation left the table, or -1.  ``precision="single"`` runs the
-    physics in float32.  Rows are split into tiles that fit the device-memory
-    budget; each tile is copied back once.
+    interpolation left the table, or -1.  Rows are split into tiles that fit the
+    memory budget; each tile is copied back once.  The scene's input arrays are
+    sent to the device once per renderer (``render`` calls it several times with
+    the same arrays).
     """
-    t_call = time.perf_counter()
-    last_timing.update(kernel=0.0, call=0.0, tiles=0)
-    if row_hi <= row_lo or col_hi <= col_lo:
-        return
-    kp, d_det, d_sources, d_cells, d_a_star, d_fhkl, d_mask, use_mask = _device_inputs(
-        P, det, sources, cells, a_star, fhkl, mask, precision)
-    fpixels = image.shape[1]
-    cols = col_hi - col_lo
-    tile = _tile_rows(cols, row_hi - row_lo)
-    stream = cuda.stream()
-    kernel_s = 0.0
-    for lo in range(row_lo, row_hi, tile):
-        hi = min(lo + tile, row_hi)
-        rows = hi - lo
-        host_tile = image[lo:hi, col_lo:col_hi]
-        if not use_mask and lo * fpixels + col_lo >= start_index:
-            d_image = cuda.device_array((rows, cols), dtype=np.float32, stream=stream)
-        else:
-            # pixels the kernel skips keep their values, as render_cpu leaves them
-            d_image = cuda.to_device(np.ascontiguousarray(host_tile), stream=stream)
-        d_omega = cuda.device_array((rows, cols), dtype=np.float64, stream=stream)
-        d_fell = cuda.device_array((rows, cols), dtype=np.uint8, stream=stream)
-        d_omega_rows = cuda.device_array(rows, dtype=np.float64, stream=stream)
-        d_fell_rows = cuda.device_array(rows, dtype=np.int64, stream=stream)
-        grid = ((cols + BLOCK[0] - 1) // BLOCK[0], (rows + BLOCK[1] - 1) // BLOCK[1])
-        start, stop = cuda.event(), cuda.event()
-        start.record(stream)
-        pixels_kernel[grid, BLOCK, stream](kp, d_det, d_sources, d_cells, d_a_star, d_fhkl,
-                                           d_mask, use_mask, bool(interpolate), lo, col_lo,
-                                           fpixels, start_index, d_image, d_omega, d_fell)
-        stop.record(stream)
-        rows_kernel[(rows + 127) // 128, 128, stream](d_omega, d_fell, col_lo, d_omega_rows,
-                                                      d_fell_rows)
-        tile_image = d_image.copy_to_host(stream=stream)
-        tile_omega = d_omega_rows.copy_to_host(stream=stream)
-        tile_fell = d_fell_rows.copy_to_host(stream=stream)
-        stream.synchronize()
-        try:
-            kernel_s += cuda.event_elapsed_time(start, stop) / 1000.0
-        except Exception:  # noqa: BLE001 - the simulator records no times
-            pass
-        host_tile[...] = tile_image
-        omega_rows[lo:hi] = tile_omega
-        fell_back[lo:hi] = tile_fell
-        last_timing["tiles"] += 1
-    last_timing["kernel"] = kernel_s
-    last_timing["call"] = time.perf_counter() - t_call
 
+    def __init__(self, precision: str = "double", memory_budget_bytes: int | None = None):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+        self.precision = precision
+        self.memory_budget_bytes = memory_budget_bytes
+        self.last_timing: dict[str, float] = {"kernel": 0.0, "call": 0.0, "tiles": 0}
+        self._inputs: tuple | None = None
 
-def renderer(precision: str = "double"):
-    """``render_cuda`` bound to ``precision`` ("double" or "single")."""
-    if precision == "double":
-        return render_cuda
-    return functools.partial(render_cuda, precision=precision)
+    def _device_inputs(self, P, det, sources, cells, a_star, fhkl, mask):
+        key = (P, tuple(id(a) for a in (det, sources, cells, a_star, fhkl, mask)))
+        if self._inputs is not None and self._inputs[0] == key:
+            return self._inputs[2]
+        host = kernel_arrays(det, sources, cells, a_star, fhkl, mask, self.precision)
+        device = (kernel_params(P, self.precision),) + tuple(cuda.to_device(a) for a in host) \
+            + (mask.size > 0,)
+        # the host arrays are kept alive with the entry so their ids cannot be reused
+        self._inputs = (key, (det, sources, cells, a_star, fhkl, mask), device)
+        return device
+
+    def release(self) -> None:
+        """Free the device copies of the last scene's inputs."""
+        self._inputs = None
+
+    def __call__(self, P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo,
+                 row_hi, col_lo, col_hi, start_index, image, omega_rows, fell_back) -> None:
+        t_call = time.perf_counter()
+        timing = self.last_timing
+        timing.update(kernel=0.0, call=0.0, tiles=0)
+        if row_hi <= row_lo or col_hi <= col_lo:
+            return
+        kp, d_det, d_sources, d_cells, d_a_star, d_fhkl, d_mask, use_mask = \
+            self._device_inputs(P, det, sources, cells, a_star, fhkl, mask)
+        fpixels = image.shape[1]
+        cols = col_hi - col_lo
+        tile = _tile_rows(cols, row_hi - row_lo, self.memory_budget_bytes)
+        stream = cuda.stream()
+        kernel_s = 0.0
+        for lo in range(row_lo, row_hi, tile):
+            hi = min(lo + tile, row_hi)
+            rows = hi - lo
+            host_tile = image[lo:hi, col_lo:col_hi]
+            if not use_mask and lo * fpixels + col_lo >= start_index:
+                d_image = cuda.device_array((rows, cols), dtype=np.float32, stream=stream)
+            else:
+                # pixels the kernel skips keep their values, as render_cpu leaves them
+                d_image = cuda.to_device(np.ascontiguousarray(host_tile), stream=stream)
+            d_omega = cuda.device_array((rows, cols), dtype=np.float64, stream=stream)
+            d_fell = cuda.device_array((rows, cols), dtype=np.uint8, stream=stream)
+            d_omega_rows = cuda.device_array(rows, dtype=np.float64, stream=stream)
+            d_fell_rows = cuda.device_array(rows, dtype=np.int64, stream=stream)
+            grid = ((cols + BLOCK[0] - 1) // BLOCK[0], (rows + BLOCK[1] - 1) // BLOCK[1])
+            start, stop = cuda.event(), cuda.event()
+            start.record(stream)
+            pixels_kernel[grid, BLOCK, stream](kp, d_det, d_sources, d_cells, d_a_star,
+                                               d_fhkl, d_mask, use_mask, bool(interpolate), lo,
+                                               col_lo, fpixels, start_index, d_image, d_omega,
+                                               d_fell)
+            stop.record(stream)
+            rows_kernel[(rows + 127) // 128, 128, stream](d_omega, d_fell, col_lo,
+                                                          d_omega_rows, d_fell_rows)
+            tile_image = d_image.copy_to_host(stream=stream)
+            tile_omega = d_omega_rows.copy_to_host(stream=stream)
+            tile_fell = d_fell_rows.copy_to_host(stream=stream)
+            stream.synchronize()
+            try:
+                kernel_s += cuda.event_elapsed_time(start, stop) / 1000.0
+            except Exception:  # noqa: BLE001 - the simulator records no times
+                pass
+            host_tile[...] = tile_image
+            omega_rows[lo:hi] = tile_omega
+            fell_back[lo:hi] = tile_fell
+            timing["tiles"] += 1
+        timing["kernel"] = kernel_s
+        timing["call"] = time.perf_counter() - t_call

@@ -6,7 +6,8 @@ a JSON manifest (sha256 and size per frame) makes runs restartable, and Dask
 reschedules the frames of a worker that dies. ``tiles``: one image whose pixel
 rectangle is cut into tiles computed on the cluster; the sequential effects of
 ``nbnumba.simulate.render`` (φ=0 first pass, interpolation switch-off) are applied by
-that same function on the client, so files and stdout equal a single-process run.
+that same function on the client (the ``tiles`` engine of ``nbnumba.engines``), so
+files and stdout equal a single-process run.
 
 Dask, distributed, fabio and h5py are imported only when used. ``specs/series.md``
 describes the rules (seeds, manifest, formats).
@@ -23,7 +24,6 @@ import re
 import shutil
 import sys
 import time
-import types
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -32,10 +32,14 @@ from typing import Any
 
 import numpy as np
 
+from .errors import EXIT_USAGE, NbError
+
 __all__ = [
     "SeriesError",
     "SeriesRun",
-    "TiledBackend",
+    "TiledRenderer",
+    "client_for",
+    "parse_checked",
     "frame_command",
     "local_cluster_client",
     "series",
@@ -57,13 +61,11 @@ _MANIFEST_INTERVAL_S = 2.0
 _FIELD = re.compile(r"\{[^{}]*\}")
 
 
-class SeriesError(ValueError):
+class SeriesError(NbError, ValueError):
     """A series or tiles request that cannot run; the message is one line, ``exit_code``
-    what ``nanobragg-nb series`` exits with (that of a single run for bad ARGS)."""
+    what ``nanobragg-nb series`` exits with (that of a single run for bad ARGS, else 2)."""
 
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = EXIT_USAGE
 
 
 # --------------------------------------------------------------------------- cluster
@@ -201,7 +203,7 @@ def _release(client) -> None:
 
 
 @contextlib.contextmanager
-def _client_for(client, workers: int | None, scheduler: str | None) -> Iterator[Any]:
+def client_for(client, workers: int | None, scheduler: str | None) -> Iterator[Any]:
     """The client given, or one made for the block (closed after)."""
     if client is not None:
         yield client
@@ -225,40 +227,22 @@ def _use_numba_threads(threads: int | None) -> None:
 # ---------------------------------------------------------------------- frame plans
 
 
-def _parse(args: Sequence[str]):
-    """``parse_args`` and the checks of a single run's inputs (``validate_inputs``), with
-    a single run's one-line errors and exit codes; returns (options, warnings)."""
+def parse_checked(args: Sequence[str]):
+    """``parse_args`` and the checks of a single run's inputs (``validate_inputs``); their
+    errors keep a single run's message and exit code. Returns (options, warnings)."""
     from .cargs import parse_args
-    from .cli.main import _failure
-    from .validate import validate_inputs
+    from .errors import InputFileError, NbError
+    from .validate import input_flag, validate_inputs
 
     opts = None
     try:
         opts, warnings = parse_args(list(args))
         return opts, warnings + validate_inputs(opts, warnings)
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except Exception as exc:  # noqa: BLE001 - _failure maps every error as a run does
-        code, message = _failure(exc, opts)
-        raise SeriesError(message, exit_code=code) from exc
-
-
-def _deg(radians: float) -> float:
-    """A parsed angle back in degrees as typed: C's /RTD undone, then rounded to 15 digits."""
-    from .constants import RTD
-
-    return float(f"{radians * RTD:.15g}")
-
-
-def _oscillation(opts) -> float:
-    """The φ range of one frame (rad), chosen from -osc/-phistep/-phisteps as C does (1389)."""
-    from .prepare import RTD
-
-    if opts.osc >= 0.0:
-        return opts.osc
-    if opts.phistep > 0.0:
-        return opts.phistep
-    return 0.0 if opts.phisteps < 0 else 1.0 / RTD
+    except InputFileError as exc:
+        flag = input_flag(opts, exc.path) if opts is not None else None
+        raise SeriesError(f"{flag} {exc}" if flag else str(exc), exc.exit_code) from exc
+    except NbError as exc:
+        raise SeriesError(str(exc), exc.exit_code) from exc
 
 
 def _gives(args: Sequence[str], flag: str) -> bool:
@@ -376,63 +360,48 @@ def _write_fabio(fmt: str, target: str, data: np.ndarray, header: dict[str, str]
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
-def _render_frame(job: FrameJob) -> FrameResult:
+def render_frame(job: FrameJob) -> FrameResult:
     """Worker task: one frame, computed as a single run would, written atomically."""
     from . import io as nbio
-    from .cargs import ParseError, parse_args
+    from .api import Simulation
+    from .cargs import parse_args
     from .constants import RTD
-    from .io import wrap_int32 as _i32
-    from .prepare import SetupExit
-    from .simulate import run
+    from .errors import NbError
+    from .io import wrap_int32
 
     _use_numba_threads(job.numba_threads)
     if job.cwd and os.path.isdir(job.cwd) and os.getcwd() != job.cwd:
         os.chdir(job.cwd)  # relative input paths in ARGS are the client's
-    folder, name = os.path.split(job.target)
-    scratch = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}")
-    paths = {c: f"{scratch}.{c}.tmp" for c in ("float", "int", "noise")}
+    folder = os.path.dirname(job.target)
     try:
         os.makedirs(folder, exist_ok=True)
         opts, _ = parse_args(list(job.args))
         opts.phi0 = job.phi / RTD  # what "-phi <job.phi>" gives
-        opts.seed = _i32(-job.seed)  # what "-seed <job.seed>" gives
+        opts.seed = wrap_int32(-job.seed)  # what "-seed <job.seed>" gives
         opts.misset_seed = job.misset_seed
-        # files the frame does not need go to /dev/null; noise only when it is the content
-        opts.floatfilename = paths["float"] if job.content == "float" else os.devnull
-        opts.intfilename = paths["int"] if job.content == "int" else os.devnull
-        opts.noisefilename = paths["noise"] if job.content == "noise" else os.devnull
-        opts.calculate_noise = 1 if job.content == "noise" else 0
-        opts.write_pgm = 0
         opts.trace_pixel = None
-        # the run prints only through ``out``; discarding it there (rather than
-        # redirecting sys.stdout) stays correct with several task threads per worker
-        scene = run(opts, lambda text: None, lambda text: None, progress=False)
-        header = nbio.smv_header(**scene.header).decode("latin-1").split("}")[0]
-        produced = paths[job.content]
-        if job.fmt in ("img", "bin"):
-            _publish(produced, job.target)  # C's own file, byte for byte
+        result = Simulation.from_options(opts, check=False).run()
+        header = result.smv_header_bytes().decode("latin-1").split("}")[0]
+        if job.content == "float":
+            data = result.image
+        elif job.content == "int":
+            data = result.int_image()
         else:
-            shape = (scene.spixels, scene.fpixels)
-            raw = Path(produced).read_bytes()
-            if job.content == "float":
-                data = np.frombuffer(raw, dtype="<f4").reshape(shape)
-            else:
-                pixels = raw[len(raw) - 2 * shape[0] * shape[1]:]  # after the header
-                data = np.frombuffer(pixels, dtype="<u2").reshape(shape)
-            if job.fmt == "h5":
-                nbio.atomic_write(job.target, memoryview(np.ascontiguousarray(data)), durable=True)
-            else:
-                fields = {k: v for k, v in _smv_fields(header).items()
-                          if k not in _LAYOUT_KEYS}
-                _write_fabio(job.fmt, job.target, data, fields)
+            data = result.noise_image()
+        if job.fmt == "img":  # C's own file, byte for byte
+            nbio.write_smv(job.target, result.smv_header_bytes(noise=job.content == "noise"),
+                           data, durable=True)
+        elif job.fmt == "bin":
+            nbio.write_float_image(job.target, data, durable=True)
+        elif job.fmt == "h5":
+            nbio.atomic_write(job.target, memoryview(np.ascontiguousarray(data)), durable=True)
+        else:
+            fields = {k: v for k, v in _smv_fields(header).items() if k not in _LAYOUT_KEYS}
+            _write_fabio(job.fmt, job.target, data, fields)
         size, sha = _sha256_file(job.target)
-    except (SetupExit, ParseError, nbio.InputFileError, OSError) as exc:
+    except (NbError, OSError) as exc:
         # bad input or an unwritable folder: the same on every worker, so no retry
         return FrameResult(job.frame, job.target, 0, "", error=f"frame {job.frame}: {exc}")
-    finally:
-        for p in paths.values():
-            with contextlib.suppress(OSError):
-                os.unlink(p)
     return FrameResult(job.frame, job.target, size, sha, header=header)
 
 
@@ -503,6 +472,8 @@ def _complete(path: str, entry: dict | None) -> bool:
 
 def _resolve_plan(args: Sequence[str], opts, template: str, start_phi: float | None,
                   content: str, manifest: dict | None, force: bool) -> SeriesPlan:
+    from .api import degrees_as_typed, frame_oscillation
+
     suffix = os.path.splitext(template)[1].lower()
     fmt = FORMATS.get(suffix)
     if fmt is None:
@@ -543,8 +514,9 @@ def _resolve_plan(args: Sequence[str], opts, template: str, start_phi: float | N
         seed = int(recorded["seed"])
     if not _gives(args, "-misset_seed") and "misset_seed" in recorded:
         misset_seed = int(recorded["misset_seed"])
-    start = _deg(opts.phi0) if start_phi is None else float(start_phi)
-    return SeriesPlan(tuple(args), start, _deg(_oscillation(opts)), seed, misset_seed,
+    start = degrees_as_typed(opts.phi0) if start_phi is None else float(start_phi)
+    return SeriesPlan(tuple(args), start, degrees_as_typed(frame_oscillation(opts)), seed,
+                      misset_seed,
                       content, fmt, os.path.abspath(template))
 
 
@@ -616,7 +588,7 @@ class SeriesRun:
         key = f"nbnumba-frame-{frame}-{uuid.uuid4().hex[:12]}"
         # earlier frames first; Dask retries a task that raised, and reschedules one
         # whose worker died (the write is atomic, so a half-done frame leaves no file)
-        future = self.client.submit(_render_frame, job, key=key, pure=False, retries=2,
+        future = self.client.submit(render_frame, job, key=key, pure=False, retries=2,
                                     priority=-frame)
         self.futures[frame] = future
         return future
@@ -761,7 +733,7 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     """
     if frames < 1:
         raise SeriesError("--frames must be at least 1")
-    opts, warnings = _parse(args)
+    opts, warnings = parse_checked(args)
     if warn is not None:
         for w in dict.fromkeys(warnings):
             warn(w)
@@ -818,8 +790,8 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
 def _render_tile(payload: tuple, interpolate: bool, rows: tuple[int, int],
                  cols: tuple[int, int], start_index: int, shape: tuple[int, int],
                  device: str, precision: str, numba_threads: int | None, exact: bool = False):
-    """Worker task: one tile with the row-rectangle kernel (render_cpu's contract)."""
-    from .simulate import rows_backend
+    """Worker task: one tile with the engine a single run on this worker would choose."""
+    from .engines import select
 
     _use_numba_threads(numba_threads)
     P, det, sources, cells, a_star, fhkl, mask = payload
@@ -827,7 +799,7 @@ def _render_tile(payload: tuple, interpolate: bool, rows: tuple[int, int],
     image = np.zeros(shape, dtype=np.float32)
     omega = np.zeros(shape[0], dtype=np.float64)
     fell = np.full(shape[0], -1, dtype=np.int64)
-    kernel = rows_backend(device, precision, P, exact)  # the one the single run picks
+    kernel = select("auto", device=device, exact=exact, precision=precision).load(precision)
     kernel(P, det, sources, cells, a_star, fhkl, mask, interpolate, rows[0], rows[1],
            cols[0], cols[1], start_index, image, omega, fell)
     r = slice(*rows)
@@ -839,28 +811,52 @@ def _bounds(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
 
 
-class TiledBackend:
-    """A row-rectangle renderer (``render_cpu``'s contract) that computes the rectangle
-    as ``rows × cols`` tiles on a Dask cluster.
+def _tile_counts(tiles_rc: Sequence[int]) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in tiles_rc)
+    except (TypeError, ValueError) as exc:
+        raise SeriesError("--tiles needs two counts, rows and columns") from exc
+    if rows < 1 or cols < 1:
+        raise SeriesError("--tiles needs two counts of at least 1")
+    return rows, cols
 
-    Used inside :func:`nbnumba.simulate.using_rows_backend`, so that ``render`` applies
-    its sequential effects to the stitched image exactly as in one process. A row's
-    solid angle is the sum of its tiles' partial sums, in column order.
+
+class TiledRenderer:
+    """The ``tiles`` engine: a row-rectangle renderer (``render_cpu``'s contract) that
+    computes the rectangle as ``rows × cols`` tiles on a Dask cluster.
+
+    Parameters
+    ----------
+    precision : {"double", "single"}
+    client : distributed.Client
+        The cluster.
+    tiles : (int, int)
+        Rows and columns of tiles.
+    device, exact : str, bool
+        ``-device`` and ``-c_parity``: each tile is computed by the engine
+        :func:`nbnumba.engines.select` picks for them on its worker.
+    progress : bool
+        A progress bar of tiles on stderr.
+
+    Notes
+    -----
+    :func:`nbnumba.simulate.render` applies its sequential effects to the stitched
+    image exactly as in one process. A row's solid angle is the sum of its tiles'
+    partial sums, in column order.
     """
 
-    def __init__(self, client, rows: int, cols: int, device: str = "auto",
-                 precision: str = "double", numba_threads: int | None = None,
-                 progress: bool = False, exact: bool = False):
-        if rows < 1 or cols < 1:
-            raise SeriesError("--tiles needs two counts of at least 1")
+    def __init__(self, precision: str = "double", *, client=None,
+                 tiles: Sequence[int] = (2, 2), device: str = "auto", exact: bool = False,
+                 progress: bool = False):
+        if client is None:
+            raise SeriesError("the tiles engine needs a Dask client (client=...)")
+        self.rows, self.cols = _tile_counts(tiles)
         self.client = client
-        self.rows, self.cols = rows, cols
         self.device = device
         self.precision = precision
-        self.exact = exact  # -c_parity: the faithful kernel, as a single run picks
-        self.numba_threads = numba_threads
+        self.exact = exact
+        self.numba_threads = _numba_threads_for(client)
         self.progress = progress
-        self.image: np.ndarray | None = None  # the array render fills (its final image)
         self._payload: tuple[tuple, Any] | None = None
 
     def _scattered(self, arrays: tuple) -> Any:
@@ -878,7 +874,6 @@ class TiledBackend:
                  row_hi, col_lo, col_hi, start_index, image, omega_rows, fell_back) -> None:
         from distributed import as_completed
 
-        self.image = image
         spixels, fpixels = image.shape
         payload = self._scattered((P, det, sources, cells, a_star, fhkl, mask))
         row_bands = _bounds(row_lo, row_hi, self.rows)
@@ -929,30 +924,6 @@ class TiledBackend:
             fell_back[r] = fell
 
 
-def _tile_counts(tiles_rc: Sequence[int]) -> tuple[int, int]:
-    try:
-        rows, cols = (int(v) for v in tiles_rc)
-    except (TypeError, ValueError) as exc:
-        raise SeriesError("--tiles needs two counts, rows and columns") from exc
-    if rows < 1 or cols < 1:
-        raise SeriesError("--tiles needs two counts of at least 1")
-    return rows, cols
-
-
-@contextlib.contextmanager
-def tiled(client, tiles_rc: Sequence[int], device: str = "auto", precision: str = "double",
-          progress: bool = False, exact: bool = False) -> Iterator[TiledBackend]:
-    """Within the block, ``nbnumba.simulate.render`` computes its pixels as tiles on
-    ``client`` (any run: ``simulate.run``, the ``nanobragg-nb`` main)."""
-    from .simulate import using_rows_backend
-
-    rows, cols = _tile_counts(tiles_rc)
-    backend = TiledBackend(client, rows, cols, device, precision, _numba_threads_for(client),
-                           progress, exact)
-    with using_rows_backend(backend):
-        yield backend
-
-
 def tiles(args: Sequence[str], tiles: Sequence[int] = (2, 2), *, client=None,
           workers: int | None = None, scheduler: str | None = None,
           progress: bool = False, out: Callable[[str], None] | None = None,
@@ -961,29 +932,22 @@ def tiles(args: Sequence[str], tiles: Sequence[int] = (2, 2), *, client=None,
 
     Writes the files the single run writes; ``out``/``warn`` receive its stdout and
     warnings (default: sys.stdout, sys.stderr). Returns the float image
-    (float32, [slow, fast]), identical to the single-process one.
+    (float32, [slow, fast]), identical to the single-process one.  For the
+    image without files, use ``Simulation.run(engine="tiles", client=..., tiles=...)``.
     """
-    from .simulate import run
+    from .api import Simulation
 
-    opts, warnings = _parse(args)
+    opts, warnings = parse_checked(args)
     out = out or sys.stdout.write
     warn = warn or (lambda text: sys.stderr.write(text.rstrip("\n") + "\n"))
-    for w in warnings:
+    sim = Simulation.from_options(opts, warnings, check=False)
+    with client_for(client, workers, scheduler) as c:
+        result = sim.run("tiles", client=c, tiles=tiles, progress=progress)
+    for w in result.warnings:
         warn(w)
-    with _client_for(client, workers, scheduler) as c, \
-            tiled(c, tiles, opts.device, opts.precision, progress, opts.c_parity) as backend:
-        scene = run(opts, out, warn, progress=False)
-    if backend.image is None:  # an empty ROI: render never called the backend
-        return np.zeros((scene.spixels, scene.fpixels), dtype=np.float32)
-    return backend.image
-
-
-class _CallableModule(types.ModuleType):
-    """Importing ``nbnumba.series`` binds this module as the package's ``series``
-    attribute; calling it calls :func:`series`, so ``nbnumba.series(...)`` always works."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> SeriesRun:
-        return series(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+    out(sim.setup_stdout)
+    for line in result.trace:
+        out(line + "\n")
+    out(result.report())
+    result.write_default_files()
+    return result.image

@@ -1,0 +1,520 @@
+"""The Python API of the spot simulator: :class:`Simulation` → :class:`Result`.
+
+>>> import nbnumba as nb
+>>> sim = nb.Simulation(cell=(100, 100, 100, 90, 90, 90), default_F=100, N=5,
+...                     lambda_=1.0, detpixels=256, pixel=0.1, distance=100, seed=1)
+>>> res = sim.run()                     # doctest: +SKIP
+>>> res.image.shape, res.stats.max_I    # doctest: +SKIP
+
+``Simulation.from_args(argv)`` takes nanoBragg.c's command line through the
+same parser as ``nanobragg-nb`` (its substring matching, argv order and
+warnings); ``Simulation(**flags)`` builds that command line from keywords,
+so the two cannot drift.  Nothing here prints or writes a file unless asked
+(:meth:`Result.write`); nanoBragg.c's stdout is returned as text.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .config import Options
+
+__all__ = ["Simulation", "Result", "flags_to_argv"]
+
+
+def _g(x: float) -> str:
+    """C's ``%g``."""
+    from .io import c_format_g
+
+    return c_format_g(x)
+
+
+def _token(value: Any) -> str:
+    if isinstance(value, bool):
+        raise TypeError("a flag's value cannot be a bool")
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+
+
+def flags_to_argv(flags: dict[str, Any]) -> list[str]:
+    """nanoBragg.c's command line for keyword flags, in the order given.
+
+    Each keyword is a flag's name without its dash (``lambda_`` for
+    ``-lambda``, a trailing ``_`` is dropped); the value is in C's user units
+    (mm, degrees, Å, ...): ``True`` gives the bare flag (``nonoise=True`` →
+    ``-nonoise``), ``False``/``None`` leaves it out, a sequence gives one
+    argument per item (``cell=(100, 100, 100, 90, 90, 90)``), anything else
+    one argument (floats written so that C's ``atof`` reads them back exactly).
+    """
+    argv: list[str] = []
+    for key, value in flags.items():
+        flag = "-" + key.rstrip("_")
+        if value is None or value is False:
+            continue
+        argv.append(flag)
+        if value is True:
+            continue
+        if isinstance(value, (list, tuple, np.ndarray)):
+            argv.extend(_token(v) for v in value)
+        else:
+            argv.append(_token(value))
+    return argv
+
+
+class Simulation:
+    """One nanoBragg.c run: options resolved as C resolves them, computed on request.
+
+    Parameters
+    ----------
+    **flags
+        One keyword per nanoBragg.c flag, in C's user units (see
+        :func:`flags_to_argv`), e.g. ``cell=(100, 100, 100, 90, 90, 90),
+        default_F=100, N=5, lambda_=1.0, detpixels=256, pixel=0.1,
+        distance=100, seed=1, c_parity=False``.
+
+    Raises
+    ------
+    TypeError
+        A keyword that is no nanoBragg.c (or nbnumba) flag, naming it.
+    nbnumba.errors.UsageError, nbnumba.errors.InputFileError, nbnumba.errors.ResourceError
+        Bad values or input files (the checks ``nanobragg-nb`` makes; exit codes 2, 3, 4).
+
+    Attributes
+    ----------
+    options : Options
+        The parsed flags (C's variables, C's internal units).
+    warnings : list of str
+        One-line warnings from the parser and the checks (C's surprising behaviour).
+
+    Notes
+    -----
+    Output file names in the flags (``-floatfile`` ...) only name the files
+    in :attr:`Result.summary`; nothing is written until :meth:`Result.write`.
+    Input files are read relative to the current folder when the scene is
+    resolved, as C does.
+    """
+
+    def __init__(self, **flags: Any) -> None:
+        argv = flags_to_argv(flags)
+        self._init_from_argv(argv)
+        unknown = [key for key in flags if flags[key] not in (None, False)
+                   and any(w.startswith(f"warning: -{key.rstrip('_')} matches no nanoBragg.c "
+                                        f"option") for w in self.warnings)]
+        if unknown:
+            raise TypeError(f"Simulation() got unknown flag keyword(s): {', '.join(unknown)}")
+
+    @classmethod
+    def from_args(cls, argv: Sequence[str]) -> Simulation:
+        """A simulation from nanoBragg.c's command line (the arguments after the program name).
+
+        Parses with C's semantics (strstr matching, argv order, C's guards) and
+        makes the input checks of ``nanobragg-nb``; see ``specs/cli.md``.
+        """
+        sim = cls.__new__(cls)
+        sim._init_from_argv([str(a) for a in argv])
+        return sim
+
+    @classmethod
+    def from_options(cls, options: Options, warnings: Sequence[str] = (),
+                     check: bool = True) -> Simulation:
+        """A simulation from parsed options (a copy is kept); ``check`` makes the input checks."""
+        sim = cls.__new__(cls)
+        sim.options = copy.deepcopy(options)
+        sim.warnings = list(warnings)
+        if check:
+            from .validate import validate_inputs
+
+            sim.warnings += validate_inputs(sim.options, list(warnings))
+        sim._scene = None
+        sim._setup_stdout = ""
+        sim._setup_warnings = []
+        sim._rng_after_setup = None
+        return sim
+
+    def _init_from_argv(self, argv: list[str]) -> None:
+        from .cargs import parse_args
+        from .validate import validate_inputs
+
+        opts, parse_warnings = parse_args(argv)
+        self.options = opts
+        self.warnings = list(parse_warnings) + validate_inputs(opts, parse_warnings)
+        self._scene = None
+        self._setup_stdout = ""
+        self._setup_warnings: list[str] = []
+        self._rng_after_setup = None
+
+    # ------------------------------------------------------------------ setup
+    @property
+    def scene(self):
+        """The resolved setup (:class:`nbnumba.prepare.Scene`): geometry, crystal, sources.
+
+        Computed on first use, as nanoBragg.c's main does before its pixel loop
+        (nanoBragg.c lines 1110-2525); reads the input files and may write
+        C's ``Fdump.bin`` cache, as C does.
+        """
+        if self._scene is None:
+            from .prepare import prepare
+            from .simulate import RandomStreams
+
+            out: list[str] = []
+            warns: list[str] = []
+            rng = RandomStreams(self.options)
+            self._scene = prepare(self.options, out.append, warns.append, rng)
+            self._setup_stdout = "".join(out)
+            self._setup_warnings = warns
+            # C's noise draws from the generator state setup left: keep a copy per run
+            self._rng_after_setup = copy.deepcopy(rng)
+        return self._scene
+
+    @property
+    def setup_stdout(self) -> str:
+        """What nanoBragg.c prints while it sets up (before the pixel loop), exactly."""
+        _ = self.scene
+        return self._setup_stdout
+
+    # -------------------------------------------------------------------- run
+    def select_engine(self, engine: Any = "auto"):
+        """The :class:`nbnumba.engines.Engine` that ``run(engine)`` would use (or an error)."""
+        from .engines import select
+
+        o = self.options
+        if isinstance(engine, str) and engine == "auto":
+            engine = o.engine  # -engine, "auto" unless given
+        return select(engine, device=o.device, exact=o.c_parity, precision=o.precision)
+
+    def run(self, engine: Any = "auto", *, progress: bool = False,
+            **engine_options: Any) -> Result:
+        """Compute the float image.
+
+        Parameters
+        ----------
+        engine : str or Engine
+            ``"auto"`` (``-engine`` if given, else the registry's rule: ``exact``
+            under ``-c_parity`` on
+            every device, else CUDA when usable, else ``vectorised``), or
+            ``"exact"``, ``"vectorised"``, ``"cuda"``, ``"tiles"``, or an
+            :class:`nbnumba.engines.Engine`.
+        progress : bool
+            Show a progress bar on stderr.
+        **engine_options
+            Passed to the engine's loader (``tiles``: ``client``, ``tiles``).
+
+        Returns
+        -------
+        Result
+
+        Raises
+        ------
+        UsageError, ResourceError
+            An impossible engine request (:func:`nbnumba.engines.select`).
+        """
+        from .simulate import render
+
+        chosen = self.select_engine(engine)
+        options = dict(engine_options)
+        if chosen.name == "tiles":
+            options.setdefault("device", self.options.device)
+            options.setdefault("exact", self.options.c_parity)
+        renderer = chosen.load(self.options.precision, **options)
+        scene = self.scene
+        rendered = render(scene, renderer, sliced=chosen.sliced, progress=progress)
+        trace: list[str] = []
+        if self.options.trace_pixel is not None:
+            from .trace import trace_lines
+
+            trace = trace_lines(scene, *self.options.trace_pixel)
+        return Result(scene, rendered, self._setup_stdout,
+                      self.warnings + self._setup_warnings, copy.deepcopy(self._rng_after_setup),
+                      engine=chosen.name, trace=trace)
+
+    # ----------------------------------------------------------------- series
+    def frame(self, index: int, start_phi: float | None = None) -> Simulation:
+        """Frame ``index`` of a rotation series, as its own simulation.
+
+        Frame *i* is this run with ``-phi START+i*OSC -seed SEED+i`` (START:
+        ``start_phi`` in degrees or this run's ``-phi``; OSC: one frame's φ
+        range; SEED: this run's ``-seed`` as typed), ``misset_seed`` kept;
+        exactly what ``nanobragg-nb series`` computes (``specs/series.md``).
+        """
+        from .constants import RTD
+        from .io import wrap_int32
+
+        o = copy.deepcopy(self.options)
+        start_deg = degrees_as_typed(o.phi0) if start_phi is None else float(start_phi)
+        phi_deg = start_deg + index * degrees_as_typed(frame_oscillation(o))
+        o.phi0 = phi_deg / RTD  # what "-phi <phi_deg>" gives
+        o.seed = wrap_int32(self.options.seed - index)  # C stores -seed: "-seed S+i"
+        return Simulation.from_options(o, self.warnings, check=False)
+
+    def series(self, frames: int, start_phi: float | None = None, *,
+               engine: Any = "auto") -> Iterator[Result]:
+        """Each frame's :class:`Result` of a rotation series, in order, in this process.
+
+        Frame *i* equals frame *i* of ``nanobragg-nb series --frames N ARGS``
+        (see :meth:`frame`).
+        """
+        for i in range(int(frames)):
+            yield self.frame(i, start_phi).run(engine)
+
+
+def degrees_as_typed(radians: float) -> float:
+    """A parsed angle back in degrees as typed: C's /RTD undone, then rounded to 15 digits."""
+    from .constants import RTD
+
+    return float(f"{radians * RTD:.15g}")
+
+
+def frame_oscillation(o: Options) -> float:
+    """The φ range of one frame (rad), chosen from -osc/-phistep/-phisteps as C does (1389)."""
+    from .constants import RTD
+
+    if o.osc >= 0.0:
+        return o.osc
+    if o.phistep > 0.0:
+        return o.phistep
+    return 0.0 if o.phisteps < 0 else 1.0 / RTD
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageFiles:
+    """File names for :meth:`Result.write` (None: not written)."""
+
+    floatfile: str | None = None
+    intfile: str | None = None
+    pgmfile: str | None = None
+    noisefile: str | None = None
+
+
+class Result:
+    """The float image of a run and everything C derives from it.
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        float32 [slow, fast], photons/pixel (C's ``floatimage``); pixels outside
+        the ROI and masked pixels are 0.
+    scene : Scene
+        The resolved setup that made it.
+    stats : nbnumba.output.Stats
+        max_I and where, mean, rms, rmsd over the ROI (C lines 3035-3130).
+    header : dict
+        The SMV header's fields as C writes them (``nbnumba.io.smv_header``'s
+        keyword arguments: geometry in C's internal units).
+    warnings : list of str
+        Parser, check and setup warnings.
+    engine : str
+        The engine that computed the image.
+    trace : list of str
+        ``-trace_pixel``'s ``TRACE_PY:`` lines (empty without it).
+    omega_sum : float
+        Solid angle of the detector summed over sub-pixels and layers (sr).
+    """
+
+    def __init__(self, scene, rendered, setup_stdout: str, warnings: list[str], rng,
+                 engine: str = "", trace: list[str] | None = None) -> None:
+        from .output import statistics
+
+        self.scene = scene
+        self.image: np.ndarray = rendered.image
+        self.omega_sum: float = rendered.omega_sum
+        self.fallback = rendered.fallback
+        self.stats = statistics(self.image, scene.mask, scene.row_range, scene.col_range)
+        self.header: dict = dict(scene.header)
+        self.warnings = list(warnings)
+        self.engine = engine
+        self.trace = list(trace or [])
+        self._setup_stdout = setup_stdout
+        self._rng = rng
+        self._int_image: np.ndarray | None = None
+        self._noise: tuple[np.ndarray, float, int] | None = None
+
+    # ----------------------------------------------------------- quantities
+    @property
+    def options(self) -> Options:
+        return self.scene.opts
+
+    @property
+    def intfile_scale(self) -> float:
+        """C's scale from photons to SMV counts (``-scale``, else 55000 at the maximum)."""
+        from .output import int_scale
+
+        return int_scale(self.options.intfile_scale, self.stats.max_I)
+
+    @property
+    def pgm_scale(self) -> float:
+        """C's scale from photons to PGM grey levels (``-pgmscale``, else 250 at 5 rmsd)."""
+        from .output import pgm_scale
+
+        return pgm_scale(self.options.pgm_scale, self.intfile_scale, self.stats.rmsd)
+
+    def int_image(self) -> np.ndarray:
+        """C's SMV pixels: uint16 [slow, fast], ``floorf(photons·scale + adc + 0.5)`` clipped
+        to 0..65535 inside the ROI, 0 outside (nanoBragg.c lines 3150-3170)."""
+        if self._int_image is None:
+            from .output import smv_counts
+
+            s = self.scene
+            (r0, r1), (c0, c1) = s.row_range, s.col_range
+            counts = np.zeros((s.spixels, s.fpixels), dtype=np.uint16)
+            smv_counts(self.image, self.intfile_scale, self.options.adc_offset, r0, r1, c0, c1,
+                       counts)
+            self._int_image = counts
+        return self._int_image.copy()
+
+    def pgm_image(self) -> np.ndarray:
+        """C's PGM bytes: uint8 [slow, fast], ``min(photons·pgm_scale, 255)`` (C 3180-3200)."""
+        from .output import pgm_levels
+
+        s = self.scene
+        (r0, r1), (c0, c1) = s.row_range, s.col_range
+        levels = np.zeros((s.spixels, s.fpixels), dtype=np.uint8)
+        pgm_levels(self.image, self.pgm_scale, r0, r1, c0, c1, levels)
+        return levels
+
+    def _noise_counts(self) -> tuple[np.ndarray, float, int]:
+        if self._noise is None:
+            from .output import noise_counts
+
+            s = self.scene
+            (r0, r1), (c0, c1) = s.row_range, s.col_range
+            rng = copy.deepcopy(self._rng)  # every call draws C's same stream
+            values = np.ascontiguousarray(self.image[r0:r1, c0:c1]).reshape(-1)
+            photons = rng.gen.poisson_noise(values, rng.seed)
+            counts = np.zeros((s.spixels, s.fpixels), dtype=np.uint16)
+            total, overloads = noise_counts(photons, self.options.adc_offset, r0, r1, c0, c1,
+                                            counts)
+            self._noise = (counts, float(total), int(overloads))
+        return self._noise
+
+    def noise_image(self) -> np.ndarray:
+        """C's noise image: uint16 [slow, fast], Poisson photons (C's ``poidev`` stream from
+        ``-seed``, drawn after setup as C draws it) plus the ADC offset (C 3230-3288)."""
+        return self._noise_counts()[0].copy()
+
+    @property
+    def noise_photons(self) -> tuple[float, int]:
+        """(photons on the noise image, overloads), as C prints them."""
+        _, total, overloads = self._noise_counts()
+        return total, overloads
+
+    # ------------------------------------------------------------- stdout
+    def _default_files(self) -> ImageFiles:
+        o = self.options
+        return ImageFiles(o.floatfilename, o.intfilename,
+                          o.pgmfilename if o.write_pgm else None,
+                          o.noisefilename if o.calculate_noise else None)
+
+    def report(self, files: ImageFiles | None = None) -> str:
+        """What nanoBragg.c prints after its pixel loop, for writing ``files`` (C 3097-3288)."""
+        files = files or self._default_files()
+        o = self.options
+        s = self.scene
+        lines: list[str] = []
+        if self.fallback is not None:
+            h, k, l = self.fallback
+            h0, k0, l0 = (math.ceil(h - 0.5), math.ceil(k - 0.5), math.ceil(l - 0.5))
+            lines.append("WARNING: out of range for three point interpolation: h,k,l,h0,k0,l0: "
+                         f"{_g(h)},{_g(k)},{_g(l)},{h0},{k0},{l0} \n")
+            lines.append("WARNING: further warnings will not be printed! ")
+        lines.append("\n")
+        steps = s.params.steps
+        lines.append(f"solid angle subtended by detector = {_g(self.omega_sum / steps)} "
+                     f"steradian ( {_g(100 * self.omega_sum / steps / 4 / math.pi)}% sphere)\n")
+        if files.floatfile is not None:
+            lines.append(f"writing {files.floatfile} as {s.fpixels * s.spixels} 4-byte floats\n")
+        from .output import max_position
+
+        max_x, max_y = max_position(self.stats.max_index, s.fpixels, s.params.oversample,
+                                    s.params.subpixel_size)
+        lines.append(f"max_I = {_g(self.stats.max_I)}  at {_g(max_x)} {_g(max_y)}\n")
+        lines.append(f"mean= {_g(self.stats.mean)} rms= {_g(self.stats.rms)} "
+                     f"rmsd= {_g(self.stats.rmsd)}\n")
+        lines.append(f"intfile_scale = {_g(self.intfile_scale)}\n")
+        if files.intfile is not None:
+            lines.append(f"writing {files.intfile} as 2-byte integers\n")
+        if files.pgmfile is not None:
+            lines.append(f"pgm_scale = {_g(self.pgm_scale)}\n")
+            lines.append(f"writing {files.pgmfile} as 1-byte integers\n")
+        if files.noisefile is not None and o.calculate_noise:
+            total, overloads = self.noise_photons
+            lines.append(f"{total:.0f} photons on noise image ({overloads} overloads)\n")
+            lines.append(f"writing {files.noisefile} as 2-byte integers\n")
+        return "".join(lines)
+
+    @property
+    def stdout(self) -> str:
+        """nanoBragg.c's whole stdout for this run and its default file names, exactly."""
+        trace = "".join(line + "\n" for line in self.trace)
+        return self._setup_stdout + trace + self.report()
+
+    @property
+    def summary(self) -> list[str]:
+        """nanoBragg.c's stdout, as lines."""
+        return self.stdout.splitlines()
+
+    # -------------------------------------------------------------- files
+    def smv_header_bytes(self, noise: bool = False) -> bytes:
+        """The 512-byte SMV header C writes (``noise``: the noise image's, one signed zero
+        differs)."""
+        from .io import smv_header
+
+        return smv_header(**self.header, noise=noise)
+
+    def write(self, floatfile: str | os.PathLike | None = None,
+              intfile: str | os.PathLike | None = None,
+              noisefile: str | os.PathLike | None = None,
+              pgmfile: str | os.PathLike | None = None) -> list[str]:
+        """Write C's files, each atomically, byte for byte what ``nanobragg-nb`` writes.
+
+        Parameters
+        ----------
+        floatfile, intfile, noisefile, pgmfile : path, optional
+            Raw float32 image, SMV uint16 image with C's header, SMV noise image,
+            PGM preview; None: not written.  Written in C's order (float, int,
+            PGM, noise).
+
+        Returns
+        -------
+        list of str
+            The paths written.
+
+        Raises
+        ------
+        OSError
+            A file could not be written (nothing half-written is left).
+        """
+        from . import io as nbio
+
+        s = self.scene
+        written: list[str] = []
+        if floatfile is not None:
+            nbio.write_float_image(floatfile, self.image)
+            written.append(os.fspath(floatfile))
+        if intfile is not None:
+            nbio.write_smv(intfile, self.smv_header_bytes(), self.int_image())
+            written.append(os.fspath(intfile))
+        if pgmfile is not None:
+            nbio.write_pgm(pgmfile, self.pgm_image(), s.fpixels, s.spixels, self.pgm_scale)
+            written.append(os.fspath(pgmfile))
+        if noisefile is not None:
+            nbio.write_smv(noisefile, self.smv_header_bytes(noise=True), self.noise_image())
+            written.append(os.fspath(noisefile))
+        return written
+
+    def write_default_files(self) -> list[str]:
+        """Write the files C writes for these options (their names, -nopgm, -nonoise)."""
+        f = self._default_files()
+        return self.write(floatfile=f.floatfile, intfile=f.intfile, pgmfile=f.pgmfile,
+                          noisefile=f.noisefile)
+
+    def __repr__(self) -> str:
+        return (f"Result(image={self.image.shape[0]}x{self.image.shape[1]} float32, "
+                f"max_I={self.stats.max_I:g}, engine={self.engine!r})")
