@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 
 from .errors import EXIT_USAGE, NbError
+from .kernels.tiles import count_cores, numba_threads_for, use_numba_threads
 
 __all__ = [
     "SeriesError",
     "SeriesRun",
-    "TiledRenderer",
     "client_for",
     "parse_checked",
     "frame_command",
@@ -71,13 +71,6 @@ class SeriesError(NbError, ValueError):
 # --------------------------------------------------------------------------- cluster
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def local_cluster_client(workers: int | None = None, **cluster_kwargs: Any):
     """A ``distributed.Client`` on a new ``LocalCluster`` of single-threaded processes.
 
@@ -87,7 +80,7 @@ def local_cluster_client(workers: int | None = None, **cluster_kwargs: Any):
     """
     from distributed import Client, LocalCluster
 
-    cores = _cores()
+    cores = count_cores()
     workers = cores if workers is None else int(workers)
     if workers < 1:
         raise SeriesError("--workers must be at least 1")
@@ -151,34 +144,6 @@ def dask_setup(worker: Any) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _numba_threads_for(client) -> int:
-    """Numba threads per task so that on every host tasks × threads ≤ cores."""
-    workers = _scheduler_info(client).get("workers", {})
-    if not workers:
-        return 1
-    cores = client.run(_cores)
-    per_host: dict[str, list[int]] = {}
-    for address, w in workers.items():
-        per_host.setdefault(w.get("host", address), []).append(address)
-    threads = []
-    for addresses in per_host.values():
-        host_cores = max(cores.get(a, 1) for a in addresses)
-        slots = sum(int(workers[a].get("nthreads", 1)) for a in addresses)
-        threads.append(max(1, host_cores // max(1, slots)))
-    return min(threads)
-
-
-def _scheduler_info(client) -> dict:
-    import inspect
-
-    try:
-        every = "n_workers" in inspect.signature(client.scheduler_info).parameters
-    except (TypeError, ValueError):
-        every = False
-    # some versions list only the first few workers unless asked for all
-    return client.scheduler_info(n_workers=-1) if every else client.scheduler_info()
-
-
 def _connect(workers: int | None, scheduler: str | None):
     """A client on ``scheduler``, or on a new LocalCluster of ``workers`` processes."""
     if not scheduler:
@@ -213,15 +178,6 @@ def client_for(client, workers: int | None, scheduler: str | None) -> Iterator[A
         yield own
     finally:
         _release(own)
-
-
-def _use_numba_threads(threads: int | None) -> None:
-    # numba.set_num_threads is per calling thread: set it in the task itself
-    if not threads:
-        return
-    import numba
-
-    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
 
 
 # ---------------------------------------------------------------------- frame plans
@@ -369,7 +325,7 @@ def render_frame(job: FrameJob) -> FrameResult:
     from .errors import NbError
     from .io import wrap_int32
 
-    _use_numba_threads(job.numba_threads)
+    use_numba_threads(job.numba_threads)
     if job.cwd and os.path.isdir(job.cwd) and os.getcwd() != job.cwd:
         os.chdir(job.cwd)  # relative input paths in ARGS are the client's
     folder = os.path.dirname(job.target)
@@ -773,7 +729,7 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
                     progress=progress, owns_client=owns)
     try:
         if todo:
-            run.numba_threads = _numba_threads_for(client)
+            run.numba_threads = numba_threads_for(client)
         for i in todo:
             run._submit(i)
         if wait:
@@ -785,143 +741,6 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
 
 
 # ---------------------------------------------------------------------------- tiles
-
-
-def _render_tile(payload: tuple, interpolate: bool, rows: tuple[int, int],
-                 cols: tuple[int, int], start_index: int, shape: tuple[int, int],
-                 device: str, precision: str, numba_threads: int | None, exact: bool = False):
-    """Worker task: one tile with the engine a single run on this worker would choose."""
-    from .engines import select
-
-    _use_numba_threads(numba_threads)
-    P, det, sources, cells, a_star, fhkl, mask = payload
-    # the full-size array is only touched in the tile's rows (untouched pages cost nothing)
-    image = np.zeros(shape, dtype=np.float32)
-    omega = np.zeros(shape[0], dtype=np.float64)
-    fell = np.full(shape[0], -1, dtype=np.int64)
-    kernel = select("auto", device=device, exact=exact, precision=precision).load(precision)
-    kernel(P, det, sources, cells, a_star, fhkl, mask, interpolate, rows[0], rows[1],
-           cols[0], cols[1], start_index, image, omega, fell)
-    r = slice(*rows)
-    return image[r, slice(*cols)].copy(), omega[r].copy(), fell[r].copy()
-
-
-def _bounds(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
-    edges = [lo + (hi - lo) * k // parts for k in range(parts + 1)]
-    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
-
-
-def _tile_counts(tiles_rc: Sequence[int]) -> tuple[int, int]:
-    try:
-        rows, cols = (int(v) for v in tiles_rc)
-    except (TypeError, ValueError) as exc:
-        raise SeriesError("--tiles needs two counts, rows and columns") from exc
-    if rows < 1 or cols < 1:
-        raise SeriesError("--tiles needs two counts of at least 1")
-    return rows, cols
-
-
-class TiledRenderer:
-    """The ``tiles`` engine: a row-rectangle renderer (``render_cpu``'s contract) that
-    computes the rectangle as ``rows × cols`` tiles on a Dask cluster.
-
-    Parameters
-    ----------
-    precision : {"double", "single"}
-    client : distributed.Client
-        The cluster.
-    tiles : (int, int)
-        Rows and columns of tiles.
-    device, exact : str, bool
-        ``-device`` and ``-c_parity``: each tile is computed by the engine
-        :func:`nbnumba.engines.select` picks for them on its worker.
-    progress : bool
-        A progress bar of tiles on stderr.
-
-    Notes
-    -----
-    :func:`nbnumba.simulate.render` applies its sequential effects to the stitched
-    image exactly as in one process. A row's solid angle is the sum of its tiles'
-    partial sums, in column order.
-    """
-
-    def __init__(self, precision: str = "double", *, client=None,
-                 tiles: Sequence[int] = (2, 2), device: str = "auto", exact: bool = False,
-                 progress: bool = False):
-        if client is None:
-            raise SeriesError("the tiles engine needs a Dask client (client=...)")
-        self.rows, self.cols = _tile_counts(tiles)
-        self.client = client
-        self.device = device
-        self.precision = precision
-        self.exact = exact
-        self.numba_threads = _numba_threads_for(client)
-        self.progress = progress
-        self._payload: tuple[tuple, Any] | None = None
-
-    def _scattered(self, arrays: tuple) -> Any:
-        # render passes the same arrays on every call: send them to the workers once
-        if self._payload is not None and all(
-                a is b for a, b in zip(self._payload[0], arrays, strict=True)):
-            return self._payload[1]
-        # hash=False: a fresh key, so that releasing an earlier run's identical
-        # arrays cannot take these away ("lost dependencies")
-        (future,) = self.client.scatter([arrays], broadcast=True, hash=False)
-        self._payload = (arrays, future)
-        return future
-
-    def __call__(self, P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo,
-                 row_hi, col_lo, col_hi, start_index, image, omega_rows, fell_back) -> None:
-        from distributed import as_completed
-
-        spixels, fpixels = image.shape
-        payload = self._scattered((P, det, sources, cells, a_star, fhkl, mask))
-        row_bands = _bounds(row_lo, row_hi, self.rows)
-        col_bands = _bounds(col_lo, col_hi, self.cols)
-        futures = {}
-        for rows in row_bands:
-            for cols in col_bands:
-                if (rows[1] - 1) * fpixels + cols[1] - 1 < start_index:
-                    continue  # every pixel before start_index: the kernel would skip it
-                futures[self.client.submit(
-                    _render_tile, payload, bool(interpolate), rows, cols, int(start_index),
-                    (spixels, fpixels), self.device, self.precision, self.numba_threads,
-                    self.exact, pure=False,
-                    retries=2, priority=-(rows[0] * fpixels + cols[0]))] = (rows, cols)
-        bar = None
-        if self.progress and futures:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(futures), unit="tile", desc="tiles", file=sys.stderr,
-                       leave=False)
-        results = {}
-        try:
-            for future in as_completed(list(futures)):
-                results[futures[future]] = future.result()
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
-        for rows in row_bands:
-            r = slice(*rows)
-            omega = np.zeros(rows[1] - rows[0], dtype=np.float64)
-            fell = np.full(rows[1] - rows[0], -1, dtype=np.int64)
-            for cols in col_bands:  # column order, as the kernel walks a row
-                got = results.get((rows, cols))
-                if got is None:
-                    continue
-                tile, tile_omega, tile_fell = got
-                omega = omega + tile_omega
-                fell = np.where(fell < 0, tile_fell, fell)
-                target = image[r, slice(*cols)]
-                index = (np.arange(*rows)[:, None] * fpixels + np.arange(*cols)[None, :])
-                computed = index >= start_index
-                if mask.size:
-                    computed &= mask[index] != 0
-                np.copyto(target, tile, where=computed)
-            omega_rows[r] = omega
-            fell_back[r] = fell
 
 
 def tiles(args: Sequence[str], tiles: Sequence[int] = (2, 2), *, client=None,

@@ -239,9 +239,9 @@ def _dask_available() -> bool:
 
 
 def _load_tiles(precision: str = "double", **options: Any) -> Renderer:
-    from .distributed import TiledRenderer
+    from .kernels.tiles import TiledRenderer
 
-    return TiledRenderer(precision=precision, **options)
+    return TiledRenderer(precision=precision, select=select, **options)
 
 
 register(Engine("exact", "cpu", True, ("double",), _always, _load_exact, sliced=True,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import geometry as g
+from . import rules
 from .config import Options
 from .constants import AVOGADRO, DBL_MIN, R_E_SQR, RTD, WATER_F, WATER_MW
 from .errors import SetupExit
@@ -56,48 +57,16 @@ class Scene:
         return max(self.roi[0], 0), min(self.roi[1], self.fpixels - 1) + 1
 
 
-def _pick_steps(steps: int, span: float, step: float,
-                default_span: float) -> tuple[int, float, float]:
-    """C's auto-selection of (steps, range, step) for divergence and dispersion (line 1440)."""
-    if steps <= 0:
-        if span < 0.0:
-            if step <= 0.0:
-                return 1, 0.0, 0.0
-            return 2, step, step
-        if step <= 0.0:
-            return 2, span, span
-        return math.ceil(span / step), span, step
-    if span < 0.0:
-        if step <= 0.0:
-            span = default_span
-            return steps, span, span / steps
-        return 2, step, step
-    if step <= 0.0:
-        if steps <= 1:
-            steps = 2
-        return steps, span, span / (steps - 1)
-    return steps, span, step
-
-
 def prepare(o: Options, out: Callable[[str], None], warn: Callable[[str], None],
             rng=None) -> Scene:
     """Resolve options into a :class:`Scene`, printing C's stdout lines through ``out``."""
     pixel_size = o.pixel_size
-    fpixels, spixels = o.fpixels, o.spixels
-    detsize_f, detsize_s = o.detsize_f, o.detsize_s
-
     # fill in blanks (line 1112)
-    if fpixels:
-        detsize_f = pixel_size * fpixels
-    if spixels:
-        detsize_s = pixel_size * spixels
-    fpixels = math.ceil(detsize_f / pixel_size - 0.5)
-    spixels = math.ceil(detsize_s / pixel_size - 0.5)
+    detsize_f, detsize_s, fpixels, spixels = rules.detector_size(o)
 
-    fluence, flux, exposure, beamsize = o.fluence, o.flux, o.exposure, o.beamsize
+    beamsize = o.beamsize
     sample_x, sample_y, sample_z = o.sample_x, o.sample_y, o.sample_z
-    if flux != 0.0 and exposure > 0.0 and beamsize >= 0:
-        fluence = flux * exposure / beamsize / beamsize
+    fluence = rules.fluence(o)
     if beamsize >= 0:
         if beamsize < sample_y:
             out(f"WARNING: clipping sample ({sample_y:g} m high) with beam ({beamsize:g} m)\n")
@@ -105,8 +74,6 @@ def prepare(o: Options, out: Callable[[str], None], warn: Callable[[str], None],
         if beamsize < sample_z:
             out(f"WARNING: clipping sample ({sample_z:g} m wide) with beam ({beamsize:g} m)\n")
             sample_z = beamsize
-    if exposure > 0.0:
-        flux = fluence / exposure * beamsize * beamsize
 
     nan = math.isnan
     Xbeam, Ybeam = o.Xbeam, o.Ybeam
@@ -234,93 +201,26 @@ def prepare(o: Options, out: Callable[[str], None], warn: Callable[[str], None],
                         "see nanoBragg's usage")
 
     # phi sampling (line 1389)
-    phi0, osc, phistep, phisteps = o.phi0, o.osc, o.phistep, o.phisteps
-    if phisteps < 0:
-        if osc < 0.0:
-            if phistep <= 0.0:
-                phisteps, osc, phistep = 1, 0.0, 0.0
-            else:
-                osc = phistep
-                phisteps = 2
-        else:
-            if phistep <= 0.0:
-                phisteps = 2
-                phistep = osc / 2.0
-            else:
-                phisteps = math.ceil(osc / phistep)
-    else:
-        if phisteps == 0:
-            phisteps = 1
-        if osc < 0.0:
-            if phistep <= 0.0:
-                osc = 1.0 / RTD
-                phistep = osc / phisteps
-            else:
-                osc = phistep
-                phisteps = 2
-        else:
-            if phistep < 0.0:
-                phistep = osc / phisteps
+    phi0 = o.phi0
+    phisteps, osc, phistep = rules.phi_sampling(o.phisteps, o.osc, o.phistep)
 
-    hdivsteps, hdivrange, hdivstep = _pick_steps(o.hdivsteps, o.hdivrange, o.hdivstep, 1.0)
-    vdivsteps, vdivrange, vdivstep = _pick_steps(o.vdivsteps, o.vdivrange, o.vdivstep, 1.0)
+    hdivsteps, hdivrange, hdivstep = rules.pick_steps(o.hdivsteps, o.hdivrange, o.hdivstep, 1.0)
+    vdivsteps, vdivrange, vdivstep = rules.pick_steps(o.vdivsteps, o.vdivrange, o.vdivstep, 1.0)
     # C has no flag for the dispersion step: it stays at its initial -1 (line 198)
-    dispsteps, dispersion, dispstep = _pick_steps(o.dispsteps, o.dispersion, -1.0, 1.0)
+    dispsteps, dispersion, dispstep = rules.pick_steps(o.dispsteps, o.dispersion, -1.0, 1.0)
 
     # detector thickness sampling (line 1580): differs from the others in two places
-    thicksteps, thick, thickstep = o.detector_thicksteps, o.detector_thick, o.detector_thickstep
-    if thicksteps <= 0:
-        if thick < 0.0:
-            if thickstep <= 0.0:
-                thicksteps, thick, thickstep = 1, 0.0, 0.0
-            else:
-                thick = thickstep
-                thicksteps = 2
-        else:
-            if thickstep <= 0.0:
-                thicksteps = 2
-                thickstep = thick / thicksteps
-            else:
-                thicksteps = math.ceil(thick / thickstep)
-    else:
-        if thick < 0.0:
-            if thickstep <= 0.0:
-                thick = 0.5e-6
-                thickstep = thick / thicksteps
-            else:
-                thick = thickstep
-                thicksteps = 2
-        else:
-            if thickstep <= 0.0:
-                if thicksteps <= 1:
-                    thicksteps = 2
-                thickstep = thick / (thicksteps - 1)
+    thicksteps, thick, thickstep = rules.thickness_sampling(
+        o.detector_thicksteps, o.detector_thick, o.detector_thickstep)
     detector_mu = o.detector_mu
     if thick > 0.0 and detector_mu < 0.0:
         detector_mu = 1.0 / thick
         out(f"WARNING: setting detector attenuation depth to {detector_mu:g} m\n")
 
-    mosaic_spread, mosaic_domains = o.mosaic_spread, o.mosaic_domains
-    if mosaic_domains <= 0:
-        if mosaic_spread < 0.0:
-            mosaic_domains = 1
-            mosaic_spread = 0.0
-        else:
-            if mosaic_spread == 0.0:
-                mosaic_domains = 1
-            else:
-                out("WARNING: finite mosaicity with only one domain! "
-                    "upping to 10 mosaic domains\n")
-                mosaic_domains = 10
-    else:
-        if mosaic_spread < 0.0:
-            out("WARNING: no mosaic spread specified.  setting mosaic_domains = 1\n")
-            mosaic_spread = 0.0
-            mosaic_domains = 1
-        else:
-            if mosaic_spread == 0.0:
-                out("WARNING: zero mosaic spread specified.  setting mosaic_domains = 1\n")
-                mosaic_domains = 1
+    mosaic_spread, mosaic_domains, message = rules.mosaic_sampling(o.mosaic_spread,
+                                                                   o.mosaic_domains)
+    if message:
+        out(message)
 
     # sanity checks (line 1660)
     if hdivrange <= 0.0 or hdivstep <= 0.0 or hdivsteps <= 0:

@@ -146,18 +146,11 @@ MAX_COUNT = 2**31 - 1
 
 def resolved_phisteps(o: Options) -> float:
     """The number of φ steps C's rules give (nanoBragg.c line 1389); float, may be huge."""
-    phisteps, osc, phistep = o.phisteps, o.osc, o.phistep
-    if phisteps < 0:
-        if osc < 0.0:
-            return 1 if phistep <= 0.0 else 2
-        if phistep <= 0.0:
-            return 2
-        return math.ceil(osc / phistep) if osc / phistep < 2.0**62 else math.inf
-    if phisteps == 0:
-        phisteps = 1
-    if osc < 0.0 and phistep > 0.0:
-        return 2
-    return phisteps
+    from .rules import phi_sampling
+
+    if o.phisteps < 0 and o.osc >= 0.0 and o.phistep > 0.0 and o.osc / o.phistep >= 2.0**62:
+        return math.inf  # what C's ceil would give is past any count we could run
+    return phi_sampling(o.phisteps, o.osc, o.phistep)[0]
 
 
 def detector_shape(o: Options) -> tuple[int, int]:
@@ -177,16 +170,16 @@ def detector_shape(o: Options) -> tuple[int, int]:
 
 
 def _mosaic_domains(o: Options) -> int:
-    if o.mosaic_domains <= 0:
-        return 10 if o.mosaic_spread > 0.0 else 1
-    return o.mosaic_domains if o.mosaic_spread > 0.0 else 1
+    from .rules import mosaic_sampling
+
+    return mosaic_sampling(o.mosaic_spread, o.mosaic_domains)[1]
 
 
 def _source_count(o: Options) -> float:
     """An upper bound on the number of sources (divergence grid × wavelengths, line 2290)."""
     if o.sourcefilename is not None:
         return 1.0
-    from .prepare import _pick_steps
+    from .rules import pick_steps
 
     counts = []
     for steps, span, step in ((o.hdivsteps, o.hdivrange, o.hdivstep),
@@ -194,7 +187,7 @@ def _source_count(o: Options) -> float:
                               (o.dispsteps, o.dispersion, -1.0)):
         if steps <= 0 and span >= 0.0 and step > 0.0 and span / step >= 2.0**62:
             return math.inf
-        n, span, step = _pick_steps(steps, span, step, 1.0)
+        n, span, step = pick_steps(steps, span, step, 1.0)
         counts.append(1 if span <= 0.0 or step <= 0.0 or n <= 0 else n)
     return float(counts[0]) * counts[1] * counts[2]
 
@@ -243,9 +236,9 @@ def check_options(o: Options) -> list[str]:
     if o.flux != 0.0 and o.exposure > 0.0 and o.beamsize == 0.0:
         raise UsageError("-beamsize 0 with -flux and -exposure: the fluence would be "
                          "flux*exposure/0")
-    fluence = o.fluence
-    if o.flux != 0.0 and o.exposure > 0.0 and o.beamsize >= 0:
-        fluence = o.flux * o.exposure / o.beamsize / o.beamsize
+    from .rules import fluence as resolved_fluence
+
+    fluence = resolved_fluence(o)
     if not (math.isfinite(fluence) and fluence >= 0.0):
         raise UsageError(f"-fluence/-flux/-exposure/-beamsize: the fluence would be "
                          f"{fluence:g} photons/m^2; it must be finite and >= 0")

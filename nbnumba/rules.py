@@ -1,0 +1,129 @@
+"""nanoBragg.c's resolution rules, written once: used by the setup and by the input checks.
+
+Each function follows one block of nanoBragg.c's ``main`` after the argv loop
+(line numbers of bl831/nanoBragg's nanoBragg.c) and takes the values as the
+parser leaves them (:class:`nbnumba.config.Options`, C's internal units).
+"""
+
+from __future__ import annotations
+
+import math
+
+from .config import Options
+from .constants import RTD
+
+__all__ = ["detector_size", "fluence", "phi_sampling", "pick_steps", "mosaic_sampling",
+           "thickness_sampling"]
+
+
+def detector_size(o: Options) -> tuple[float, float, int, int]:
+    """``(detsize_f, detsize_s, fpixels, spixels)``: C's "fill in blanks" (line 1112).
+
+    Pixel counts given win over detector sizes; the counts are then
+    ``ceil(size/pixel - 0.5)``.  Raises ``ValueError``/``OverflowError`` for
+    sizes that give no integer count (NaN, inf); the checks catch those first.
+    """
+    detsize_f, detsize_s = o.detsize_f, o.detsize_s
+    if o.fpixels:
+        detsize_f = o.pixel_size * o.fpixels
+    if o.spixels:
+        detsize_s = o.pixel_size * o.spixels
+    fpixels = math.ceil(detsize_f / o.pixel_size - 0.5)
+    spixels = math.ceil(detsize_s / o.pixel_size - 0.5)
+    return detsize_f, detsize_s, fpixels, spixels
+
+
+def fluence(o: Options) -> float:
+    """Photons/m² on the sample: ``flux·exposure/beamsize²`` when all are given (line 1121)."""
+    if o.flux != 0.0 and o.exposure > 0.0 and o.beamsize >= 0:
+        return o.flux * o.exposure / o.beamsize / o.beamsize
+    return o.fluence
+
+
+def phi_sampling(phisteps: int, osc: float, phistep: float) -> tuple[int, float, float]:
+    """``(phisteps, osc, phistep)`` from -phisteps/-osc/-phistep as C picks them (line 1389).
+
+    The count may be huge for tiny steps: callers that only estimate should
+    check ``osc / phistep`` first.
+    """
+    if phisteps < 0:
+        if osc < 0.0:
+            if phistep <= 0.0:
+                return 1, 0.0, 0.0
+            return 2, phistep, phistep
+        if phistep <= 0.0:
+            return 2, osc, osc / 2.0
+        return math.ceil(osc / phistep), osc, phistep
+    if phisteps == 0:
+        phisteps = 1
+    if osc < 0.0:
+        if phistep <= 0.0:
+            osc = 1.0 / RTD
+            return phisteps, osc, osc / phisteps
+        return 2, phistep, phistep
+    if phistep < 0.0:
+        phistep = osc / phisteps
+    return phisteps, osc, phistep
+
+
+def pick_steps(steps: int, span: float, step: float,
+               default_span: float) -> tuple[int, float, float]:
+    """C's auto-selection of (steps, range, step) for divergence and dispersion (line 1440)."""
+    if steps <= 0:
+        if span < 0.0:
+            if step <= 0.0:
+                return 1, 0.0, 0.0
+            return 2, step, step
+        if step <= 0.0:
+            return 2, span, span
+        return math.ceil(span / step), span, step
+    if span < 0.0:
+        if step <= 0.0:
+            span = default_span
+            return steps, span, span / steps
+        return 2, step, step
+    if step <= 0.0:
+        if steps <= 1:
+            steps = 2
+        return steps, span, span / (steps - 1)
+    return steps, span, step
+
+
+def thickness_sampling(thicksteps: int, thick: float,
+                       thickstep: float) -> tuple[int, float, float]:
+    """``(thicksteps, thick, thickstep)`` of the detector layers (line 1580); differs from
+    :func:`pick_steps` in two places (C's 0.5 µm default, ``thick/thicksteps``)."""
+    if thicksteps <= 0:
+        if thick < 0.0:
+            if thickstep <= 0.0:
+                return 1, 0.0, 0.0
+            return 2, thickstep, thickstep
+        if thickstep <= 0.0:
+            return 2, thick, thick / 2
+        return math.ceil(thick / thickstep), thick, thickstep
+    if thick < 0.0:
+        if thickstep <= 0.0:
+            thick = 0.5e-6
+            return thicksteps, thick, thick / thicksteps
+        return 2, thickstep, thickstep
+    if thickstep <= 0.0:
+        if thicksteps <= 1:
+            thicksteps = 2
+        thickstep = thick / (thicksteps - 1)
+    return thicksteps, thick, thickstep
+
+
+def mosaic_sampling(spread: float, domains: int) -> tuple[float, int, str | None]:
+    """``(mosaic_spread, mosaic_domains, C's warning or None)`` (line 1620)."""
+    if domains <= 0:
+        if spread < 0.0:
+            return 0.0, 1, None
+        if spread == 0.0:
+            return spread, 1, None
+        return spread, 10, "WARNING: finite mosaicity with only one domain! " \
+                           "upping to 10 mosaic domains\n"
+    if spread < 0.0:
+        return 0.0, 1, "WARNING: no mosaic spread specified.  setting mosaic_domains = 1\n"
+    if spread == 0.0:
+        return spread, 1, "WARNING: zero mosaic spread specified.  setting mosaic_domains = 1\n"
+    return spread, domains, None
