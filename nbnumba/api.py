@@ -164,7 +164,10 @@ class Simulation:
             from .prepare import prepare
             from .simulate import RandomStreams
 
-            out: list[str] = []
+            # C's GetFrame announces the -mask and -img files before anything else
+            out: list[str] = [f"reading {name}\n" for name in (self.options.maskfilename,
+                                                                self.options.imginfilename)
+                              if name is not None]
             warns: list[str] = []
             rng = RandomStreams(self.options)
             self._scene = prepare(self.options, out.append, warns.append, rng)

@@ -61,10 +61,6 @@ class _Run:
         more = validate(opts, parse_warnings, engine=engine)
         for w in parse_warnings + more:
             con.warn(w)
-        # C's GetFrame announces the -mask and -img files before anything else
-        for name in (opts.maskfilename, opts.imginfilename):
-            if name is not None:
-                con.out(f"reading {name}\n")
         self.outputs = Outputs([path for _, path in output_paths(opts)])
         sim = Simulation.from_options(opts, check=False)
         con.out(sim.setup_stdout)  # C's setup, before the pixel loop: its stdout comes first
