@@ -1,7 +1,7 @@
 """The engines that compute a float image, and the one rule that chooses among them.
 
 Every engine loads a *row-rectangle renderer*: a function with the signature
-and contract of :func:`nbnumba.kernels.cpu.render_cpu`::
+and contract of :func:`nbnumba.kernels.exact.render_exact`::
 
     renderer(P, det, sources, cells, a_star, fhkl, mask, interpolate,
              row_lo, row_hi, col_lo, col_hi, start_index,
@@ -20,9 +20,9 @@ error.  Impossible requests raise; nothing falls back silently.
 name           device  exact  precisions        what it is
 =============  ======  =====  ================  ==========================================
 ``exact``      cpu     yes    double            serial C's loops, parallel over rows
-                                                (``kernels/cpu.py``): bit for bit C
+                                                (``kernels/exact.py``): bit for bit C
 ``vectorised`` cpu     no     double            C's loops reordered so they vectorise
-                                                (``kernels/fast.py``): ~1e-12 of the max
+                                                (``kernels/vectorised.py``): ~1e-12 of the max
 ``cuda``       cuda    no     double, single    one GPU thread per pixel
                                                 (``kernels/cuda.py``)
 ``tiles``      dask    (*)    (*)               tiles on a Dask cluster, each computed by
@@ -188,16 +188,25 @@ def _always() -> bool:
     return True
 
 
-def _load_exact(precision: str = "double", **options: Any) -> Renderer:
-    from .kernels.cpu import render_cpu
+def _passive_openmp_threads() -> None:
+    # GNU OpenMP (Numba's default threading layer here) spins idle threads between
+    # parallel regions; on a busy machine they take the core the working thread needs.
+    # Read when Numba starts its threads, i.e. at the first parallel call, after this.
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-    return render_cpu
+
+def _load_exact(precision: str = "double", **options: Any) -> Renderer:
+    _passive_openmp_threads()
+    from .kernels.exact import render_exact
+
+    return render_exact
 
 
 def _load_vectorised(precision: str = "double", **options: Any) -> Renderer:
-    from .kernels.fast import render_fast
+    _passive_openmp_threads()
+    from .kernels.vectorised import render_vectorised
 
-    return render_fast
+    return render_vectorised
 
 
 def cuda_driver_present() -> bool:

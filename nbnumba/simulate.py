@@ -87,9 +87,9 @@ def render(scene: Scene, renderer: Renderer, *, sliced: bool = False,
     """
     from numba import get_num_threads
 
-    from .kernels.cpu import render_one
+    from .kernels.exact import render_one
 
-    render_cpu = renderer
+    render_exact = renderer
 
     P = scene.params
     image = np.zeros((scene.spixels, scene.fpixels), dtype=np.float32)
@@ -112,7 +112,7 @@ def render(scene: Scene, renderer: Renderer, *, sliced: bool = False,
         while lo < row_hi:
             hi = min(lo + step, row_hi)
             started = time.perf_counter()
-            render_cpu(*args, scene.mask, interpolate, lo, hi, col_lo, col_hi, start_index,
+            render_exact(*args, scene.mask, interpolate, lo, hi, col_lo, col_hi, start_index,
                        image, omega, fell)
             if bar is not None:
                 bar.update(hi - lo)

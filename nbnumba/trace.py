@@ -86,7 +86,7 @@ def c_state_at(scene: Scene, slow: int, fast: int) -> tuple[bool, bool]:
     table.  Costs a render of the rows up to ``slow`` only when interpolation
     is on.
     """
-    from .kernels.cpu import render_cpu, render_one
+    from .kernels.exact import render_exact, render_one
     from .simulate import serial_pixels
 
     args = (scene.params, scene.det, scene.sources, scene.cells, scene.a_star, scene.fhkl)
@@ -110,7 +110,7 @@ def c_state_at(scene: Scene, slow: int, fast: int) -> tuple[bool, bool]:
     scratch = np.zeros((scene.spixels, scene.fpixels), dtype=np.float32)
     omega_rows = np.zeros(scene.spixels, dtype=np.float64)
     fell_rows = np.full(scene.spixels, -1, dtype=np.int64)
-    render_cpu(*args, scene.mask, True, row_lo, slow + 1, col_lo, col_hi, 0, scratch,
+    render_exact(*args, scene.mask, True, row_lo, slow + 1, col_lo, col_hi, 0, scratch,
                omega_rows, fell_rows)
     candidates = [s * scene.fpixels + int(fell_rows[s]) for s in range(row_lo, slow + 1)
                   if fell_rows[s] >= 0][:1]

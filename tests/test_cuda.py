@@ -5,7 +5,7 @@
   the CUDA target rejects fails here.
 - Simulator: small golden cases (ROIs) run with ``-device cuda`` under
   ``NUMBA_ENABLE_CUDASIM=1`` in a subprocess (the variable must be set before
-  numba.cuda is imported), compared with ``render_cpu``'s run of the same
+  numba.cuda is imported), compared with ``render_exact``'s run of the same
   command (the simulator calls the same compiled physics, so they must be
   identical) and with nanoBragg.c's image inside the ROI at the golden
   tolerances (looser, measured ones for ``-precision single``).
@@ -201,7 +201,7 @@ def _simulate_main(out: Path) -> None:
                     os.environ["NBNUMBA_CUDA_MEMORY_MB"] = repr(budget / 2**20)
                 args = list(case["args"]) + extra + ["-device", device]
                 if device == "cpu":
-                    # the faithful CPU kernel: it calls pixel_intensity as the GPU does
+                    # the exact CPU engine: it calls pixel_intensity as the GPU does
                     args += ["-engine", "exact"]
                 res = run_nb(args, work)
                 os.environ.pop("NBNUMBA_CUDA_MEMORY_MB", None)

@@ -44,7 +44,7 @@ def test_case_c_mode(name, case_workdir):
     ref = np.frombuffer(read_reference(ref_dir, case["float"]), dtype="<f4").reshape(ours.shape)
     metrics = assert_float_parity(ours, ref, name)
     if case["carryover"]:
-        # -c_parity runs the faithful kernel: serial C's float image bit for bit
+        # -c_parity runs the exact engine: serial C's float image bit for bit
         assert metrics["identical_fraction"] == 1.0, metrics
     for kept in case["keep"]:
         if kept == case["float"]:

@@ -13,7 +13,7 @@ from golden import read_reference, run_nb
 from nbnumba.compare import TRACE_TOLERANCE, compare_traces, parse_trace
 
 SUPERVISOR_PIXEL = (1039, 685)
-FAST_KERNEL_TOL = 1e-9  # tests/test_fast_kernel.py: of the image maximum, per pixel
+FAST_KERNEL_TOL = 1e-9  # tests/test_vectorised_engine.py: of the image maximum, per pixel
 # a few pixels around the traced one keep the run fast; the trace needs only the scene
 SUPERVISOR_ROI = ["-roi", "683", "687", "1037", "1041"]
 
@@ -86,7 +86,7 @@ def test_supervisor_trace_keys_complete(supervisor_run):
 
 
 def _assert_image_value(traced: float, image: np.ndarray, s: int, f: int) -> None:
-    """The traced value is the image's, to the last bit when the faithful kernel rendered it.
+    """The traced value is the image's, to the last bit when the exact engine rendered it.
 
     The default CPU backend may be the vectorised kernel, which agrees with the
     faithful one (and the trace) to FAST_KERNEL_TOL of the image maximum.
@@ -140,7 +140,7 @@ def _probe_pixels(case: dict, scene) -> list[tuple[int, int]]:
 @pytest.mark.parametrize("name", golden_case_names())
 def test_trace_walk_equals_kernel_and_c(name, case_workdir):
     """The traced walk returns the kernel's value bit for bit, and C's float image value."""
-    from nbnumba.kernels.cpu import render_one
+    from nbnumba.kernels.exact import render_one
     from nbnumba.trace import c_state_at, skip_reason, walk_pixel
 
     case, scene = _scene(name, case_workdir)

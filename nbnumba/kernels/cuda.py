@@ -2,7 +2,7 @@
 
 The kernel calls ``pixel_intensity`` from ``physics.py``, the function the CPU
 kernel calls, so there is one copy of the physics.  A ``CudaRenderer`` has
-``render_cpu``'s signature and contract, which lets ``simulate.render`` wrap
+``render_exact``'s signature and contract, which lets ``simulate.render`` wrap
 either engine in the same host-side sequential effects (``-c_parity``
 first pass, C's global interpolation switch-off).
 
@@ -50,7 +50,7 @@ def _simulator_pixel(spixel, fpixel, P, det, sources, cells, a_star, fhkl, inter
     The simulator runs the kernel as Python and hands it wrapped arrays that
     compiled functions cannot take; unwrap them and call the same physics.
     """
-    from .cpu import render_one
+    from .exact import render_one
 
     return render_one(P, _host(det), _host(sources), _host(cells), _host(a_star), _host(fhkl),
                       interpolate, spixel, fpixel, first_pass)
@@ -96,7 +96,7 @@ if cuda is not None:
 
     @cuda.jit(cache=not _SIMULATOR)
     def rows_kernel(omega, fell, col_lo, omega_rows, fell_rows):
-        """Per tile row: solid-angle sum in column order (as render_cpu adds), first fall-back."""
+        """Per tile row: solid-angle sum in column order (as render_exact adds), first fall-back."""
         r = cuda.grid(1)
         if r >= omega.shape[0]:
             return
@@ -195,7 +195,7 @@ def _tile_rows(cols: int, rows: int, budget: int | None) -> int:
 
 
 class CudaRenderer:
-    """``render_cpu`` on the GPU: same arguments, same results (see ``cpu.render_cpu``).
+    """``render_exact`` on the GPU: same arguments, same results (see ``cpu.render_exact``).
 
     Parameters
     ----------
@@ -268,7 +268,7 @@ class CudaRenderer:
             if not use_mask and lo * fpixels + col_lo >= start_index:
                 d_image = cuda.device_array((rows, cols), dtype=np.float32, stream=stream)
             else:
-                # pixels the kernel skips keep their values, as render_cpu leaves them
+                # pixels the kernel skips keep their values, as render_exact leaves them
                 d_image = cuda.to_device(np.ascontiguousarray(host_tile), stream=stream)
             d_omega = cuda.device_array((rows, cols), dtype=np.float64, stream=stream)
             d_fell = cuda.device_array((rows, cols), dtype=np.uint8, stream=stream)

@@ -101,7 +101,7 @@ def tile_counts(tiles_rc: Sequence[int]) -> tuple[int, int]:
 
 
 class TiledRenderer:
-    """The ``tiles`` engine: a row-rectangle renderer (``render_cpu``'s contract) that
+    """The ``tiles`` engine: a row-rectangle renderer (``render_exact``'s contract) that
     computes the rectangle as ``rows × cols`` tiles on a Dask cluster.
 
     Parameters

@@ -1,13 +1,13 @@
 """Fast CPU kernel: C's per-pixel sums, restructured so the hot loops vectorise.
 
-``render_fast`` has ``render_cpu``'s signature and contract.  Per detector
+``render_vectorised`` has ``render_exact``'s signature and contract.  Per detector
 row it walks C's loops in C's order (layer, sub-pixel, source, φ, mosaic) but
 with the row's pixels innermost, so every pixel receives its terms in the
 same order as in ``pixel_intensity`` and the per-pixel state C keeps (solid
 angle, capture fraction, polarization, the re-normalised diffracted vector,
 the interpolation switch-off) evolves identically.  Two things differ from
-the faithful kernel, both far below the parity tolerances
-(tests/test_fast_kernel.py holds them to 1e-9 of the image maximum):
+the exact engine, both far below the parity tolerances
+(tests/test_vectorised_engine.py holds them to 1e-9 of the image maximum):
 
 - the parallelepiped lattice factor uses ``sincg_reduced_parts`` (an exact
   reduction of sin(Nπh)/sin(πh) and a polynomial sine) instead of libm's
@@ -18,14 +18,13 @@ The loops over a row's pixels are branch-free where C's flags allow (flat
 detector, Kahn factor 0, square crystal, nearest-neighbour F), so LLVM
 compiles them to AVX2 vector code; the F lookup is a separate gather loop
 because a gather next to a store defeats LLVM's alias analysis.  Other
-features use scalar loops calling the same physics helpers as the faithful
+features use scalar loops calling the same physics helpers as the exact
 kernel.
 """
 
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 from numba import njit, prange
@@ -51,11 +50,6 @@ from .physics import (
     sincg_reduced_parts,
     unitize3,
 )
-
-# GNU OpenMP (Numba's default threading layer here) spins idle threads between
-# parallel regions; on a busy machine they take the core the working thread needs.
-# Read when Numba starts its threads, i.e. at the first parallel call, after this import.
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 # Numba's cache key ignores fastmath flags: every function here uses this one set.
 # Only FMA contraction: sums keep C's order, libm calls and divisions stay exact,
@@ -421,11 +415,11 @@ def _render_row(P, det, sources, cells, a_star, fhkl, table, dims, mins, strides
 
 
 @njit(parallel=True, **JIT)
-def render_fast(P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo, row_hi,
+def render_vectorised(P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo, row_hi,
                 col_lo, col_hi, start_index, image, omega_rows, fell_back):
     """Fill ``image`` (float32, [slow, fast]) for the rectangle of pixels given.
 
-    Same contract as ``nbnumba.kernels.cpu.render_cpu``: pixels with a
+    Same contract as ``nbnumba.kernels.exact.render_exact``: pixels with a
     row-major index ``< start_index`` or a zero in ``mask`` are left alone,
     ``omega_rows[s]`` gets the row's solid-angle sum and ``fell_back[s]`` the
     first column (or -1) where interpolation left the table.

@@ -1,7 +1,7 @@
-"""The vectorised CPU kernel (nbnumba.kernels.fast) against the faithful reference kernel.
+"""The vectorised CPU kernel (nbnumba.kernels.vectorised) against the exact reference kernel.
 
-``render_fast`` reorders C's loops and reduces sincg exactly, so it is not bit
-for bit the faithful ``render_cpu``; it must agree to 1e-9 of the image
+``render_vectorised`` reorders C's loops and reduces sincg exactly, so it is not bit
+for bit the exact ``render_exact``; it must agree to 1e-9 of the image
 maximum on every feature, leave the same pixels untouched, and report the
 same solid-angle sums and interpolation fall-backs.
 """
@@ -15,8 +15,8 @@ import pytest
 
 from nbnumba import Simulation, output
 from nbnumba import engines as nb_engines
-from nbnumba.kernels import fast
-from nbnumba.kernels.cpu import render_cpu
+from nbnumba.kernels import vectorised as fast
+from nbnumba.kernels.exact import render_exact
 from nbnumba.simulate import render
 
 REL_TOL = 1e-9  # of the image maximum, per pixel
@@ -63,8 +63,8 @@ def _run(kernel, scene, *, interpolate=None, start_index=0):
 
 
 def _assert_agree(scene, **kwargs) -> None:
-    ref_image, ref_omega, ref_fell = _run(render_cpu, scene, **kwargs)
-    image, omega, fell = _run(fast.render_fast, scene, **kwargs)
+    ref_image, ref_omega, ref_fell = _run(render_exact, scene, **kwargs)
+    image, omega, fell = _run(fast.render_vectorised, scene, **kwargs)
     untouched = ref_image == -1.0
     assert np.array_equal(image == -1.0, untouched)
     scale = float(np.max(np.abs(ref_image[~untouched]))) if (~untouched).any() else 1.0
@@ -134,8 +134,8 @@ def test_render_sequential_effects(workdir, extra):
     """Whole ``render`` (C's first pass, interpolation switch-off) with either kernel."""
     scene = _scene(BASE + ["-hkl", "small.hkl", "-interpolate", "-phi", "0", "-osc", "2",
                            "-phisteps", "3"] + extra)
-    ref = render(scene, render_cpu)
-    ours = render(scene, fast.render_fast)
+    ref = render(scene, render_exact)
+    ours = render(scene, fast.render_vectorised)
     assert ours.fallback == ref.fallback
     scale = float(np.abs(ref.image).max())
     assert float(np.abs(ours.image.astype(np.float64) - ref.image).max()) <= REL_TOL * scale
@@ -146,8 +146,8 @@ def test_rows_backend_picks_fast_kernel():
     def rows_backend(device, exact=False):
         return nb_engines.select(device=device, exact=exact).load()
 
-    assert rows_backend("cpu") is fast.render_fast
-    assert rows_backend("cpu", exact=True) is render_cpu  # -c_parity
+    assert rows_backend("cpu") is fast.render_vectorised
+    assert rows_backend("cpu", exact=True) is render_exact  # -c_parity
 
 
 def test_non_integer_cell_count(workdir):
