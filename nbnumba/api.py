@@ -219,6 +219,7 @@ class Simulation:
         UsageError, ResourceError
             An impossible engine request (:func:`nbnumba.engines.select`).
         """
+        from .engines import parity_note
         from .simulate import render
 
         chosen = self.select_engine(engine)
@@ -234,9 +235,14 @@ class Simulation:
             from .trace import trace_lines
 
             trace = trace_lines(scene, *self.options.trace_pixel)
-        return Result(scene, rendered, self._setup_stdout,
-                      self.warnings + self._setup_warnings, copy.deepcopy(self._rng_after_setup),
-                      engine=chosen.name, trace=trace)
+        result = Result(scene, rendered, self._setup_stdout,
+                        self.warnings + self._setup_warnings,
+                        copy.deepcopy(self._rng_after_setup), engine=chosen.name, trace=trace)
+        result.timing = dict(getattr(renderer, "last_timing", {}))
+        note = parity_note(chosen, bool(self.options.c_parity))
+        if note and note not in result.warnings:
+            result.warnings.append(note)
+        return result
 
     # ----------------------------------------------------------------- series
     def frame(self, index: int, start_phi: float | None = None) -> Simulation:
@@ -319,6 +325,9 @@ class Result:
         ``-trace_pixel``'s ``TRACE_PY:`` lines (empty without it).
     omega_sum : float
         Solid angle of the detector summed over sub-pixels and layers (sr).
+    timing : dict
+        What the engine measured of its last call (the CUDA engine: ``"kernel"``
+        and ``"call"`` seconds, ``"tiles"``); empty for the CPU engines.
     """
 
     def __init__(self, scene, rendered, setup_stdout: str, warnings: list[str], rng,
@@ -334,6 +343,7 @@ class Result:
         self.warnings = list(warnings)
         self.engine = engine
         self.trace = list(trace or [])
+        self.timing: dict = {}
         self._setup_stdout = setup_stdout
         self._rng = rng
         self._int_image: np.ndarray | None = None

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import EXIT_FILE, NbError
+
 DEFAULT_MIN_CORR = 0.9995
 DEFAULT_TOP_N = 20
 TRACE_TOLERANCE = 1e-9  # relative, per trace value
@@ -31,8 +33,10 @@ OUTPUT_FLAGS = ("-floatfile", "-floatimage", "-intfile", "-intimage", "-noisefil
                 "-noiseimage", "-pgmfile", "-pgmimage")
 
 
-class CompareError(Exception):
+class CompareError(NbError):
     """A comparison could not be made (a program failed, a file is missing or mismatched)."""
+
+    exit_code = EXIT_FILE
 
 
 # ----------------------------------------------------------------------- images

@@ -764,9 +764,7 @@ def tiles(args: Sequence[str], tiles: Sequence[int] = (2, 2), *, client=None,
         result = sim.run("tiles", client=c, tiles=tiles, progress=progress)
     for w in result.warnings:
         warn(w)
-    out(sim.setup_stdout)
-    for line in result.trace:
-        out(line + "\n")
-    out(result.report())
+    for line in result.stdout.splitlines(keepends=True):
+        out(line)
     result.write_default_files()
     return result.image

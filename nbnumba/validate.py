@@ -626,14 +626,17 @@ def check_memory(o: Options) -> None:
 
 # ----------------------------------------------------------------------- all
 
-def check_device(o: Options, engine: str = "auto") -> None:
+def check_device(o: Options, engine: str = "auto") -> list[str]:
     """An engine exists for the request (:func:`nbnumba.engines.select`): ``-device cuda``
-    needs a usable GPU, ``-precision single`` a GPU engine, ``-c_parity`` the exact one."""
-    from .engines import select
+    needs a usable GPU, ``-precision single`` a GPU engine, ``-c_parity`` an exact one
+    (or, on the GPU, a warning); returns that warning, if any."""
+    from .engines import parity_note, select
 
     if engine == "auto":
         engine = o.engine
-    select(engine, device=o.device, exact=bool(o.c_parity), precision=o.precision)
+    chosen = select(engine, device=o.device, exact=bool(o.c_parity), precision=o.precision)
+    note = parity_note(chosen, bool(o.c_parity))
+    return [note] if note else []
 
 
 def validate(o: Options, parse_warnings: list[str], engine: str = "auto") -> list[str]:
@@ -645,7 +648,7 @@ def validate(o: Options, parse_warnings: list[str], engine: str = "auto") -> lis
     warnings = validate_inputs(o, parse_warnings)
     warnings += check_outputs(o)
     check_memory(o)
-    check_device(o, engine)
+    warnings += check_device(o, engine)
     return warnings
 
 

@@ -216,7 +216,6 @@ def test_c_parity_selects_exact_even_with_a_gpu(monkeypatch):
 
 @pytest.mark.parametrize("request_, error", [
     (dict(device="cpu", precision="single"), nb.errors.UsageError),
-    (dict(device="cuda", exact=True), nb.errors.UsageError),
     (dict(engine="vectorised", exact=True), nb.errors.UsageError),
     (dict(engine="nonesuch"), nb.errors.UsageError),
 ])

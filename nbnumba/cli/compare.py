@@ -13,10 +13,11 @@ import argparse
 import math
 import sys
 
-EXIT_OK = 0
+from ..errors import EXIT_FILE, EXIT_OK, EXIT_USAGE
+
+# nb-compare's own meaning of 1: the comparison ran and a threshold failed
 EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_ERROR = 3
+EXIT_ERROR = EXIT_FILE  # a program failed or an image could not be read
 
 
 def _parser() -> argparse.ArgumentParser:
