@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import errno
 import math
+import numbers
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -36,12 +38,22 @@ def _g(x: float) -> str:
     return c_format_g(x)
 
 
-def _token(value: Any) -> str:
-    if isinstance(value, bool):
-        raise TypeError("a flag's value cannot be a bool")
-    if isinstance(value, float):
+def _token(key: str, value: Any) -> str:
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{key}: a value in a sequence cannot be a bool")
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):  # numpy floats too: written so atof reads them back
+        value = float(value)
         return repr(value) if math.isfinite(value) else str(value)
-    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"{key}: {type(value).__name__} is not a flag value (give a number, a "
+                    f"string, a path or a sequence of them)")
 
 
 def flags_to_argv(flags: dict[str, Any]) -> list[str]:
@@ -57,15 +69,17 @@ def flags_to_argv(flags: dict[str, Any]) -> list[str]:
     argv: list[str] = []
     for key, value in flags.items():
         flag = "-" + key.rstrip("_")
-        if value is None or value is False:
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value.item()
+        if value is None or value is False or isinstance(value, np.bool_) and not value:
             continue
         argv.append(flag)
-        if value is True:
+        if value is True or isinstance(value, np.bool_):
             continue
         if isinstance(value, (list, tuple, np.ndarray)):
-            argv.extend(_token(v) for v in value)
+            argv.extend(_token(key, v) for v in value)
         else:
-            argv.append(_token(value))
+            argv.append(_token(key, value))
     return argv
 
 
@@ -103,9 +117,24 @@ class Simulation:
     """
 
     def __init__(self, **flags: Any) -> None:
+        from .errors import UsageError
+
         argv = flags_to_argv(flags)
-        self._init_from_argv(argv)
-        unknown = [key for key in flags if flags[key] not in (None, False)
+        try:
+            self._init_from_argv(argv)
+        except UsageError as exc:
+            # "-N -lambda: '-lambda' is not a number": N=True took the next flag as its value
+            for key, value in flags.items():
+                if value is True and str(exc).startswith(f"-{key.rstrip('_')} -"):
+                    raise TypeError(f"{key}=True: -{key.rstrip('_')} takes a value") from None
+            raise
+        needs_value = [key for key, value in flags.items() if value is True and any(
+            w.startswith(f"warning: -{key.rstrip('_')} needs ") for w in self.warnings)]
+        if needs_value:
+            raise TypeError(f"{needs_value[0]}=True: -{needs_value[0].rstrip('_')} takes a "
+                            f"value")
+        unknown = [key for key, value in flags.items()
+                   if not (value is None or value is False)
                    and any(w.startswith(f"warning: -{key.rstrip('_')} matches no nanoBragg.c "
                                         f"option") for w in self.warnings)]
         if unknown:
@@ -118,8 +147,12 @@ class Simulation:
         Parses with C's semantics (strstr matching, argv order, C's guards) and
         makes the input checks of ``nanobragg-nb``; see ``specs/cli.md``.
         """
+        if isinstance(argv, (str, bytes)):
+            raise TypeError("from_args takes the arguments as a list (e.g. "
+                            "shlex.split(command_line)), not one string")
         sim = cls.__new__(cls)
-        sim._init_from_argv([str(a) for a in argv])
+        sim._init_from_argv([os.fspath(a) if isinstance(a, os.PathLike) else str(a)
+                             for a in argv])
         return sim
 
     @classmethod
@@ -144,12 +177,17 @@ class Simulation:
         from .validate import validate_inputs
 
         opts, parse_warnings = parse_args(argv)
+        self.argv = list(argv)
         self.options = opts
         self.warnings = list(parse_warnings) + validate_inputs(opts, parse_warnings)
         self._scene = None
         self._setup_stdout = ""
         self._setup_warnings: list[str] = []
         self._rng_after_setup = None
+
+    def __repr__(self) -> str:
+        return f"Simulation.from_args({self.argv!r})" if getattr(self, "argv", None) else \
+            "Simulation(<options>)"
 
     # ------------------------------------------------------------------ setup
     @property
@@ -189,8 +227,12 @@ class Simulation:
         from .engines import select
 
         o = self.options
-        if isinstance(engine, str) and engine == "auto":
-            engine = o.engine  # -engine, "auto" unless given
+        if engine is None:
+            engine = "auto"
+        if isinstance(engine, str):
+            engine = engine.lower()
+            if engine == "auto":
+                engine = o.engine  # -engine, "auto" unless given
         return select(engine, device=o.device, exact=o.c_parity, precision=o.precision)
 
     def run(self, engine: Any = "auto", *, progress: bool = False,
@@ -221,8 +263,15 @@ class Simulation:
         """
         from .engines import parity_note
         from .simulate import render
+        from .validate import check_memory
 
         chosen = self.select_engine(engine)
+        unknown = sorted(set(engine_options) - set(chosen.options))
+        if unknown:
+            raise TypeError(f"run(): engine {chosen.name!r} takes no option(s) "
+                            f"{', '.join(unknown)} (it takes: "
+                            f"{', '.join(chosen.options) or 'none'})")
+        check_memory(self.options)  # ResourceError before anything large is allocated
         options = dict(engine_options)
         if chosen.name == "tiles":
             options.setdefault("device", self.options.device)
@@ -270,8 +319,19 @@ class Simulation:
         Frame *i* equals frame *i* of ``nanobragg-nb series --frames N ARGS``
         (see :meth:`frame`).
         """
+        if isinstance(frames, bool) or not isinstance(frames, numbers.Integral):
+            raise TypeError(f"series(frames): a whole number of frames, not {frames!r}")
+        if frames < 1:
+            from .errors import UsageError
+
+            raise UsageError(f"series: --frames must be at least 1, not {frames}")
         for i in range(int(frames)):
-            yield self.frame(i, start_phi).run(engine)
+            result = self.frame(i, start_phi).run(engine)
+            if frame_oscillation(self.options) == 0.0:
+                result.warnings.append("warning: the frames' phi range is 0 (no -osc, "
+                                       "-phistep or -phisteps): every frame has the same "
+                                       "angle")
+            yield result
 
 
 def degrees_as_typed(radians: float) -> float:
@@ -336,6 +396,8 @@ class Result:
 
         self.scene = scene
         self.image: np.ndarray = rendered.image
+        # what is derived from it (counts, noise, statistics) is cached: keep it as computed
+        self.image.flags.writeable = False
         self.omega_sum: float = rendered.omega_sum
         self.fallback = rendered.fallback
         self.stats = statistics(self.image, scene.mask, scene.row_range, scene.col_range)
@@ -501,25 +563,36 @@ class Result:
 
         Raises
         ------
-        OSError
-            A file could not be written (nothing half-written is left).
+        nbnumba.errors.OutputPathError
+            A name is empty, its folder does not exist, or the file could not be
+            written (exit code 3; nothing half-written is left).
+        nbnumba.errors.ResourceError
+            The disk is full (exit code 4).
         """
         from . import io as nbio
 
         s = self.scene
-        written: list[str] = []
+        jobs = []
         if floatfile is not None:
-            nbio.write_float_image(floatfile, self.image)
-            written.append(os.fspath(floatfile))
+            jobs.append((floatfile, lambda p: nbio.write_float_image(p, self.image)))
         if intfile is not None:
-            nbio.write_smv(intfile, self.smv_header_bytes(), self.int_image())
-            written.append(os.fspath(intfile))
+            jobs.append((intfile, lambda p: nbio.write_smv(p, self.smv_header_bytes(),
+                                                           self.int_image())))
         if pgmfile is not None:
-            nbio.write_pgm(pgmfile, self.pgm_image(), s.fpixels, s.spixels, self.pgm_scale)
-            written.append(os.fspath(pgmfile))
+            jobs.append((pgmfile, lambda p: nbio.write_pgm(p, self.pgm_image(), s.fpixels,
+                                                           s.spixels, self.pgm_scale)))
         if noisefile is not None:
-            nbio.write_smv(noisefile, self.smv_header_bytes(noise=True), self.noise_image())
-            written.append(os.fspath(noisefile))
+            jobs.append((noisefile, lambda p: nbio.write_smv(
+                p, self.smv_header_bytes(noise=True), self.noise_image())))
+        for path, _ in jobs:
+            _check_output_path(path)
+        written: list[str] = []
+        for path, job in jobs:
+            try:
+                job(path)
+            except OSError as exc:
+                raise _write_error(os.fspath(path), exc) from exc
+            written.append(os.fspath(path))
         return written
 
     def write_default_files(self) -> list[str]:
@@ -531,3 +604,29 @@ class Result:
     def __repr__(self) -> str:
         return (f"Result(image={self.image.shape[0]}x{self.image.shape[1]} float32, "
                 f"max_I={self.stats.max_I:g}, engine={self.engine!r})")
+
+
+_RESOURCE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EFBIG}
+
+
+def _check_output_path(path: str | os.PathLike) -> None:
+    from .errors import OutputPathError
+
+    name = os.fspath(path)
+    if not name:
+        raise OutputPathError("an output file name is empty")
+    folder = os.path.dirname(name) or "."
+    if not os.path.isdir(folder):
+        raise OutputPathError(f"{name}: folder {folder} does not exist")
+    if os.path.isdir(name):
+        raise OutputPathError(f"{name}: is a folder")
+
+
+def _write_error(name: str, exc: OSError):
+    from .errors import EXIT_RESOURCES, OutputPathError
+
+    error = OutputPathError(f"cannot write {name}: {exc.strerror or exc}")
+    if exc.errno in _RESOURCE_ERRNOS:
+        error.exit_code = EXIT_RESOURCES
+    error.errno = exc.errno
+    return error

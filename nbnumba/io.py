@@ -39,6 +39,7 @@ __all__ = [
     "c_strtod",
     "c_strtol",
     "wrap_int32",
+    "c_int_from_double",
     "c_format_g",
     "write_float_image",
     "smv_header",
@@ -151,7 +152,7 @@ def c_strtol(s: str | bytes) -> tuple[int, int]:
     return (_strtol_to_int(m.group(1)), m.end()) if m else (0, 0)
 
 
-def _c_int_from_double(x: float) -> int:
+def c_int_from_double(x: float) -> int:
     """(int)x as gcc emits it on x86-64 (cvttsd2si): truncate; NaN/out of range → INT_MIN."""
     if x != x or math.isinf(x):
         return INT_MIN
@@ -447,7 +448,7 @@ def _header_int(path: PathLike, header: str, keyword: str) -> int:
     value = smv_value(header, keyword)
     if value != value:
         raise InputFileError(path, f"SMV header has no {keyword}")
-    return _c_int_from_double(value)
+    return c_int_from_double(value)
 
 
 def read_smv(path: PathLike, *, allow_short: bool = False) -> SMVFrame:
@@ -621,15 +622,15 @@ def _pass1_ranges(hkl: np.ndarray) -> tuple[list[int], list[int]]:
         if x.size and np.abs(x).max() < 2**31:
             # truncation is monotonic here, so the result is that of the extremes
             if x.min() < lo:
-                lo = _c_int_from_double(float(x.min()))
+                lo = c_int_from_double(float(x.min()))
             if x.max() > hi:
-                hi = _c_int_from_double(float(x.max()))
+                hi = c_int_from_double(float(x.max()))
         else:
             for v in x.tolist():  # ±inf and huge values become INT_MIN in order
                 if lo > v:
-                    lo = _c_int_from_double(v)
+                    lo = c_int_from_double(v)
                 if hi < v:
-                    hi = _c_int_from_double(v)
+                    hi = c_int_from_double(v)
         mins.append(lo)
         maxs.append(hi)
     return mins, maxs

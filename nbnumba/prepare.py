@@ -21,6 +21,7 @@ from . import rules
 from .config import Options
 from .constants import AVOGADRO, DBL_MIN, R_E_SQR, RTD, WATER_F, WATER_MW
 from .errors import SetupExit
+from .io import c_int_from_double
 from .kernels.params import KernelParams
 
 SHAPES = {"SQUARE": 0, "ROUND": 1, "GAUSS": 2, "TOPHAT": 3}
@@ -322,7 +323,11 @@ def prepare(o: Options, out: Callable[[str], None], warn: Callable[[str], None],
         "microns\n")
     xtalsize_max = max(xtalsize_a, xtalsize_b, xtalsize_c)
     reciprocal_pixel_size = lambda0 * distance / pixel_size
-    recommended_oversample = math.ceil(3.0 * xtalsize_max / reciprocal_pixel_size)
+    # C assigns the double to an int: out of range (a detector at 90 deg twotheta puts
+    # the sample ~1e-17 m away) gives INT_MIN, then 1
+    wanted = 3.0 * xtalsize_max / reciprocal_pixel_size
+    recommended_oversample = c_int_from_double(math.ceil(wanted) if math.isfinite(wanted)
+                                               else wanted)
     if recommended_oversample <= 0:
         recommended_oversample = 1
     oversample = o.oversample

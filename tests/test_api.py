@@ -256,3 +256,48 @@ def test_inputs_are_read_from_the_current_folder(tmp_path, golden_dir):
     with _in(tmp_path):
         sim = nb.Simulation(mat="A.mat", default_F=10, lambda_=1.0, detpixels=16)
         assert sim.run().image.shape == (16, 16)
+
+
+# ------------------------------------------------- found by trying it as a new user
+
+BASE_KW = dict(cell=(100, 100, 100, 90, 90, 90), default_F=100, N=5, lambda_=1.0,
+               detpixels=32, pixel=0.1, distance=100, seed=1)
+
+
+def test_numpy_values_are_numbers():
+    by_numpy = nb.Simulation(**{**BASE_KW, "distance": np.float64(120.0),
+                                "cell": np.array([100, 100, 100, 90, 90, 90.0])})
+    by_float = nb.Simulation(**{**BASE_KW, "distance": 120.0})
+    assert by_numpy.options == by_float.options
+
+
+@pytest.mark.parametrize("flags", [dict(N=True, lambda_=1.0), dict(distance=True)])
+def test_a_bare_flag_that_needs_a_value_is_a_type_error(flags):
+    with pytest.raises(TypeError, match="takes a value"):
+        nb.Simulation(cell=(100, 100, 100, 90, 90, 90), default_F=100, **flags)
+
+
+def test_from_args_wants_a_list():
+    with pytest.raises(TypeError, match="list"):
+        nb.Simulation.from_args("-cell 100 100 100 90 90 90 -default_F 100")
+
+
+def test_library_errors_carry_exit_codes(tmp_path):
+    result = nb.Simulation(**BASE_KW).run()
+    with pytest.raises(nb.errors.OutputPathError, match="folder .* does not exist"):
+        result.write(floatfile=str(tmp_path / "nodir" / "f.bin"))
+    with pytest.raises(TypeError, match="foo"):
+        nb.Simulation(**BASE_KW).run(foo=1)
+    with pytest.raises(nb.errors.ResourceError):
+        nb.Simulation(**{**BASE_KW, "detpixels": 10**7}).run()
+    with pytest.raises(ValueError):  # derived images are cached: the image stays as computed
+        result.image[0, 0] = 1.0
+    with pytest.raises(TypeError):
+        list(nb.Simulation(**BASE_KW).series(2.5))
+
+
+def test_twotheta_90_runs_as_c_does(tmp_path):
+    """C's auto oversample overflows its int to 1 (the sample is ~1e-17 m away)."""
+    res = nb.Simulation(**BASE_KW, twotheta=90, nonoise=True).run()
+    assert "1x1 pixel oversample steps" in res.stdout
+    assert np.isfinite(res.image).all()
