@@ -201,10 +201,15 @@ def _simulate_main(out: Path) -> None:
                     os.environ["NBNUMBA_CUDA_MEMORY_MB"] = repr(budget / 2**20)
                 args = list(case["args"]) + extra + ["-device", device]
                 if device == "cpu":
-                    # the exact CPU engine: it calls pixel_intensity as the GPU does
+                    # the exact CPU engine: it calls pixel_intensity as the GPU does; the
+                    # CPU has double precision only (-precision single there is an error)
+                    if "-precision" in args:
+                        del args[args.index("-precision"):args.index("-precision") + 2]
                     args += ["-engine", "exact"]
                 res = run_nb(args, work)
                 os.environ.pop("NBNUMBA_CUDA_MEMORY_MB", None)
+                if res.code != 0:
+                    raise RuntimeError(f"{case_id} -device {device}: {res.stderr}")
                 r[f"{device}_code"] = res.code
                 r[f"{device}_stdout"] = [x for x in res.stdout.splitlines()
                                          if not x.startswith("  seed: ")]
