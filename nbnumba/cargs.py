@@ -11,8 +11,8 @@ order (nanoBragg.c lines 399-1116):
 * guards such as ``argc > i+1`` silently skip a flag that lacks values;
 * numbers go through C's ``atof``/``atoi`` (longest numeric prefix, else 0).
 
-Our own flags (``-c_parity -device -precision -trace_pixel -quiet``) are taken
-out first, so C's loop never sees them.  See ``specs/cli.md``.
+Our own flags (``-c_parity -device -precision -trace_pixel -quiet -geometry_out
+-cbffile``) are taken out first, so C's loop never sees them.  See ``specs/cli.md``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from .io import c_atof, c_atoi, c_strtod, c_strtol, wrap_int32
 __all__ = ["ParseError", "parse_args", "OWN_FLAGS"]
 
 
-OWN_FLAGS = ("-c_parity", "-device", "-precision", "-engine", "-trace_pixel", "-quiet")
+OWN_FLAGS = ("-c_parity", "-device", "-precision", "-engine", "-trace_pixel", "-quiet",
+             "-geometry_out", "-cbffile")
 # -engine's words: the single-process engines of nbnumba.engines ("tiles" is the
 # ``tiles`` subcommand's)
 ENGINE_WORDS = ("auto", "exact", "vectorised", "cuda")
@@ -200,6 +201,12 @@ def _take_own_flags(argv: list[str], o: Options) -> list[str]:
                 raise ParseError(f"-trace_pixel: pixel indices must be >= 0, got {s} {f}")
             o.trace_pixel = (s, f)
             i += 2
+        elif a in ("-geometry_out", "-cbffile"):  # nbnumba.formats (specs/formats.md)
+            (v,) = values(a, 1, "a file name")
+            if not v:
+                raise ParseError(f"{a}: empty file name")
+            setattr(o, "geometry_out" if a == "-geometry_out" else "cbffilename", v)
+            i += 1
         else:
             rest.append(a)
         i += 1

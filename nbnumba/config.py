@@ -207,6 +207,8 @@ class Options:
     engine: str = _f("auto", "enum")  # nbnumba.engines: auto, exact, vectorised, cuda
     trace_pixel: tuple[int, int] | None = _f(None, "pixel (slow, fast)")
     quiet: bool = _f(False, "flag")
+    geometry_out: str | None = _f(None, "path prefix (NAME.XDS.INP, NAME.poni)")
+    cbffilename: str | None = _f(None, "path (miniCBF image)")
 
     def __post_init__(self) -> None:
         # C: long misset_seed = seed;  (taken before argv is read)

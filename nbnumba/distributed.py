@@ -257,6 +257,8 @@ class FrameResult:
     sha256: str
     header: str = ""  # the frame's SMV header text (geometry)
     error: str | None = None
+    geometry: dict | None = None  # DetectorGeometry.to_dict() (nbnumba.formats)
+    warnings: tuple[str, ...] = ()  # the format's (miniCBF cannot describe ...)
 
 
 def _smv_fields(header: str) -> dict[str, str]:
@@ -316,6 +318,83 @@ def _write_fabio(fmt: str, target: str, data: np.ndarray, header: dict[str, str]
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
+# ---- processing formats (nbnumba.formats): miniCBF frames, the NXmx stack, geometry files
+
+
+def _frame_geometry(scene, phi_deg: float):
+    """The frame's DetectorGeometry, its start angle the series' φ for the frame."""
+    from .api import degrees_as_typed
+    from .formats import DetectorGeometry
+
+    return DetectorGeometry.from_scene(scene, phi_start_deg=phi_deg,
+                                       osc_deg=degrees_as_typed(scene.header["osc"]))
+
+
+def _formats_hook(job: FrameJob, data: np.ndarray, geometry) -> list[str]:
+    """A ``.cbf`` frame as a miniCBF (PILATUS_1.2 header), atomically, under its own name."""
+    from .formats.cbf import write_minicbf
+
+    folder, name = os.path.split(job.target)
+    tmp_dir = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.d.tmp")
+    os.mkdir(tmp_dir)
+    try:
+        tmp = os.path.join(tmp_dir, name)
+        warnings = write_minicbf(tmp, data, geometry)
+        _publish(tmp, job.target)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return warnings
+
+
+def _write_nxmx_stack(path: str, plan: SeriesPlan, manifest: dict, frames: int) -> None:
+    """The ``.h5`` stack as an NXmx master from the frames' verified raw parts."""
+    from .formats import DetectorGeometry
+    from .formats.nxmx import write_nxmx
+
+    if not manifest.get("geometry"):
+        raise SeriesError(f"{manifest.get('template')}: the manifest has no geometry "
+                          "(written by an older version); run again with --force")
+    geometry = DetectorGeometry.from_dict({**manifest["geometry"],
+                                           "phi_start_deg": plan.start_phi,
+                                           "osc_deg": plan.osc})
+    shape = (geometry.slow_pixels, geometry.fast_pixels)
+    dtype = np.dtype("<f4") if plan.content == "float" else np.dtype("<u2")
+    entries = manifest["frames"]
+
+    def parts():
+        for i in range(frames):
+            part = _frame_path(plan, i)
+            raw = Path(part).read_bytes()
+            if hashlib.sha256(raw).hexdigest() != entries[str(i)]["sha256"]:
+                raise SeriesError(f"{part}: changed since frame {i} was written; run again")
+            yield np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+    write_nxmx(path, geometry, parts(), frames, content=plan.content,
+               command=list(plan.args))
+
+
+def write_series_geometry(name: str, run: SeriesRun) -> list[str]:
+    """``--geometry-out NAME``: NAME.XDS.INP and NAME.poni for a finished series."""
+    from .formats import DetectorGeometry
+    from .formats.geometry_files import write_geometry_files
+
+    plan = run.plan
+    geometry = DetectorGeometry.from_dict({**run.manifest["geometry"],
+                                           "phi_start_deg": plan.start_phi,
+                                           "osc_deg": plan.osc})
+    folder, base = os.path.split(plan.template)
+    if plan.fmt == "h5":
+        stem = base[:-len("_master.h5")] if base.endswith("_master.h5") else None
+        template = os.path.join(folder, stem + "_??????.h5") if stem else None
+        first, last = 1, run.frames
+    else:
+        template = _FIELD.sub(lambda m: "?" * len(m.group(0).format(frame=0)), base)
+        template = os.path.join(folder, template)
+        first, last = 0, run.frames - 1
+    return write_geometry_files(name, geometry, template=template, first_frame=first,
+                                last_frame=last, image_format=plan.fmt)
+
+
 def render_frame(job: FrameJob) -> FrameResult:
     """Worker task: one frame, computed as a single run would, written atomically."""
     from . import io as nbio
@@ -338,6 +417,8 @@ def render_frame(job: FrameJob) -> FrameResult:
         opts.trace_pixel = None
         result = Simulation.from_options(opts, check=False).run()
         header = result.smv_header_bytes().decode("latin-1").split("}")[0]
+        geometry = _frame_geometry(result.scene, job.phi)
+        warnings: list[str] = []
         if job.content == "float":
             data = result.image
         elif job.content == "int":
@@ -351,6 +432,8 @@ def render_frame(job: FrameJob) -> FrameResult:
             nbio.write_float_image(job.target, data, durable=True)
         elif job.fmt == "h5":
             nbio.atomic_write(job.target, memoryview(np.ascontiguousarray(data)), durable=True)
+        elif job.fmt == "cbf":
+            warnings = _formats_hook(job, data, geometry)
         else:
             fields = {k: v for k, v in _smv_fields(header).items() if k not in _LAYOUT_KEYS}
             _write_fabio(job.fmt, job.target, data, fields)
@@ -358,7 +441,8 @@ def render_frame(job: FrameJob) -> FrameResult:
     except (NbError, OSError) as exc:
         # bad input or an unwritable folder: the same on every worker, so no retry
         return FrameResult(job.frame, job.target, 0, "", error=f"frame {job.frame}: {exc}")
-    return FrameResult(job.frame, job.target, size, sha, header=header)
+    return FrameResult(job.frame, job.target, size, sha, header=header,
+                       geometry=geometry.to_dict(), warnings=tuple(warnings))
 
 
 # ------------------------------------------------------------------------- manifest
@@ -497,6 +581,8 @@ class SeriesRun:
     progress: bool = False
     owns_client: bool = False
     futures: dict[int, Any] = field(default_factory=dict)
+    warn: Callable[[str], None] | None = None  # the formats' warnings, once each
+    format_warnings: list[str] = field(default_factory=list)
     failures: dict[int, str] = field(default_factory=dict)
     done: bool = False
     _resubmits: dict[int, int] = field(default_factory=dict)
@@ -588,6 +674,13 @@ class SeriesRun:
                 entries[str(frame)] = {"file": os.path.relpath(result.path, folder),
                                        "size": result.size, "sha256": result.sha256}
                 self.manifest.setdefault("header", result.header)
+                if result.geometry is not None:
+                    self.manifest.setdefault("geometry", result.geometry)
+                for w in result.warnings:
+                    if w not in self.format_warnings:
+                        self.format_warnings.append(w)
+                        if self.warn is not None:
+                            self.warn(w)
                 if bar is not None:
                     bar.update(1)
                 if time.monotonic() - last_write > _MANIFEST_INTERVAL_S:
@@ -618,37 +711,12 @@ class SeriesRun:
                             stale.unlink()
 
     def _write_stack(self) -> None:
-        """Assemble the parts into the HDF5 stack, atomically, then drop the parts."""
-        import h5py
-
-        plan = self.plan
-        stack = plan.template
-        fields = _smv_fields(self.manifest.get("header", ""))
-        shape = (int(fields["SIZE2"]), int(fields["SIZE1"]))
-        dtype = np.dtype("<f4") if plan.content == "float" else np.dtype("<u2")
+        """Assemble the parts into the NXmx stack, atomically, then drop the parts."""
+        stack = self.plan.template
         folder, name = os.path.split(stack)
         tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
-        entries = self.manifest["frames"]
         try:
-            with h5py.File(tmp, "w") as h5:
-                data = h5.create_dataset("data", shape=(self.frames, *shape), dtype=dtype,
-                                         chunks=(1, *shape))
-                for i in range(self.frames):
-                    part = _frame_path(plan, i)
-                    raw = Path(part).read_bytes()
-                    if hashlib.sha256(raw).hexdigest() != entries[str(i)]["sha256"]:
-                        raise SeriesError(f"{part}: changed since frame {i} was written; "
-                                          "run again")
-                    data[i] = np.frombuffer(raw, dtype=dtype).reshape(shape)
-                for key, value in fields.items():
-                    if key not in _LAYOUT_KEYS and key not in ("PHI", "OSC_START"):
-                        data.attrs[key] = _attr_value(value)
-                data.attrs["content"] = plan.content
-                phi = np.array([plan.start_phi + i * plan.osc for i in range(self.frames)])
-                for key in ("PHI", "OSC_START"):  # per frame, in degrees
-                    h5.create_dataset(key, data=phi).attrs["units"] = "deg"
-                h5.attrs["creator"] = "nbnumba series"
-                h5.attrs["command"] = json.dumps(list(plan.args))
+            _write_nxmx_stack(tmp, self.plan, self.manifest, self.frames)
             _publish(tmp, stack)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -658,17 +726,6 @@ class SeriesRun:
         self.manifest["stack"] = {"file": name, "size": size, "sha256": sha}
         _write_json(self.manifest_path, self.manifest)
         shutil.rmtree(os.path.join(folder, f".{name}.parts"), ignore_errors=True)
-
-
-def _attr_value(text: str) -> Any:
-    """An SMV header value as an HDF5 attribute: numbers (and vectors) as floats."""
-    if text.startswith("0") and text.isdigit() and len(text) > 1:
-        return text  # DETECTOR_SN=000: a label
-    try:
-        parts = [float(v) for v in text.split(",")]
-    except ValueError:
-        return text
-    return parts[0] if len(parts) == 1 else np.array(parts)
 
 
 def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | None = None,
@@ -726,7 +783,7 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     if owns:
         client = _connect(workers, scheduler)
     run = SeriesRun(plan, frames, client, skipped, manifest_path, manifest, os.getcwd(),
-                    progress=progress, owns_client=owns)
+                    progress=progress, owns_client=owns, warn=warn)
     try:
         if todo:
             run.numba_threads = numba_threads_for(client)

@@ -48,6 +48,7 @@ class Scene:
     opts: Options
     phi_values: list[float] = field(default_factory=list)  # rad
     first_pass_differs: bool = False
+    spindle_vector: tuple = (0.0, 0.0, 1.0)  # unit rotation axis after C's conventions
 
     @property
     def row_range(self) -> tuple[int, int]:
@@ -461,7 +462,8 @@ def prepare(o: Options, out: Callable[[str], None], warn: Callable[[str], None],
                  cells=cells, a_star=a_star_arr, fhkl=table.fhkl, mask=mask,
                  interpolate=bool(interpolate), fpixels=int(fpixels), spixels=int(spixels),
                  roi=(roi_xmin, roi_xmax, roi_ymin, roi_ymax), header=header, opts=o,
-                 phi_values=phi_values, first_pass_differs=first_pass_differs)
+                 phi_values=phi_values, first_pass_differs=first_pass_differs,
+                 spindle_vector=tuple(float(v) for v in spindle_vector[1:]))
 
 
 def _g3(v) -> str:

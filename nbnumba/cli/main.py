@@ -61,7 +61,10 @@ class _Run:
         more = validate(opts, parse_warnings, engine=engine)
         for w in parse_warnings + more:
             con.warn(w)
-        self.outputs = Outputs([path for _, path in output_paths(opts)])
+        from ..formats.single import extra_output_paths, write_extra_outputs
+
+        self.outputs = Outputs([path for _, path in output_paths(opts)]
+                               + extra_output_paths(opts))
         sim = Simulation.from_options(opts, check=False)
         con.out(sim.setup_stdout)  # C's setup, before the pixel loop: its stdout comes first
         for w in sim.warnings:
@@ -75,6 +78,7 @@ class _Run:
             con.always(line + "\n")
         con.out(result.report())
         result.write_default_files()
+        write_extra_outputs(result, con.out, con.warn)  # -geometry_out, -cbffile
 
     def fail(self, exc: BaseException) -> int:
         from ..errors import InputFileError

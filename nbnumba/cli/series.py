@@ -18,12 +18,13 @@ SingleRun = Callable[..., int]
 SERIES_USAGE = """\
 usage: nanobragg-nb series --frames N [--start-phi DEG] [--workers K | --scheduler ADDRESS]
                            [--template 'img_{frame:05d}.cbf'] [--content auto|float|int|noise]
-                           [--force] [--no-progress] ARGS
+                           [--force] [--no-progress] [--geometry-out NAME] ARGS
 
 Frame i is the run 'nanobragg-nb ARGS -phi START+i*OSC -seed SEED+i' (OSC: the frame's
 phi range from ARGS' -osc/-phistep/-phisteps; START: --start-phi or ARGS' -phi; SEED:
 ARGS' -seed, else a clock seed kept in the manifest). The template's suffix picks the
-format: .cbf .edf .img (SMV, C's header) .bin (raw float32) .h5 (one HDF5 stack).
+format: .cbf (miniCBF) .edf .img (SMV, C's header) .bin (raw float32) .h5 (NXmx).
+--geometry-out NAME also writes NAME.XDS.INP and NAME.poni (specs/formats.md).
 Finished frames (checked against the manifest's size and sha256) are skipped unless
 --force. Default cluster: a LocalCluster of K = cores worker processes."""
 
@@ -36,7 +37,7 @@ files and stdout are those of the single-process run."""
 # our options: name -> number of values
 SERIES_OPTIONS = {"--frames": 1, "--start-phi": 1, "--workers": 1, "--scheduler": 1,
                   "--template": 1, "--content": 1, "--force": 0, "--no-progress": 0,
-                  "--help": 0}
+                  "--help": 0, "--geometry-out": 1}
 TILES_OPTIONS = {"--tiles": 2, "--workers": 1, "--scheduler": 1, "--no-progress": 0,
                  "--help": 0}
 
@@ -121,6 +122,7 @@ def series_main(argv: list[str]) -> int:
         workers, scheduler = _cluster_options(found)
         template = found.get("--template", ["img_{frame:05d}.cbf"])[0]
         content = found.get("--content", ["auto"])[0]
+        geometry_out = found.get("--geometry-out", [None])[0]
     except UsageError as exc:
         _error("series", f"{exc}\n{SERIES_USAGE}")
         return EXIT_USAGE
@@ -135,6 +137,12 @@ def series_main(argv: list[str]) -> int:
             run.wait()
         finally:
             run.close()
+        if geometry_out:
+            from ..series import write_series_geometry
+
+            written = write_series_geometry(geometry_out, run)
+            if not quiet:
+                print(f"series: geometry in {' and '.join(written)}")
     except SeriesError as exc:
         _error("series", str(exc))
         return exc.exit_code
