@@ -153,32 +153,48 @@ def test_killed_worker_loses_no_frame(tmp_path, slow_references, client):
 
 
 def test_stack_and_cbf(tmp_path, references, client):
+    """.h5 is an NXmx master (frames as the single runs' float images), .cbf a miniCBF
+    (the noise image less the ADC offset); --geometry-out's files name the frames."""
     import fabio
     import h5py
 
     from nbnumba import series
+    from nbnumba.series import write_series_geometry
 
-    series(ARGS, 3, client=client, template=tmp_path / "stack.h5")
-    with h5py.File(tmp_path / "stack.h5") as h5:
-        data = h5["data"]
+    run = series(ARGS, 3, client=client, template=tmp_path / "stack_master.h5")
+    with h5py.File(tmp_path / "stack_master.h5") as h5:
+        assert h5["entry/definition"][()] == b"NXmx"
+        data = h5["entry/data/data"]
         assert data.shape == (3, 64, 64) and data.dtype == np.float32
+        assert data.chunks == (1, 64, 64)
         for i in range(3):
             ref = np.fromfile(references / f"float_{i}.bin", dtype="<f4").reshape(64, 64)
             assert np.array_equal(data[i], ref)
-        assert data.attrs["DISTANCE"] == 100.0 and data.attrs["PIXEL_SIZE"] == 0.4
-        assert list(h5["PHI"][:]) == [0.0, 0.5, 1.0]
-    assert not (tmp_path / ".stack.h5.parts").exists()
+        omega = h5["entry/sample/transformations/omega"]
+        assert list(omega[:]) == [0.0, 0.5, 1.0]
+        assert h5["entry/instrument/detector/distance"][()] == pytest.approx(100.0)
+    assert not (tmp_path / ".stack_master.h5.parts").exists()
+    xds, _ = write_series_geometry(str(tmp_path / "stack"), run)
+    assert "NAME_TEMPLATE_OF_DATA_FRAMES= " + str(tmp_path / "stack_??????.h5") in \
+        Path(xds).read_text()
     # complete: a re-run needs no cluster at all
-    again = series(ARGS, 3, template=tmp_path / "stack.h5")
+    again = series(ARGS, 3, template=tmp_path / "stack_master.h5")
     assert again.skipped == [0, 1, 2] and again.client is None
 
-    series(ARGS, 2, client=client, template=tmp_path / "c_{frame}.cbf")
+    run = series(ARGS, 2, client=client, template=tmp_path / "c_{frame:03d}.cbf")
     for i in range(2):
         noise = (references / f"noise_{i}.img").read_bytes()
         expected = np.frombuffer(noise[512:], dtype="<u2").reshape(64, 64)
-        image = fabio.open(str(tmp_path / f"c_{i}.cbf"))
-        assert np.array_equal(image.data, expected)
-        assert "# DISTANCE 100" in image.header["_array_data.header_contents"]
+        image = fabio.open(str(tmp_path / f"c_{i:03d}.cbf"))
+        assert np.array_equal(image.data, expected.astype(np.int32) - 40)
+        assert image.header["_array_data.header_convention"] == "PILATUS_1.2"
+        contents = image.header["_array_data.header_contents"]
+        assert "# Detector_distance 0.1 m" in contents
+        assert f"# Start_angle {0.5 * i} deg." in contents
+    xds, poni = write_series_geometry(str(tmp_path / "cbf"), run)
+    text = Path(xds).read_text()
+    assert "c_???.cbf" in text and "DATA_RANGE= 0 1" in text and "STARTING_FRAME= 0" in text
+    assert Path(poni).is_file()
 
 
 def test_bad_template_is_one_line_error(tmp_path, capsys):
