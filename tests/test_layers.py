@@ -93,7 +93,8 @@ LAYERS = [  # lower index: may import higher ones, never the other way round
     {"nbnumba.distributed", "nbnumba.compare"},
     {"nbnumba.api"},
     {"nbnumba.simulate", "nbnumba.trace", "nbnumba.prepare", "nbnumba.validate",
-     "nbnumba.engines", "nbnumba.output", "nbnumba.kernels", "nbnumba.cargs"},
+     "nbnumba.engines", "nbnumba.output", "nbnumba.kernels", "nbnumba.cargs",
+     "nbnumba.formats"},
 ]
 
 

@@ -159,7 +159,7 @@ def test_stack_and_cbf(tmp_path, references, client):
     import h5py
 
     from nbnumba import series
-    from nbnumba.series import write_series_geometry
+    from nbnumba.distributed import write_series_geometry
 
     run = series(ARGS, 3, client=client, template=tmp_path / "stack_master.h5")
     with h5py.File(tmp_path / "stack_master.h5") as h5:
