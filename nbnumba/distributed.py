@@ -357,20 +357,18 @@ def _write_nxmx_stack(path: str, plan: SeriesPlan, manifest: dict, frames: int) 
     geometry = DetectorGeometry.from_dict({**manifest["geometry"],
                                            "phi_start_deg": plan.start_phi,
                                            "osc_deg": plan.osc})
-    shape = (geometry.slow_pixels, geometry.fast_pixels)
-    dtype = np.dtype("<f4") if plan.content == "float" else np.dtype("<u2")
     entries = manifest["frames"]
 
-    def parts():
+    def parts():  # each part is its frame's compressed chunk (render_frame)
         for i in range(frames):
             part = _frame_path(plan, i)
             raw = Path(part).read_bytes()
             if hashlib.sha256(raw).hexdigest() != entries[str(i)]["sha256"]:
                 raise SeriesError(f"{part}: changed since frame {i} was written; run again")
-            yield np.frombuffer(raw, dtype=dtype).reshape(shape)
+            yield raw
 
     write_nxmx(path, geometry, parts(), frames, content=plan.content,
-               command=list(plan.args))
+               command=list(plan.args), compressed=True)
 
 
 def write_series_geometry(name: str, run: SeriesRun) -> list[str]:
@@ -430,8 +428,11 @@ def render_frame(job: FrameJob) -> FrameResult:
                            data, durable=True)
         elif job.fmt == "bin":
             nbio.write_float_image(job.target, data, durable=True)
-        elif job.fmt == "h5":
-            nbio.atomic_write(job.target, memoryview(np.ascontiguousarray(data)), durable=True)
+        elif job.fmt == "h5":  # the NXmx file's chunk, compressed here (in parallel)
+            from .formats.nxmx import compress_frame
+
+            nbio.atomic_write(job.target, compress_frame(data, job.content,
+                                                         geometry.adc_offset), durable=True)
         elif job.fmt == "cbf":
             warnings = _formats_hook(job, data, geometry)
         else:
@@ -485,7 +486,7 @@ def _command_record(plan: SeriesPlan, frames: int) -> dict:
 def _frame_path(plan: SeriesPlan, frame: int) -> str:
     if plan.fmt == "h5":
         folder, name = os.path.split(plan.template)
-        return os.path.join(folder, f".{name}.parts", f"frame_{frame:06d}.raw")
+        return os.path.join(folder, f".{name}.parts", f"frame_{frame:06d}.bslz4")
     return plan.template.format(frame=frame)
 
 
