@@ -251,3 +251,34 @@ def test_single_run_flags(tmp_path, monkeypatch):
     noise = (tmp_path / "noiseimage.img").read_bytes()
     expected = np.frombuffer(noise[512:], dtype="<u2").reshape(64, 80).astype(np.int32) - 40
     assert np.array_equal(fabio.open(str(tmp_path / "one.cbf")).data, expected)
+
+
+def test_curved_detector_is_flagged_everywhere():
+    g = DetectorGeometry.from_scene(scene_of(["-curved_det", *PERPENDICULAR]))
+    assert any("curved" in p for p in g.flat_problems())
+    assert "! WARNING: -curved_det" in xds_inp(g)
+    assert "# WARNING: -curved_det" in poni(g)
+    _, warnings = minicbf_header(g)
+    assert len(warnings) == 1 and "curved" in warnings[0]
+
+
+def test_compressed_chunks_round_trip(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    from nbnumba.formats.nxmx import compress_frame, write_nxmx
+
+    g = DetectorGeometry.from_scene(scene_of(PERPENDICULAR))
+    raw = [np.arange(64 * 80, dtype=np.uint16).reshape(64, 80) + 40 + i for i in range(2)]
+    chunks = [compress_frame(r, "noise", g.adc_offset) for r in raw]
+    write_nxmx(str(tmp_path / "c.h5"), g, chunks, 2, content="noise", compressed=True)
+    with h5py.File(tmp_path / "c.h5") as h5:
+        for i in range(2):
+            assert np.array_equal(h5["entry/data/data"][i], raw[i].astype(np.int32) - 40)
+
+
+@pytest.mark.parametrize("argv", [["-geometry_out"], ["-cbffile", ""]])
+def test_flag_without_name_is_a_usage_error(argv, capsys):
+    from nbnumba.cli.main import main
+
+    assert main([*PERPENDICULAR, *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and argv[0] in err[0]
