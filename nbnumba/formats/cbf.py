@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .geometry import DetectorGeometry, saturation_of
+from .geometry import DetectorGeometry, adc_baseline, saturation_of
 from .nxmx import counts_from_raw
 
 __all__ = ["minicbf_header", "write_minicbf"]
@@ -58,7 +58,7 @@ def minicbf_header(geometry: DetectorGeometry) -> tuple[str, list[str]]:
         f"# Phi {_num(g.phi_start_deg)} deg.",
         "# N_oscillations 1",
         f"# Detector_2theta {_num(g.twotheta_deg)} deg.",
-        f"# ADC_offset_subtracted {int(round(g.adc_offset))} counts",
+        f"# ADC_offset_subtracted {adc_baseline(g.adc_offset)} counts",
     ]
     problems = g.minicbf_problems()
     warnings = []

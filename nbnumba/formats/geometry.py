@@ -18,12 +18,12 @@ corner of pixel (0, 0). ``specs/formats.md`` gives the frame conversions.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["DetectorGeometry", "lab_to_mcstas", "saturation_of"]
+__all__ = ["DetectorGeometry", "adc_baseline", "lab_to_mcstas", "saturation_of"]
 
 Vec3 = tuple[float, float, float]
 
@@ -75,13 +75,18 @@ def lab_to_mcstas(beam: Vec3) -> np.ndarray:
     return Q @ R
 
 
+def adc_baseline(adc_offset: float) -> int:
+    """The integer our counted formats subtract from C's pixels: ``adc`` rounded (half up)."""
+    return int(math.floor(adc_offset + 0.5))
+
+
 def saturation_of(adc_offset: float) -> int:
     """The largest count of an int/noise image after the ADC offset is subtracted.
 
     nanoBragg.c clips its 16-bit images at 65535 (lines 3150, 3250); our counted
-    formats store ``value - adc_offset``, so that value saturates at ``65535 - adc``.
+    formats store ``value - adc_baseline(adc)``, which saturates at this value.
     """
-    return int(65535 - math.floor(adc_offset + 0.5)) if adc_offset >= 0 else 65535
+    return 65535 - adc_baseline(adc_offset)
 
 
 def _t(v: Any) -> Vec3:
@@ -147,7 +152,6 @@ class DetectorGeometry:
     convention: str = "MOSFLM"
     pivot: str = "BEAM"
     twotheta_deg: float = 0.0
-    extra: dict = field(default_factory=dict, compare=False)
 
     # ------------------------------------------------------------------ building
 
@@ -189,12 +193,11 @@ class DetectorGeometry:
     def to_dict(self) -> dict:
         """JSON-ready (lists for vectors); :meth:`from_dict` inverts it exactly."""
         d = asdict(self)
-        d.pop("extra", None)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> DetectorGeometry:
-        names = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        names = set(cls.__dataclass_fields__)
         kw = {k: (_t(v) if isinstance(v, (list, tuple)) else v) for k, v in d.items()
               if k in names}
         return cls(**kw)

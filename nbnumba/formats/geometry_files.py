@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .geometry import DetectorGeometry, saturation_of
+from .geometry import DetectorGeometry, adc_baseline, saturation_of
 
 __all__ = ["xds_inp", "poni", "poni_parameters", "write_geometry_files", "geometry_names"]
 
@@ -54,7 +54,7 @@ def xds_inp(g: DetectorGeometry, *, template: str | None = None,
         lines.append(f"! WARNING: {problem}")
     sat = saturation_of(g.adc_offset)
     if image_format == "img":
-        lines.append(f"DETECTOR= ADSC  MINIMUM_VALID_PIXEL_VALUE= {int(round(g.adc_offset))}"
+        lines.append(f"DETECTOR= ADSC  MINIMUM_VALID_PIXEL_VALUE= {adc_baseline(g.adc_offset)}"
                      f"  OVERLOAD= 65535  ! SMV pixels carry the ADC offset "
                      f"{_n(g.adc_offset)}")
     elif image_format == "h5":

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from .geometry import DetectorGeometry, saturation_of
+from .geometry import DetectorGeometry, adc_baseline, saturation_of
 
 __all__ = ["write_nxmx", "nxmx_frame_dtype", "CONTENTS", "counts_from_raw",
            "compress_frame"]
@@ -37,10 +37,10 @@ def nxmx_frame_dtype(content: str) -> np.dtype:
 def counts_from_raw(raw_uint16: np.ndarray, adc_offset: float) -> np.ndarray:
     """C's 16-bit int/noise pixels as counts on a zero baseline (int32).
 
-    ``raw - round(adc_offset)``: the value a photon-counting detector would have
-    stored; a pixel C clipped at 0 comes out negative (below any valid count).
+    ``raw - adc_baseline(adc_offset)``: the value a photon-counting detector would
+    have stored; a pixel C clipped at 0 comes out negative (below any valid count).
     """
-    return raw_uint16.astype(np.int32) - np.int32(round(adc_offset))
+    return raw_uint16.astype(np.int32) - np.int32(adc_baseline(adc_offset))
 
 
 def _compression() -> dict:
@@ -170,7 +170,7 @@ def write_nxmx(path: str, geometry: DetectorGeometry, frames: Iterable[np.ndarra
             data.attrs["units"] = "photons"
         else:
             data.attrs["units"] = "counts"
-            data.attrs["adc_offset_subtracted"] = float(round(g.adc_offset))
+            data.attrs["adc_offset_subtracted"] = adc_baseline(g.adc_offset)
         data.attrs["content"] = content
         count = 0
         for i, frame in enumerate(frames):
