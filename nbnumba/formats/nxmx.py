@@ -67,13 +67,14 @@ def compress_frame(frame: np.ndarray, content: str, adc_offset: float) -> bytes:
     with ``compressed=True`` then copies the bytes into the file unchanged
     (``write_direct_chunk``). Same arguments as a frame of :func:`write_nxmx`.
     """
-    import io
+    import uuid
 
     import h5py
 
     arr = _stored(frame, content, adc_offset)
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as h5:
+    # an in-memory file (HDF5's core driver, nothing on disk) does the filtering
+    with h5py.File(f"chunk-{uuid.uuid4().hex}.h5", "w", driver="core",
+                   backing_store=False) as h5:
         ds = h5.create_dataset("d", shape=(1, *arr.shape), dtype=arr.dtype,
                                chunks=(1, *arr.shape), **_compression())
         ds[0] = arr
