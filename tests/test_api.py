@@ -79,7 +79,7 @@ KEYWORD_CASES = {
                            distance=100, pixel=0.172, detpixels_x=2463, detpixels_y=2527,
                            Xbeam=217.742, Ybeam=213.907, mosaic=0.0, oversample=1,
                            phi=0, osc=0.1, phisteps=10, roi=(600, 640, 1000, 1040),
-                           nonoise=True, nopgm=True, c_parity=True),
+                           nonoise=True, nopgm=True, c_parity=True, seed=1),
 }
 
 
