@@ -43,7 +43,7 @@ from .constants import M_PI, RTD
 from .errors import UsageError
 from .io import c_atof, c_atoi, c_strtod, c_strtol, wrap_int32
 
-__all__ = ["ParseError", "parse_args", "OWN_FLAGS"]
+__all__ = ["ParseError", "parse_args", "OWN_FLAGS", "numeric_note"]
 
 
 OWN_FLAGS = ("-c_parity", "-device", "-precision", "-engine", "-trace_pixel", "-quiet",
@@ -59,15 +59,16 @@ class ParseError(UsageError):
 
 # ---------------------------------------------------------------- C numbers
 
-def _numeric_note(flag: str, s: str, kind: str, value: float) -> str | None:
-    """A warning when C's atof/atoi does not read all of ``s``."""
+def numeric_note(flag: str, s: str, kind: str, value: float,
+                 program: str = "nanoBragg.c") -> str | None:
+    """A warning when C's atof/atoi (``kind``) does not read all of ``s``; None if it does."""
     used = (c_strtod if kind == "atof" else c_strtol)(s)[1]
     shown = f"{value:g}" if kind == "atof" else str(value)
     if not used:
-        return f"warning: {flag} {s}: nanoBragg.c's {kind}() reads {s!r} as {shown}"
+        return f"warning: {flag} {s}: {program}'s {kind}() reads {s!r} as {shown}"
     rest = s.encode("utf-8", "surrogateescape")[used:].decode("utf-8", "surrogateescape")
     if rest.strip(" \t\n\v\f\r"):
-        return (f"warning: {flag} {s}: nanoBragg.c's {kind}() reads {s!r} as {shown} "
+        return (f"warning: {flag} {s}: {program}'s {kind}() reads {s!r} as {shown} "
                 f"(ignores {rest!r})")
     return None
 
@@ -266,7 +267,7 @@ class _CParser:
     def f(self, k: int) -> float:
         text = self.s(k)
         v = c_atof(text)
-        note = _numeric_note(self.a, text, "atof", v)
+        note = numeric_note(self.a, text, "atof", v)
         if note:
             self.pending.append(note)
         return v
@@ -274,7 +275,7 @@ class _CParser:
     def n(self, k: int) -> int:
         text = self.s(k)
         v = c_atoi(text)
-        note = _numeric_note(self.a, text, "atoi", v)
+        note = numeric_note(self.a, text, "atoi", v)
         if note:
             self.pending.append(note)
         return v

@@ -1,0 +1,95 @@
+"""``noisify-nb``: noisify.c's command line (detector noise, PSF, gain, ADC offset).
+
+Same flags, same files, same stdout as serial noisify.c; ``-add FILE`` (repeatable) is
+our extension that sums float images onto the input first. Every failure ends with
+one line ``noisify-nb: error: ...`` on stderr and an exit code of
+:mod:`nbnumba.errors`, never a traceback; a failed or interrupted run leaves none of
+its files behind. See ``specs/noisify.md``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..errors import EXIT_OK
+from .common import (
+    Console,
+    Outputs,
+    exit_without_teardown,
+    failure,
+    python_warnings_to,
+    signals_held,
+    sigterm_raises,
+)
+
+PROG = "noisify-nb"
+
+
+class _Run:
+    def __init__(self, argv: list[str], console: Console) -> None:
+        self.argv = argv
+        self.con = console
+        self.opts = None
+        self.outputs: Outputs | None = None
+
+    def execute(self) -> None:
+        from ..companions.noisify import parse_args, run
+
+        con = self.con
+        opts, warnings = parse_args(self.argv)
+        self.opts = opts
+        for w in warnings:
+            con.warn(w)
+        result = run(opts, out=con.out, warn=con.warn)
+        files = result.files()
+        self.outputs = Outputs([path for path, _ in files])
+        from ..io import atomic_write
+
+        for path, chunks in files:
+            atomic_write(path, chunks)
+
+    def input_flag(self, path: str) -> str | None:
+        o = self.opts
+        if o is None:
+            return None
+        if path == o.headerfilename:
+            return "-header"
+        if path in o.add_files:
+            return "-add"
+        if path == o.floatfilename:
+            return o.floatfile_flag if o.floatfile_flag != "input" else None
+        return None
+
+    def fail(self, exc: BaseException) -> int:
+        from ..errors import InputFileError
+
+        with signals_held():
+            if self.outputs is not None:
+                self.outputs.remove_written()
+            code, message = failure(exc, PROG, self.input_flag)
+            if isinstance(exc, InputFileError):
+                for line in exc.messages:  # what C prints before it gives up
+                    self.con.out(line if line.endswith("\n") else line + "\n")
+            self.con.error(message)
+        return code
+
+
+@exit_without_teardown
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``noisify-nb``; returns the exit code (the process exits with it)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    con = Console(PROG)
+    job = _Run(argv, con)
+    with sigterm_raises(), python_warnings_to(con.warn):
+        try:
+            job.execute()
+            con.flush_stdout()
+        except (SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # every failure ends in one line and an exit code
+            return job.fail(exc)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""nanoBragg.c's companion programs from bl831/nanoBragg: nonBragg.c and noisify.c."""

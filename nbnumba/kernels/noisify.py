@@ -1,0 +1,337 @@
+"""noisify.c's per-pixel loops as Numba kernels: shot noise, read noise, the PSF.
+
+The random draws run serially in C's order (one shared generator state, see
+:mod:`nbnumba.rng`); everything that does not draw runs in parallel where the
+result cannot depend on the thread count: each output pixel is written by one
+thread, with its float32 sums in C's order. Line numbers refer to noisify.c
+(bl831/nanoBragg, "6-28-21"); ``specs/noisify.md`` describes the quirks kept.
+
+All kernels use ``error_model="numpy"`` so that division and ``sqrt``/``log`` of
+bad values give inf/NaN as in C instead of raising.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ..rng import gaussdev, poidev
+
+GAUSS = 2  # C's psf_type enum (line 72): UNKNOWN, FIBER, GAUSS
+FIBER = 1
+INT_MIN = -(2**31)
+LOG2 = math.log(2.0)
+LOG16 = math.log(16.0)
+SQRT_LOG2 = math.sqrt(LOG2)
+SQRT_LOG16 = math.sqrt(LOG16)
+SQRT_LOG16_OVER_LOG2 = math.sqrt(LOG16 / LOG2)
+PHOTONLOSS_FACTOR = 10.0  # apply_psf's photonloss_factor (line 726)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def c_int(x):
+    """``(int) x`` for a double as gcc emits it on x86-64 (cvttsd2si): truncation,
+    INT_MIN for NaN and out-of-range values."""
+    if x != x or x >= 2147483648.0 or x <= -2147483649.0:
+        return INT_MIN
+    return int(x)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def adu_to_uint(adu):
+    """C's ``(unsigned int) adu`` and ``(unsigned short int) adu`` (lines 515-517, 630-635)
+    as gcc -O3 compiles them on x86-64: a 32-bit truncating conversion (INT_MIN when out of
+    range or NaN) whose low 32 and 16 bits are kept. Only negative or NaN ``adu`` (no
+    ADC offset with read noise, negative input) makes this differ from plain truncation."""
+    v = c_int(adu)
+    return v & 0xFFFFFFFF, v & 0xFFFF
+
+
+# ----------------------------------------------------------------------------- noise
+
+@njit(cache=True, error_model="numpy")
+def shot_noise(photons, flicker, calibration, seed, calib_seed, state):
+    """C's noise loop (lines 571-590), serial in pixel order.
+
+    Per pixel: flicker ``gaussdev(&seed)``, calibration ``gaussdev(&calib_seed)``, then
+    ``poidev((float) p, &seed)``; both seeds share ``state`` (ran1's table, gaussdev's
+    spare, poidev's cache). Returns the float32 Poisson counts and their double sum.
+    """
+    n = photons.size
+    out = np.empty(n, dtype=np.float32)
+    total = 0.0
+    for i in range(n):
+        p = np.float64(photons[i])
+        if flicker > 0.0:
+            p *= 1.0 + flicker * np.float64(gaussdev(seed, state))
+        if calibration > 0.0:
+            p *= 1.0 + calibration * np.float64(gaussdev(calib_seed, state))
+        v = poidev(np.float32(p), seed, state)
+        out[i] = v
+        total += np.float64(v)
+    return out, total
+
+
+@njit(cache=True, error_model="numpy")
+def gauss_draws(n, seed, state):
+    """n gaussdev(&seed) draws in order (the read noise of lines 616-618), float32."""
+    out = np.empty(n, dtype=np.float32)
+    for i in range(n):
+        out[i] = gaussdev(seed, state)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def serial_sum(values):
+    """Double sum in index order, as C's ``sum += photonimage[i]``."""
+    total = 0.0
+    for i in range(values.size):
+        total += np.float64(values[i])
+    return total
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def quantise(photons, gain, adc, readout, draws, count_bits):
+    """Photons to ADU and C's integer images (lines 508-519 and 609-637).
+
+    ``adu = photons*gain + adc (+ readout*draws[i])``, clamped at 2^31-1 (counted when
+    ``count_bits`` is 32) before the uint32 store, then at 65535 (counted when 16) before
+    the uint16 store. ``draws`` may be empty (no read noise). Returns (uint32, uint16,
+    overloads).
+    """
+    n = photons.size
+    out32 = np.empty(n, dtype=np.uint32)
+    out16 = np.empty(n, dtype=np.uint16)
+    over = np.zeros(n, dtype=np.uint8)
+    with_noise = readout > 0.0 and draws.size == n
+    for i in prange(n):
+        adu = np.float64(photons[i]) * gain + adc
+        if with_noise:
+            adu += readout * np.float64(draws[i])
+        if adu > 2147483647.0:
+            adu = 2147483647.0
+            if count_bits == 32:
+                over[i] = 1
+        u32, _ = adu_to_uint(adu)
+        out32[i] = u32
+        if adu > 65535.0:
+            adu = 65535.0
+            if count_bits == 16:
+                over[i] = 1
+        _, u16 = adu_to_uint(adu)
+        out16[i] = u16
+    overloads = 0
+    for i in range(n):
+        overloads += over[i]
+    return out32, out16, overloads
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def noiseless_int(photons, gain, adc):
+    """The noiseless int images (lines 508-519): the 65535 clamp comes BEFORE the uint32
+    store, so the 32-bit noiseless image never exceeds 65535 either."""
+    n = photons.size
+    out32 = np.empty(n, dtype=np.uint32)
+    out16 = np.empty(n, dtype=np.uint16)
+    for i in prange(n):
+        adu = np.float64(photons[i]) * gain + adc
+        if adu > 2147483647.0:
+            adu = 2147483647.0
+        if adu > 65535.0:
+            adu = 65535.0
+        u32, u16 = adu_to_uint(adu)
+        out32[i] = u32
+        out16[i] = u16
+    return out32, out16
+
+
+# ------------------------------------------------------------------------------- PSF
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _gauss_integ(x, y):
+    # ngauss2D_integ (line 676), same operation order
+    return 0.125 * (math.erf(2 * x * SQRT_LOG2) * math.erf(y * SQRT_LOG16)
+                    * SQRT_LOG16_OVER_LOG2)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _fiber_integ(x, y, g):
+    # fiber2D_integ (line 701)
+    return math.atan((x * y) / (g * math.sqrt(g * g + x * x + y * y))) / 2.0 / math.pi
+
+
+@njit(cache=True, error_model="numpy")
+def psf_kernel(psftype, fwhm_pixels, g, radius):
+    """C's cached kernel (lines 808-827): (2R+1)^2 doubles, index
+    ``size*(size//2+dy) + size//2+dx``; the pixel integral of the PSF on the disc
+    dx^2+dy^2 <= R^2, zero outside."""
+    size = 2 * radius + 1
+    kernel = np.zeros(size * size, dtype=np.float64)
+    half = size // 2
+    rr = radius * radius
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            if dx * dx + dy * dy > rr:
+                continue
+            k = size * (half + dy) + half + dx
+            if psftype == GAUSS:
+                # integrate_gauss_over_pixel -> ngauss2D_pixel(x/fwhm, y/fwhm, 1/fwhm)
+                x = dx / fwhm_pixels
+                y = dy / fwhm_pixels
+                p = 1.0 / fwhm_pixels
+                kernel[k] = (_gauss_integ(x + p / 2.0, y + p / 2.0)
+                             - _gauss_integ(x + p / 2.0, y - p / 2.0)
+                             - _gauss_integ(x - p / 2.0, y + p / 2.0)
+                             + _gauss_integ(x - p / 2.0, y - p / 2.0))
+            else:
+                x = np.float64(dx)
+                y = np.float64(dy)
+                kernel[k] = (_fiber_integ(x + 0.5, y + 0.5, g)
+                             - _fiber_integ(x + 0.5, y - 0.5, g)
+                             - _fiber_integ(x - 0.5, y + 0.5, g)
+                             + _fiber_integ(x - 0.5, y - 0.5, g))
+    return kernel
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def psf_radii(image, psftype, fwhm_pixels, g, user_radius, maxwidth):
+    """Per-pixel rendering radius and lost photons (lines 836-887), in parallel.
+
+    Returns (radius int64, lost float64, used bool): ``used`` is C's ``inimage[i] > 0``
+    test passed (NaN passes, as in C); radius follows C's int conversions, INT_MIN where
+    the automatic Gaussian formula takes sqrt of a negative number (0 < I < 0.01).
+    """
+    n = image.size
+    radius = np.zeros(n, dtype=np.int64)
+    lost = np.zeros(n, dtype=np.float64)
+    used = np.zeros(n, dtype=np.bool_)
+    for i in prange(n):
+        v = np.float64(image[i])
+        if v <= 0.0:
+            continue
+        used[i] = True
+        if user_radius != 0:
+            r = user_radius
+        else:
+            lost_photons = math.sqrt(v) / PHOTONLOSS_FACTOR
+            r = 0
+            if psftype == GAUSS:
+                r = c_int(1.0 + math.ceil(math.sqrt(-math.log(lost_photons / v) / LOG16)
+                                          * fwhm_pixels))
+            else:
+                r = c_int(1.0 + math.ceil(g * (v / lost_photons)))
+        if r == 0:
+            r = 1
+        if r > maxwidth:
+            r = maxwidth
+        if psftype == GAUSS:
+            rsq = np.float64(r)
+            rsq = rsq / fwhm_pixels
+            rsq = rsq * rsq
+            lost[i] = v * math.exp(-LOG16 * rsq)
+        else:
+            r2 = (r * r + 2**31) % 2**32 - 2**31  # C's int product
+            lost[i] = v * g / math.sqrt(g * g + r2)
+        radius[i] = r
+    return radius, lost, used
+
+
+@njit(cache=True, error_model="numpy")
+def psf_lost_total(lost, used):
+    """total_lost_photons summed in pixel order (line 887)."""
+    total = 0.0
+    for i in range(lost.size):
+        if used[i]:
+            total += lost[i]
+    return total
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _tap_ok(d2, r):
+    # C: the loop runs dx, dy over -r..r (nothing for r < 0), then skips rsq > r*r
+    return r >= 0 and d2 <= r * r
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def psf_apply(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
+              lost_per_pixel):
+    """The blur of lines 830-919 as a gather: each output pixel sums its sources in C's
+    order (source pixels ascending, then dx, then dy), in float32 as C's
+    ``outimage[j] += inimage[i]*kernel[k]``, then gets ``lost_per_pixel`` added.
+
+    C's bounds test ``x > xpixels`` (line 901) lets x == xpixels through, which lands on
+    column 0 of the next row: column 0 therefore also collects the taps of the previous
+    row's right edge, merged here in C's order. ``uniform``: every used pixel has the
+    same radius ``kradius`` (user radius), so the per-tap radius test can be dropped.
+
+    image: float32 (ypixels*xpixels,); kernel: from :func:`psf_kernel` with ``kradius``;
+    radius/used: from :func:`psf_radii`. Returns float32 (ypixels*xpixels,).
+    """
+    size = 2 * kradius + 1
+    half = size // 2
+    # values of the used pixels (0 for the others: adding 0*k leaves a float unchanged)
+    w = np.empty(image.size, dtype=np.float64)
+    for i in prange(image.size):
+        w[i] = np.float64(image[i]) if used[i] else 0.0
+    out = np.empty(ypixels * xpixels, dtype=np.float32)
+    for yj in prange(ypixels):
+        acc = np.zeros(xpixels, dtype=np.float32)
+        # source rows ascending (y0 = yj - dy), within a row x0 ascending (x0 = x - dx)
+        for dy in range(kradius, -kradius - 1, -1):
+            y0 = yj - dy
+            if y0 < 0 or y0 >= ypixels:
+                continue
+            row = y0 * xpixels
+            for dx in range(kradius, -kradius - 1, -1):
+                kk = kernel[size * (half + dy) + half + dx]
+                if kk == 0.0:
+                    continue
+                # output columns 1..xpixels-1 whose source x - dx is inside the row
+                lo = max(1, dx)
+                hi = min(xpixels, xpixels + dx)
+                if uniform:
+                    for x in range(lo, hi):
+                        acc[x] = np.float32(np.float64(acc[x]) + w[row + x - dx] * kk)
+                else:
+                    d2 = dx * dx + dy * dy
+                    for x in range(lo, hi):
+                        i = row + x - dx
+                        if _tap_ok(d2, radius[i]):
+                            acc[x] = np.float32(np.float64(acc[x]) + w[i] * kk)
+        # column 0: direct taps from rows yj-dy and the wrapped taps (x == xpixels) of
+        # row yj-1's sources, merged in source order
+        a0 = np.float32(0.0)
+        ylo = max(0, yj - 1 - kradius)
+        yhi = min(ypixels - 1, yj + kradius)
+        for y0 in range(ylo, yhi + 1):
+            dyd = yj - y0  # direct: y0 + dy == yj
+            dyw = yj - 1 - y0  # wrapped: y0 + dy == yj - 1, x0 + dx == xpixels
+            # only x0 <= kradius (direct) and x0 >= xpixels-kradius (wrapped) can reach
+            split = min(kradius + 1, xpixels)
+            x0 = -1
+            while True:
+                x0 += 1
+                if x0 == split:
+                    x0 = max(split, xpixels - kradius)
+                if x0 >= xpixels:
+                    break
+                i = y0 * xpixels + x0
+                if not used[i]:
+                    continue
+                r = radius[i]
+                if -kradius <= dyd <= kradius and x0 <= kradius:
+                    dx = -x0
+                    kk = kernel[size * (half + dyd) + half + dx]
+                    if kk != 0.0 and _tap_ok(dx * dx + dyd * dyd, r):
+                        a0 = np.float32(np.float64(a0) + w[i] * kk)
+                dx = xpixels - x0
+                if yj >= 1 and -kradius <= dyw <= kradius and dx <= kradius:
+                    kk = kernel[size * (half + dyw) + half + dx]
+                    if kk != 0.0 and _tap_ok(dx * dx + dyw * dyw, r):
+                        a0 = np.float32(np.float64(a0) + w[i] * kk)
+        acc[0] = a0
+        for x in range(xpixels):
+            out[yj * xpixels + x] = np.float32(np.float64(acc[x]) + lost_per_pixel)
+    return out
