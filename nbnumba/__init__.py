@@ -32,6 +32,7 @@ _LAZY = {
     "NbError": ("nbnumba.errors", "NbError"),
     "series": ("nbnumba.distributed", "series"),
     "tiles": ("nbnumba.distributed", "tiles"),
+    "Noisify": ("nbnumba.companions.noisify", "Noisify"),  # noisify.c (noisify-nb)
 }
 
 

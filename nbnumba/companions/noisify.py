@@ -41,6 +41,7 @@ from ..io import (
     smv_value,
     wrap_int32,
 )
+from .floatadd import float_add
 
 __all__ = ["NoisifyOptions", "NoisifyResult", "Noisify", "parse_args", "run",
            "noisify_header", "KEYWORDS", "OWN_FLAGS", "USAGE"]
@@ -389,6 +390,8 @@ class NoisifyResult:
     warnings: list[str]
     overloads: int = 0
     seed: int = 0
+    xpixels: int = 0  # C's sizes (the SMV/PGM headers); arrays are flat if one is negative
+    ypixels: int = 0
 
     @property
     def image(self) -> np.ndarray:
@@ -414,7 +417,7 @@ class NoisifyResult:
         o = self.options
         out = [(intfile or o.intfilename, self._smv_bytes(self.int_image))]
         if self.pgm_image is not None:
-            xp, yp = self.pgm_image.shape[1], self.pgm_image.shape[0]
+            xp, yp = self.xpixels, self.ypixels
             head = f"P5\n{xp} {yp}\n# pixels scaled by {c_format_g(1.0)}\n255\n"
             out.append((pgmfile or o.pgmfilename,
                         [head.encode("ascii"), np.ascontiguousarray(self.pgm_image).tobytes()]))
@@ -427,8 +430,10 @@ class NoisifyResult:
         """Write C's files (byte-identical to noisify-nb's), each atomically.
 
         Names default to the run's -intfile/-pgmfile/-noisefile; relative names are taken
-        in ``folder`` when given. Returns the paths written.
+        in ``folder`` when given (created if missing). Returns the paths written.
         """
+        if folder is not None:
+            os.makedirs(folder, exist_ok=True)
         written = []
         for path, chunks in self.files(intfile, noisefile, pgmfile):
             if folder is not None and not os.path.isabs(path):
@@ -539,13 +544,6 @@ def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
     return result
 
 
-def _sum_float_images(images: Sequence[np.ndarray]) -> np.ndarray:
-    total = np.asarray(images[0], dtype=np.float32)
-    for other in images[1:]:
-        total = total + np.asarray(other, dtype=np.float32)  # float32, left to right
-    return total
-
-
 def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None = None,
         out: Out | None = None, warn: Out | None = None) -> NoisifyResult:
     """noisify.c's main after the argv loop (lines 322-666), without writing files.
@@ -612,7 +610,7 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
         shapes = {np.shape(a) for a in arrays}
         if len(shapes) != 1:
             raise UsageError(f"image: arrays of different shapes {sorted(shapes)}")
-        data = np.ascontiguousarray(_sum_float_images(arrays), dtype=np.float32)
+        data = np.ascontiguousarray(float_add(arrays), dtype=np.float32)
         nbytes = data.size * 4
         shape2d = data.shape if data.ndim == 2 else None
         name = "(in-memory image)"
@@ -700,7 +698,7 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
                 raise InputFileError(path, f"holds {len(more)} bytes, the input {name} holds "
                                            f"{nbytes}: -add needs images of the same size")
             images.append(_as_float32(more, pixels, path, note))
-        floatimage = _sum_float_images(images)
+        floatimage = float_add(images)
 
     if Xbeam <= -1e99:
         Xbeam = detsize_x / 2.0
@@ -778,13 +776,17 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
     elif bits == 32:
         note("warning: -header with -bits 32: noisify.c copies the header (its TYPE "
              "included) verbatim and writes 4-byte pixels after it")
-    shape = (ypixels, xpixels)
+    shape = (ypixels, xpixels) if xpixels > 0 and ypixels > 0 else (pixels,)
+    if len(shape) == 1:
+        note(f"warning: a {xpixels}x{ypixels} pixel image: noisify.c writes these sizes into "
+             "its headers as they are; the arrays here are flat")
     int_image = (int32 if bits == 32 else int16).reshape(shape)
 
     result = NoisifyResult(options=o, photons=photons.reshape(shape), int_image=int_image,
                            noise_image=None, noise_photons=None,
                            pgm_image=None if pgm is None else pgm.reshape(shape),
-                           header=header_bytes, summary=summary, warnings=warnings, seed=seed)
+                           header=header_bytes, summary=summary, warnings=warnings, seed=seed,
+                           xpixels=xpixels, ypixels=ypixels)
     if not o.calculate_noise:
         return result
 

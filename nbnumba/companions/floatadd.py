@@ -1,0 +1,68 @@
+"""Sum raw float32 images before noise, as bl831's ``float_add`` does (not in nanoBragg).
+
+The pipeline's combine rule (``../shared/companions/README.md``): ``((a + b) + c)`` in
+float32, left to right, element by element. Used by ``nb-float-add``, by
+``noisify-nb -add FILE`` and by ``Noisify.run(image=[a, b, c])``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import InputFileError, InputFileOpenError, UsageError
+
+__all__ = ["float_add", "read_float_image", "float_add_files"]
+
+
+def float_add(images: Sequence[np.ndarray]) -> np.ndarray:
+    """Element-wise float32 sum ``((images[0] + images[1]) + ...)``, in order.
+
+    Parameters
+    ----------
+    images : sequence of arrays, all of one shape
+        photons/pixel; converted to float32 first (as C reads them).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the common shape.
+
+    Raises
+    ------
+    UsageError
+        No images, or shapes that differ.
+    """
+    if len(images) == 0:
+        raise UsageError("float_add needs at least one image")
+    shapes = {np.shape(a) for a in images}
+    if len(shapes) != 1:
+        raise UsageError(f"float_add: images of different shapes {sorted(shapes)}")
+    total = np.array(images[0], dtype=np.float32, copy=True)
+    for other in images[1:]:
+        total += np.asarray(other, dtype=np.float32)  # float32 + float32, rounded each step
+    return total
+
+
+def read_float_image(path: str | os.PathLike) -> np.ndarray:
+    """A raw float32 little-endian file as a flat array (raises InputFileError)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InputFileOpenError(path, exc) from exc
+    if len(data) % 4:
+        raise InputFileError(path, f"{len(data)} bytes is not a whole number of float32 values")
+    return np.frombuffer(data, dtype="<f4").copy()
+
+
+def float_add_files(paths: Sequence[str | os.PathLike]) -> np.ndarray:
+    """Read and sum float images (all the same byte length), in order."""
+    images = [read_float_image(p) for p in paths]
+    for p, img in zip(paths[1:], images[1:], strict=True):
+        if img.size != images[0].size:
+            raise InputFileError(p, f"holds {img.size} floats, {os.fspath(paths[0])} holds "
+                                    f"{images[0].size}: images must have the same size")
+    return float_add(images)
