@@ -170,6 +170,19 @@ def _poidev_small(xm, seed, state):
     return em
 
 
+_NO_TABLE = np.zeros(0, dtype=np.float32)
+
+
+@njit(cache=True, error_model="numpy")
+def lgamma_table(n):
+    """``gammln(float32(k + 1))`` for k < n, float32: the values poidev's rejection loop
+    needs for an integer candidate k, computed once instead of per draw."""
+    table = np.empty(n, dtype=np.float32)
+    for k in range(n):
+        table[k] = gammln(np.float32(k + 1.0))
+    return table
+
+
 @njit(cache=True, error_model="numpy")
 def poidev(xm, seed, state):
     """Poisson deviate of float32 mean ``xm`` (photons) as float32; C's poidev (line 3616).
@@ -177,6 +190,14 @@ def poidev(xm, seed, state):
     Means above 1e6 use a Gaussian approximation (non-integer result), means below 12
     the product-of-uniforms method, the rest Lorentzian rejection.
     """
+    return poidev_table(xm, seed, state, _NO_TABLE)
+
+
+@njit(cache=True, error_model="numpy")
+def poidev_table(xm, seed, state, table):
+    """:func:`poidev`, reading gammln(em+1) from ``table`` (:func:`lgamma_table`) for
+    candidates em < table.size: the same numbers, about a quarter faster for means of
+    tens to thousands of photons."""
     fst = state[1]
     xm = np.float32(xm)
     xmd = np.float64(xm)
@@ -199,7 +220,11 @@ def poidev(xm, seed, state):
             if not (em < 0.0):
                 break
         em = np.float32(np.floor(np.float64(em)))  # exact; avoids an int overflow
-        expo = em * alxm - gammln(np.float32(np.float64(em) + 1.0)) - g
+        if em < table.size:
+            lg = table[int(em)]
+        else:
+            lg = gammln(np.float32(np.float64(em) + 1.0))
+        expo = em * alxm - lg - g
         t = np.float32(0.9 * (1.0 + np.float64(y * y)) * math.exp(np.float64(expo)))
         if not (ran1(seed, state) > t):
             break

@@ -24,6 +24,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -743,8 +744,7 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
     finite = floatimage[~np.isnan(floatimage)]
     max_I = max(0.0, float(finite.max())) if finite.size else 0.0
     factor = (o.fluence * R_E_SQR) * o.photon_scale
-    with np.errstate(all="ignore"):
-        photons = (factor * floatimage.astype(np.float64)).astype(np.float32)
+    photons = k.photon_scale(floatimage, float(factor))
     say(f"maximum value in input file: {g(max_I)} "
         f"( {g(max_I * o.photon_scale * o.fluence * R_E_SQR)} on photon scale)\n")
 
@@ -755,6 +755,33 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
         photons = _apply_psf(photons, xpixels, ypixels, o.psftype, fwhm_pixels, o.psf_radius,
                              say, note)
 
+    # noise draws (lines 571-590) only read the photons: they run in a thread (the
+    # kernel releases the GIL) while the noiseless images are made
+    state = new_state()
+    seed_cell = make_seed(seed)
+    calib_cell = make_seed(o.calib_seed)
+    pool = ThreadPoolExecutor(max_workers=1) if o.calculate_noise else None
+    shot = None
+    if pool is not None:
+        shot = pool.submit(k.shot_noise, photons, float(flicker), float(calibration),
+                           seed_cell, calib_cell, state, _lgamma_for(photons))
+    try:
+        return _finish(o, say, note, photons, pixels, xpixels, ypixels, pixel, distance,
+                       lambda0, Xbeam, Ybeam, detsize_y, header_bytes, summary, warnings, seed,
+                       psf_on, fwhm_pixels, readout, state, seed_cell, shot, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def _finish(o, say, note, photons, pixels, xpixels, ypixels, pixel, distance, lambda0, Xbeam,
+            Ybeam, detsize_y, header_bytes, summary, warnings, seed, psf_on, fwhm_pixels,
+            readout, state, seed_cell, shot, pool) -> NoisifyResult:
+    """run() from the noiseless images on (lines 508-666)."""
+    from ..kernels import noisify as k
+
+    g = c_format_g
+    psf_fwhm = float(o.psf_fwhm)
     # noiseless integer images and PGM (lines 508-563)
     gain, adc, bits = float(o.quantum_gain), float(o.adc_offset), o.intimage_bits
     int32, int16 = k.noiseless_int(photons, gain, adc)
@@ -791,21 +818,17 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
         return result
 
     # noise (lines 571-638): the draws in C's order from one shared generator state
-    state = new_state()
-    seed_cell = make_seed(seed)
-    calib_cell = make_seed(o.calib_seed)
-    noisy, total = k.shot_noise(photons, float(flicker), float(calibration), seed_cell,
-                                calib_cell, state)
+    noisy, total = shot.result()
+    # the read-noise draws (line 617) continue the same stream and do not depend on the
+    # PSF: they are drawn in the thread while the PSF runs
+    reads = pool.submit(k.gauss_draws, pixels, seed_cell, state) if readout > 0.0 else None
     if psf_on:
         say(f"{total:.0f} photons on noise image before PSF\n")
         say(f"  applying PSF width = {g(psf_fwhm * 1e6)} um\n")
         noisy = _apply_psf(noisy, xpixels, ypixels, o.psftype, fwhm_pixels, o.psf_radius,
                            say, note)
     total = float(k.serial_sum(noisy))
-    if readout > 0.0:
-        draws = k.gauss_draws(pixels, seed_cell, state)
-    else:
-        draws = np.zeros(0, dtype=np.float32)
+    draws = reads.result() if reads is not None else np.zeros(0, dtype=np.float32)
     n32, n16, overloads = k.quantise(noisy, gain, adc, float(readout), draws, bits)
     _check_negative_adu(noisy, gain, adc, readout, note)
     say(f"{total:.0f} photons on noise image ({int(overloads)} overloads)\n")
@@ -817,6 +840,18 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
     result.noise_photons = noisy.reshape(shape)
     result.overloads = int(overloads)
     return result
+
+
+def _lgamma_for(photons: np.ndarray) -> np.ndarray:
+    """gammln(k+1) table up to a few sigma above the brightest mean (at most 2^20)."""
+    from ..rng import lgamma_table
+
+    finite = photons[np.isfinite(photons)]
+    top = float(finite.max()) if finite.size else 0.0
+    if top < 12.0:
+        return np.zeros(0, dtype=np.float32)  # the rejection branch is never taken
+    n = int(min(2**20, top + 10.0 * math.sqrt(top) + 100.0))
+    return lgamma_table(n)
 
 
 def _fdiv(a: float, b: float) -> float:

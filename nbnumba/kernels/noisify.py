@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..rng import gaussdev, poidev
+from ..rng import gaussdev, poidev_table
 
 GAUSS = 2  # C's psf_type enum (line 72): UNKNOWN, FIBER, GAUSS
 FIBER = 1
@@ -51,13 +51,14 @@ def adu_to_uint(adu):
 
 # ----------------------------------------------------------------------------- noise
 
-@njit(cache=True, error_model="numpy")
-def shot_noise(photons, flicker, calibration, seed, calib_seed, state):
+@njit(cache=True, nogil=True, error_model="numpy")
+def shot_noise(photons, flicker, calibration, seed, calib_seed, state, lgamma):
     """C's noise loop (lines 571-590), serial in pixel order.
 
     Per pixel: flicker ``gaussdev(&seed)``, calibration ``gaussdev(&calib_seed)``, then
     ``poidev((float) p, &seed)``; both seeds share ``state`` (ran1's table, gaussdev's
-    spare, poidev's cache). Returns the float32 Poisson counts and their double sum.
+    spare, poidev's cache). ``lgamma``: :func:`nbnumba.rng.lgamma_table` (may be empty).
+    Returns the float32 Poisson counts and their double sum.
     """
     n = photons.size
     out = np.empty(n, dtype=np.float32)
@@ -68,18 +69,27 @@ def shot_noise(photons, flicker, calibration, seed, calib_seed, state):
             p *= 1.0 + flicker * np.float64(gaussdev(seed, state))
         if calibration > 0.0:
             p *= 1.0 + calibration * np.float64(gaussdev(calib_seed, state))
-        v = poidev(np.float32(p), seed, state)
+        v = poidev_table(np.float32(p), seed, state, lgamma)
         out[i] = v
         total += np.float64(v)
     return out, total
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def gauss_draws(n, seed, state):
     """n gaussdev(&seed) draws in order (the read noise of lines 616-618), float32."""
     out = np.empty(n, dtype=np.float32)
     for i in range(n):
         out[i] = gaussdev(seed, state)
+    return out
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def photon_scale(image, factor):
+    """``(float)(factor * I)`` per pixel (line 489; factor = fluence*r_e^2*scale)."""
+    out = np.empty(image.size, dtype=np.float32)
+    for i in prange(image.size):
+        out[i] = np.float32(factor * np.float64(image[i]))
     return out
 
 
@@ -291,15 +301,21 @@ def psf_apply(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
                 # output columns 1..xpixels-1 whose source x - dx is inside the row
                 lo = max(1, dx)
                 hi = min(xpixels, xpixels + dx)
+                if hi <= lo:
+                    continue
+                # slices indexed from 0 let LLVM vectorise (no negative-index wraparound)
+                a = acc[lo:hi]
+                src = w[row + lo - dx:row + hi - dx]
                 if uniform:
-                    for x in range(lo, hi):
-                        acc[x] = np.float32(np.float64(acc[x]) + w[row + x - dx] * kk)
+                    for t in range(a.size):
+                        a[t] = np.float32(np.float64(a[t]) + src[t] * kk)
                 else:
                     d2 = dx * dx + dy * dy
-                    for x in range(lo, hi):
-                        i = row + x - dx
-                        if _tap_ok(d2, radius[i]):
-                            acc[x] = np.float32(np.float64(acc[x]) + w[i] * kk)
+                    rad = radius[row + lo - dx:row + hi - dx]
+                    for t in range(a.size):
+                        # adding +0.0 leaves a float32 sum unchanged (it is never -0.0)
+                        a[t] = np.float32(np.float64(a[t])
+                                          + (src[t] * kk if _tap_ok(d2, rad[t]) else 0.0))
         # column 0: direct taps from rows yj-dy and the wrapped taps (x == xpixels) of
         # row yj-1's sources, merged in source order
         a0 = np.float32(0.0)
