@@ -922,7 +922,7 @@ KEYWORDS: dict[str, tuple[str, str]] = {
 
 def _value_text(v: object) -> str:
     if isinstance(v, bool):
-        return "1" if v else "0"
+        raise TypeError("a flag's value cannot be a bool (switches are nonoise/nopgm)")
     if isinstance(v, float):
         return repr(v)
     return os.fspath(v) if isinstance(v, os.PathLike) else str(v)
