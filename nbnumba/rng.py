@@ -104,6 +104,13 @@ def ran1(seed, state):
 @njit(cache=True, error_model="numpy")
 def gaussdev(seed, state):
     """Normal deviate (rms 1) as float32, Box-Muller in pairs; C's gaussdev (line 3673)."""
+    return gaussdev_inline(seed, state)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def gaussdev_inline(seed, state):
+    """:func:`gaussdev`, inlined into the caller: for loops that draw once per pixel,
+    where the call costs as much as the draw."""
     ist = state[0]
     fst = state[1]
     if ist[_ISET] == 0:
@@ -198,6 +205,12 @@ def poidev_table(xm, seed, state, table):
     """:func:`poidev`, reading gammln(em+1) from ``table`` (:func:`lgamma_table`) for
     candidates em < table.size: the same numbers, about a quarter faster for means of
     tens to thousands of photons."""
+    return poidev_table_inline(xm, seed, state, table)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def poidev_table_inline(xm, seed, state, table):
+    """:func:`poidev_table` inlined into the caller (a per-pixel noise loop)."""
     fst = state[1]
     xm = np.float32(xm)
     xmd = np.float64(xm)

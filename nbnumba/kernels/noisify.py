@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..rng import gaussdev, poidev_table
+from ..rng import gaussdev_inline, poidev_table_inline
 
 GAUSS = 2  # C's psf_type enum (line 72): UNKNOWN, FIBER, GAUSS
 FIBER = 1
@@ -66,10 +66,10 @@ def shot_noise(photons, flicker, calibration, seed, calib_seed, state, lgamma):
     for i in range(n):
         p = np.float64(photons[i])
         if flicker > 0.0:
-            p *= 1.0 + flicker * np.float64(gaussdev(seed, state))
+            p *= 1.0 + flicker * np.float64(gaussdev_inline(seed, state))
         if calibration > 0.0:
-            p *= 1.0 + calibration * np.float64(gaussdev(calib_seed, state))
-        v = poidev_table(np.float32(p), seed, state, lgamma)
+            p *= 1.0 + calibration * np.float64(gaussdev_inline(calib_seed, state))
+        v = poidev_table_inline(np.float32(p), seed, state, lgamma)
         out[i] = v
         total += np.float64(v)
     return out, total
@@ -80,7 +80,7 @@ def gauss_draws(n, seed, state):
     """n gaussdev(&seed) draws in order (the read noise of lines 616-618), float32."""
     out = np.empty(n, dtype=np.float32)
     for i in range(n):
-        out[i] = gaussdev(seed, state)
+        out[i] = gaussdev_inline(seed, state)
     return out
 
 
