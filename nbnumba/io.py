@@ -160,10 +160,6 @@ def c_int_from_double(x: float) -> int:
     return t if INT_MIN <= t < 2**31 else INT_MIN
 
 
-# public name for the companions (noisify's int conversions)
-c_int_from_double = _c_int_from_double
-
-
 def c_format_g(x: float) -> str:
     """printf ``%g``; Python's ``%g`` matches glibc except for the sign of NaN."""
     x = float(x)

@@ -165,6 +165,20 @@ def test_api_image_in_memory_and_keywords(tmp_path: Path) -> None:
 def test_unknown_keyword_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="psf_width_um.*readnoise"):
         Noisify(psf_width_um=3, readnoise=2)
+    with pytest.raises(TypeError, match="bool"):
+        Noisify(readout=True)
+    with pytest.raises(TypeError, match="list"):
+        Noisify.from_args("-floatfile x.bin")
+    job = Noisify(pixel=np.float64(0.2), detpixels=np.int32(8), seed=np.array(3))
+    assert job.argv == ["-pixel", "0.2", "-detpixels", "8", "-seed", "3"]
+
+
+def test_api_write_error_is_output_path_error(tmp_path: Path) -> None:
+    from nbnumba.errors import OutputPathError
+
+    res = Noisify(seed=1, nopgm=True).run(image=np.full((4, 4), 3.0, np.float32))
+    with pytest.raises(OutputPathError, match="cannot write"):
+        res.write(intfile=str(tmp_path / "no" / "x.img"))
 
 
 # ------------------------------------------------------------------------ pipeline

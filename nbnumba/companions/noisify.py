@@ -20,7 +20,9 @@ Line numbers refer to noisify.c (bl831/nanoBragg HEAD 455534a, "6-28-21");
 
 from __future__ import annotations
 
+import errno
 import math
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -31,7 +33,15 @@ import numpy as np
 
 from ..cargs import numeric_note
 from ..constants import R_E_SQR
-from ..errors import InputFileError, InputFileOpenError, ResourceError, SetupExit, UsageError
+from ..errors import (
+    EXIT_RESOURCES,
+    InputFileError,
+    InputFileOpenError,
+    OutputPathError,
+    ResourceError,
+    SetupExit,
+    UsageError,
+)
 from ..io import (
     atomic_write,
     c_atof,
@@ -439,7 +449,13 @@ class NoisifyResult:
         for path, chunks in self.files(intfile, noisefile, pgmfile):
             if folder is not None and not os.path.isabs(path):
                 path = os.path.join(os.fspath(folder), path)
-            atomic_write(path, chunks)
+            try:
+                atomic_write(path, chunks)
+            except OSError as exc:
+                error = OutputPathError(f"cannot write {path}: {exc.strerror or exc}")
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EFBIG):
+                    error.exit_code = EXIT_RESOURCES
+                raise error from exc
             written.append(path)
         return written
 
@@ -920,12 +936,23 @@ KEYWORDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _value_text(v: object) -> str:
-    if isinstance(v, bool):
-        raise TypeError("a flag's value cannot be a bool (switches are nonoise/nopgm)")
-    if isinstance(v, float):
-        return repr(v)
-    return os.fspath(v) if isinstance(v, os.PathLike) else str(v)
+def _value_text(name: str, v: object) -> str:
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = v.item()
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name}: a flag's value cannot be a bool (the switches are "
+                        "nonoise and nopgm)")
+    if isinstance(v, numbers.Integral):
+        return str(int(v))
+    if isinstance(v, numbers.Real):  # numpy floats too, written so that atof reads them back
+        v = float(v)
+        return repr(v) if math.isfinite(v) else str(v)
+    if isinstance(v, os.PathLike):
+        return os.fspath(v)
+    if isinstance(v, str):
+        return v
+    raise TypeError(f"{name}: {type(v).__name__} is not a flag value (give a number, a "
+                    "string or a path)")
 
 
 def keywords_to_argv(flags: dict[str, object]) -> list[str]:
@@ -948,9 +975,9 @@ def keywords_to_argv(flags: dict[str, object]) -> list[str]:
         elif kind == "list":
             items = [value] if isinstance(value, (str, os.PathLike)) else list(value)
             for item in items:
-                argv += [flag, _value_text(item)]
+                argv += [flag, _value_text(name, item)]
         else:
-            argv += [flag, _value_text(value)]
+            argv += [flag, _value_text(name, value)]
     return argv
 
 
@@ -975,8 +1002,11 @@ class Noisify:
     @classmethod
     def from_args(cls, argv: Iterable[str]) -> Noisify:
         """From noisify.c's command line (without the program name)."""
+        if isinstance(argv, (str, bytes)):
+            raise TypeError("from_args takes the arguments as a list (e.g. "
+                            "shlex.split(command_line)), not one string")
         obj = cls.__new__(cls)
-        obj._setup([os.fspath(a) for a in argv])
+        obj._setup([os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in argv])
         return obj
 
     def _setup(self, argv: list[str]) -> None:
