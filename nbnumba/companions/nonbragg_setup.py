@@ -213,6 +213,14 @@ def read_img_header(o: NonBraggOptions, out: Callable[[str], None]) -> None:
     out(f"mmap({path}) = 0x{int(data.ctypes.data):x}\n")
 
 
+def _steps(steps: int, span: float, step: float) -> tuple[int, float, float]:
+    """pick_steps, with C's (int)ceil of a NaN/inf ratio (INT_MIN: then one step)."""
+    try:
+        return pick_steps(steps, span, step, 1.0)
+    except (ValueError, OverflowError):
+        return -(2**31), span, step
+
+
 def _osc_for_header(o: NonBraggOptions) -> float:
     """The phi sampling logic (lines 873-919): only osc reaches the output (header)."""
     osc, phistep, phisteps = o.osc, o.phistep, o.phisteps
@@ -434,9 +442,9 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     osc = _osc_for_header(o)
 
     # sampling (lines 921-1163)
-    hdivsteps, hdivrange, hdivstep = pick_steps(o.hdivsteps, o.hdivrange, o.hdivstep, 1.0)
-    vdivsteps, vdivrange, vdivstep = pick_steps(o.vdivsteps, o.vdivrange, o.vdivstep, 1.0)
-    dispsteps, dispersion, dispstep = pick_steps(o.dispsteps, o.dispersion, -1.0, 1.0)
+    hdivsteps, hdivrange, hdivstep = _steps(o.hdivsteps, o.hdivrange, o.hdivstep)
+    vdivsteps, vdivrange, vdivstep = _steps(o.vdivsteps, o.vdivrange, o.vdivstep)
+    dispsteps, dispersion, dispstep = _steps(o.dispsteps, o.dispersion, -1.0)
     if hdivrange <= 0.0 or hdivstep <= 0.0 or hdivsteps <= 0:
         hdivsteps, hdivrange, hdivstep = 1, 0.0, 0.0
     if vdivrange <= 0.0 or vdivstep <= 0.0 or vdivsteps <= 0:
