@@ -293,7 +293,8 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
     emit(f"solid angle subtended by detector = {_g(omega_total)} steradian "
          f"( {_g(100 * omega_total / 4 / M_PI)}% sphere)\n")
 
-    total, sumsqr, max_I, max_index, n = k.image_stats(image, xmin, xmax, ymin, ymax)
+    mask = roi_mask(scene)
+    total, sumsqr, max_I, max_index, n = image_stats(image, mask)
     stol_table = None
     if scene.img is not None:
         stol_table, n = _stol_table(o, scene, detail, emit)
@@ -305,9 +306,11 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
     if n <= 1:
         n = 2
     rms = math.sqrt(sumsqr / (n - 1)) if sumsqr == sumsqr else sumsqr
-    flat = np.zeros(scene.pixels + 10, dtype=np.float32)
-    flat[:scene.pixels] = image.reshape(-1)
-    sumsqr2, n2 = k.rmsd_sum(flat, fpixels, spixels, xmin, xmax, ymin, ymax, avg)
+    # C's rmsd loop increments j before using it: pixel j+1 (the zero pad after the last)
+    shifted = np.zeros(scene.pixels + 1, dtype=np.float32)
+    shifted[:scene.pixels] = image.reshape(-1)
+    dev = shifted[1:][mask.reshape(-1)].astype(np.float64) - avg
+    sumsqr2, n2 = _sequential_sum(dev * dev), int(dev.size)
     if n2 <= 1:
         n2 = 2
     rmsd = math.sqrt(sumsqr2 / (n2 - 1)) if sumsqr2 == sumsqr2 else sumsqr2
@@ -335,7 +338,7 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
         if max_I > 0.0:
             intfile_scale = 55000.0 / max_I
     emit(f"intfile_scale = {_g(intfile_scale)}\n")
-    int_image = k.int_pixels(image, intfile_scale, o.adc_offset, xmin, xmax, ymin, ymax)
+    int_image = int_pixels(image, intfile_scale, o.adc_offset, mask)
     emit(f"writing {o.intfilename} as 2-byte integers\n")
     header_bytes, header = nonbragg_smv_header(scene)
 
@@ -345,7 +348,7 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
         if rmsd > 0.0:
             pgm_scale = 250.0 / (5.0 * rmsd)
     emit(f"pgm_scale = {_g(pgm_scale)}\n")
-    pgm = k.pgm_pixels(image, pgm_scale, xmin, xmax, ymin, ymax)
+    pgm = pgm_pixels(image, pgm_scale, mask)
     emit(f"writing {o.pgmfilename} as 1-byte integers\n")
     if o.output_pgm:
         note(f"warning: nonBragg.c writes {2 * scene.pixels} pixel bytes to {o.pgmfilename}, "
@@ -375,6 +378,67 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
                           summary=summary, warnings=list(warnings.items), options=o,
                           scene=scene, intfile_scale=intfile_scale, pgm_scale=pgm_scale,
                           stol_table=stol_table, _int=int_image, _pgm=pgm, _noise=noise)
+
+
+def roi_mask(scene: NonBraggScene) -> np.ndarray:
+    """bool [slow, fast]: the pixels C renders (ROI bounds inclusive, line 1420)."""
+    xmin, xmax, ymin, ymax = scene.roi
+    f = np.arange(scene.fpixels)
+    sl = np.arange(scene.spixels)
+    return ((sl >= ymin) & (sl <= ymax))[:, None] & ((f >= xmin) & (f <= xmax))[None, :]
+
+
+def _sequential_sum(values: np.ndarray) -> float:
+    """``sum += v`` in order from 0.0, as C's loops add (np.cumsum is sequential)."""
+    if values.size == 0:
+        return 0.0
+    return float(np.cumsum(values, dtype=np.float64)[-1])
+
+
+def image_stats(image: np.ndarray, mask: np.ndarray) -> tuple[float, float, float, int, int]:
+    """C's sum, sum of squares, max_I and its flat index over the ROI (line 1562).
+
+    The index is -1 when no pixel exceeds 0 (C's max_I starts at 0 and NaN
+    never compares greater).
+    """
+    values = image[mask].astype(np.float64)
+    total = _sequential_sum(values)
+    sumsqr = _sequential_sum(values * values)
+    index = -1
+    max_I = 0.0
+    if values.size:
+        masked = np.where(mask, image, np.float32(-np.inf)).reshape(-1)
+        masked = np.where(np.isnan(masked), np.float32(-np.inf), masked)
+        j = int(np.argmax(masked))  # the first maximum, as C's strict >
+        if masked[j] > 0.0:
+            index, max_I = j, float(masked[j])
+    return total, sumsqr, max_I, index, int(values.size)
+
+
+def int_pixels(image: np.ndarray, scale: float, adc: float, mask: np.ndarray) -> np.ndarray:
+    """C's int image (line 1672): ``floorf(test + 0.5)`` of ``value·scale + adc``
+    clamped to [0, 65535], rounded to float32 before floorf; NaN gives 0 (as x86-64)."""
+    with np.errstate(all="ignore"):
+        test = image.astype(np.float64) * scale + adc
+        test = np.where(test > 65535.0, 65535.0, test)
+        test = np.where(test < 0.0, 0.0, test)
+        r = np.floor((test + 0.5).astype(np.float32))
+        r = np.where(np.isnan(r) | ~mask, 0.0, r)
+    return r.astype(np.uint16)
+
+
+def pgm_pixels(image: np.ndarray, scale: float, mask: np.ndarray) -> np.ndarray:
+    """C's PGM bytes (line 1754): ``(unsigned char) min(value·scale, 255)``.
+
+    Negative and NaN values (undefined in C) convert as gcc's x86-64 code does,
+    through a 32-bit int: NaN → 0, -3.7 → 253.
+    """
+    with np.errstate(all="ignore"):
+        test = image.astype(np.float64) * scale
+        test = np.where(test > 255.0, 255.0, test)
+        bad = np.isnan(test) | (test <= -2147483648.0) | ~mask
+        t = np.trunc(np.where(bad, 0.0, test)).astype(np.int64)
+    return (t & 0xFF).astype(np.uint8)
 
 
 def _printout(o: NonBraggOptions, scene: NonBraggScene, image, detail, emit) -> None:
