@@ -223,7 +223,15 @@ class NonBragg:
             o, parse_warnings = self.options, self.parse_warnings
         for w in parse_warnings:
             note(w)
-        scene = setup(o, emit, note)
+        try:
+            scene = setup(o, emit, note)
+        except ValueError as exc:
+            if type(exc) is not ValueError or "math domain" not in str(exc):
+                raise
+            # Python's sin/cos refuse inf where C returns NaN
+            raise UsageError("an infinite angle (-twotheta, -detector_rot*, divergence) makes "
+                             "nonBragg.c's geometry NaN and its image NaN; give finite "
+                             "angles") from None
         return _render_and_finish(o, scene, emit, note, chunks, warnings)
 
 
