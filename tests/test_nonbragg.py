@@ -351,3 +351,60 @@ if given is not None:
         errors = [ln for ln in err.splitlines() if ln.startswith("nonbragg-nb: error:")]
         assert len(errors) == (0 if code == 0 else 1), err
         assert not list(workdir.glob(".*.tmp"))
+
+
+def test_thread_count_does_not_matter(workdir: Path) -> None:
+    """Rows are independent: 1 thread and all threads give the same bytes."""
+    import numba
+
+    from nbnumba import NonBragg
+
+    args = ("-stol water.stol -lambda 1 -dispersion 2 -dispsteps 3 -divergence 1 -divsteps 3 "
+            "-oversample 2 -distance 100 -detpixels 48 -pixel 1 -nonoise").split()
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = NonBragg.from_args(args).run().image
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = NonBragg.from_args(args).run().image
+    finally:
+        numba.set_num_threads(before)
+        os.chdir(cwd)
+    assert one.tobytes() == many.tobytes()
+
+
+EXTRA_VS_C = [
+    "-stol water.stol -lambda 1 -dispersion 2 -dispsteps 3 -divergence 1 -divsteps 3 "
+    "-oversample 2 -distance 100 -detpixels 48 -pixel 1 -nonoise -seed 4",
+    "-stol ice.stol -polar 0.9 -polar_vector 0 1 1 -curved_det -distance 60 -detpixels 40 "
+    "-pixel 1 -detector_roty 5 -oversample 3 -seed 5 -roi 3 30 2 35",
+    "-4stol shortwater.stol -sourcefile sources.txt -twotheta 10 -detpixels_f 30 "
+    "-detpixels_s 20 -pixel 1.5 -Fmap -nonoise",
+    "-stol nanoice.stol -Xbeam 3 -Ybeam 4 -detpixels 32 -pixel 1 -square_div -hdivrange 2 "
+    "-hdivstep 0.7 -seed 9 -adc 0 -scale 3",
+]
+
+
+@pytest.mark.parametrize("args", EXTRA_VS_C)
+def test_more_argv_against_c(args: str, workdir: Path, tmp_path_factory) -> None:
+    """With NONBRAGG_C_BIN: other flag mixes give C's bytes and stdout."""
+    import subprocess
+
+    c_bin = os.environ.get("NONBRAGG_C_BIN")
+    if not c_bin or not Path(c_bin).is_file():
+        pytest.skip("NONBRAGG_C_BIN is not set to a nonBragg.c build")
+    argv = args.split() + ["-noprogress"]
+    c_dir = tmp_path_factory.mktemp("c")
+    for f in (COMPANIONS / "inputs").iterdir():
+        shutil.copyfile(f, c_dir / f.name)
+    c = subprocess.run([c_bin, *argv], cwd=c_dir, capture_output=True, text=True)
+    code, out, err = run_cli(argv, workdir)
+    assert code == c.returncode == 0, err
+    check_stdout(c.stdout, out)
+    for name in ("floatimage.bin", "intimage.img", "noiseimage.img"):
+        if (c_dir / name).exists():
+            assert (workdir / name).read_bytes() == (c_dir / name).read_bytes(), name
+    pgm = (c_dir / "image.pgm").read_bytes()
+    assert (workdir / "image.pgm").read_bytes() == pgm[:len((workdir / "image.pgm").read_bytes())]

@@ -409,18 +409,20 @@ def image_stats(image: np.ndarray, mask: np.ndarray) -> tuple[float, float, floa
     The index is -1 when no pixel exceeds 0 (C's max_I starts at 0 and NaN
     never compares greater).
     """
-    values = image[mask].astype(np.float64)
-    total = _sequential_sum(values)
-    sumsqr = _sequential_sum(values * values)
+    values32 = image[mask]
+    total = _sequential_sum(values32.astype(np.float64))
+    with np.errstate(over="ignore", invalid="ignore"):
+        # C squares the float pixel in float (it can overflow to inf), then adds in double
+        sumsqr = _sequential_sum((values32 * values32).astype(np.float64))
     index = -1
     max_I = 0.0
-    if values.size:
+    if values32.size:
         masked = np.where(mask, image, np.float32(-np.inf)).reshape(-1)
         masked = np.where(np.isnan(masked), np.float32(-np.inf), masked)
         j = int(np.argmax(masked))  # the first maximum, as C's strict >
         if masked[j] > 0.0:
             index, max_I = j, float(masked[j])
-    return total, sumsqr, max_I, index, int(values.size)
+    return total, sumsqr, max_I, index, int(values32.size)
 
 
 def int_pixels(image: np.ndarray, scale: float, adc: float, mask: np.ndarray) -> np.ndarray:
