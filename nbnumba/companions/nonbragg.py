@@ -43,7 +43,7 @@ def _fmt_nan_aware(x: float, spec: str) -> str:
 
 
 def nonbragg_smv_header(scene: NonBraggScene) -> tuple[bytes, dict[str, object]]:
-    """nonBragg.c's SMV header (lines 1690-1703): 512 bytes, and its fields as a dict."""
+    """nonBragg.c's SMV header (lines 1751-1765): 512 bytes, and its fields as a dict."""
     px = scene.pixel_size
     fields: dict[str, object] = {
         "HEADER_BYTES": 512, "DIM": 2, "BYTE_ORDER": "little_endian",
@@ -96,15 +96,15 @@ class NonBraggResult:
     _noise: np.ndarray | None = field(default=None, repr=False)
 
     def int_image(self) -> np.ndarray:
-        """uint16 [slow, fast]: ``floorf(photons·scale + adc + 0.5)`` clamped (line 1672)."""
+        """uint16 [slow, fast]: ``floorf(photons·scale + adc + 0.5)`` clamped (line 1729)."""
         return self._int
 
     def pgm_image(self) -> np.ndarray:
-        """uint8 [slow, fast]: the PGM's pixels (line 1754)."""
+        """uint8 [slow, fast]: the PGM's pixels (line 1797)."""
         return self._pgm
 
     def noise_image(self) -> np.ndarray | None:
-        """uint16 [slow, fast]: Poisson image + adc (line 1786); None with ``-nonoise``."""
+        """uint16 [slow, fast]: Poisson image + adc (line 1837); None with ``-nonoise``."""
         return self._noise
 
     def write(self, floatfile: str | os.PathLike | None = None,
@@ -307,14 +307,14 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
     if scene.img is not None:
         stol_table, n = _stol_table(o, scene, detail, emit)
 
-    # stats (line 1633)
+    # stats (line 1684)
     if n <= 0:
         n = 1
     avg = total / n
     if n <= 1:
         n = 2
     rms = math.sqrt(sumsqr / (n - 1)) if sumsqr == sumsqr else sumsqr
-    # C's rmsd loop increments j before using it: pixel j+1 (the zero pad after the last)
+    # C's rmsd loop (line 1690) increments j first: pixel j+1 (the last reads the zero pad)
     shifted = np.zeros(scene.pixels + 1, dtype=np.float32)
     shifted[:scene.pixels] = image.reshape(-1)
     dev = shifted[1:][mask.reshape(-1)].astype(np.float64) - avg
@@ -361,7 +361,7 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
     if o.output_pgm:
         note(f"warning: nonBragg.c writes {2 * scene.pixels} pixel bytes to {o.pgmfilename}, "
              f"the second half uninitialised memory (fwrite with sizeof(unsigned short), "
-             f"line 1770); writing the {scene.pixels} it meant")
+             f"line 1829); writing the {scene.pixels} it meant")
         if np.any(image < 0):
             note("warning: negative pixels in the PGM: nonBragg.c's conversion is undefined; "
                  "written as gcc's x86-64 code does (low byte of the integer part)")
@@ -389,7 +389,7 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
 
 
 def roi_mask(scene: NonBraggScene) -> np.ndarray:
-    """bool [slow, fast]: the pixels C renders (ROI bounds inclusive, line 1420)."""
+    """bool [slow, fast]: the pixels C renders (ROI bounds inclusive, line 1421)."""
     xmin, xmax, ymin, ymax = scene.roi
     f = np.arange(scene.fpixels)
     sl = np.arange(scene.spixels)
@@ -404,7 +404,7 @@ def _sequential_sum(values: np.ndarray) -> float:
 
 
 def image_stats(image: np.ndarray, mask: np.ndarray) -> tuple[float, float, float, int, int]:
-    """C's sum, sum of squares, max_I and its flat index over the ROI (line 1562).
+    """C's sum, sum of squares, max_I and its flat index over the ROI (line 1578).
 
     The index is -1 when no pixel exceeds 0 (C's max_I starts at 0 and NaN
     never compares greater).
@@ -426,7 +426,7 @@ def image_stats(image: np.ndarray, mask: np.ndarray) -> tuple[float, float, floa
 
 
 def int_pixels(image: np.ndarray, scale: float, adc: float, mask: np.ndarray) -> np.ndarray:
-    """C's int image (line 1672): ``floorf(test + 0.5)`` of ``value·scale + adc``
+    """C's int image (line 1729): ``floorf(test + 0.5)`` of ``value·scale + adc``
     clamped to [0, 65535], rounded to float32 before floorf; NaN gives 0 (as x86-64)."""
     with np.errstate(all="ignore"):
         test = image.astype(np.float64) * scale + adc
@@ -438,7 +438,7 @@ def int_pixels(image: np.ndarray, scale: float, adc: float, mask: np.ndarray) ->
 
 
 def pgm_pixels(image: np.ndarray, scale: float, mask: np.ndarray) -> np.ndarray:
-    """C's PGM bytes (line 1754): ``(unsigned char) min(value·scale, 255)``.
+    """C's PGM bytes (line 1797): ``(unsigned char) min(value·scale, 255)``.
 
     Negative and NaN values (undefined in C) convert as gcc's x86-64 code does,
     through a 32-bit int: NaN → 0, -3.7 → 253.
@@ -452,7 +452,7 @@ def pgm_pixels(image: np.ndarray, scale: float, mask: np.ndarray) -> np.ndarray:
 
 
 def _printout(o: NonBraggOptions, scene: NonBraggScene, image, detail, emit) -> None:
-    """C's -printout lines (line 1581) for the chosen pixel, or every pixel."""
+    """C's -printout lines (line 1586) for the chosen pixel, or every pixel."""
     from ..kernels import nonbragg as k
 
     xmin, xmax, ymin, ymax = scene.roi
@@ -477,7 +477,7 @@ def _printout(o: NonBraggOptions, scene: NonBraggScene, image, detail, emit) -> 
 
 
 def _stol_table(o: NonBraggOptions, scene: NonBraggScene, detail, emit) -> tuple[str, int]:
-    """-img: F per pixel binned by stol → the -stolout text (lines 1527-1631).
+    """-img: F per pixel binned by stol → the -stolout text (lines 1547-1676).
 
     Returns the text and C's ``n`` afterwards (the last bin's count), which C's
     mean/rms then use.
@@ -493,7 +493,7 @@ def _stol_table(o: NonBraggOptions, scene: NonBraggScene, detail, emit) -> tuple
     buf, start = k.bin_storage(Fimage, bin_of, pixels_in, scene.stols)
     if buf.size == 0:
         raise UsageError("-img with -roi: nonBragg.c's bin of skipped pixels runs past its "
-                         "buffer (lines 1600-1612, a write out of bounds); drop -roi")
+                         "buffer (lines 1626-1650, a write out of bounds); drop -roi")
     lines: list[str] = []
     n = 0
     mult = scene.stol_file_mult

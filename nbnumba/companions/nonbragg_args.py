@@ -1,10 +1,10 @@
 """nonBragg.c's command line, parsed the way nonBragg.c parses it.
 
 ``parse_nonbragg_args(argv)`` returns a :class:`NonBraggOptions` holding C's
-variables as they stand after C's argv loops (nonBragg.c lines 344-785), plus
+variables as they stand after C's argv loops (nonBragg.c lines 299-786), plus
 one-line warnings where C's parsing surprises.  The port is literal:
 
-* a pre-pass finds ``-img`` (line 349) and reads that SMV header's geometry
+* a pre-pass finds ``-img`` (line 299) and reads that SMV header's geometry
   first, so later flags override it;
 * every ``argv[i]`` starting with ``-`` is tested against every ``if`` of the
   main loop with ``strstr`` (substring match), in C's order, so one argument
@@ -225,7 +225,7 @@ class _Parser:
         self.consumed.update(range(self.i + 1, self.i + 1 + nvals))
 
     def prepass(self) -> None:
-        """Line 344: ``-img`` is found before anything else."""
+        """Line 299: ``-img`` is found before anything else."""
         for i in range(1, self.argc):
             a = self.args[i]
             if a.startswith("-") and "-img" in a and self.argc > i + 1:
@@ -263,7 +263,7 @@ class _Parser:
                           + (": twotheta becomes the first axis component in degrees"
                              if lab == "-twotheta" else ""))
 
-    def _flags(self) -> None:  # one branch per C ``if``, in C's order (lines 407-783)
+    def _flags(self) -> None:  # one branch per C ``if``, in C's order (lines 362-786)
         m, need, f, n, s, hit = self.m, self.need, self.f, self.n, self.s, self.hit
         a = self.a
         if (lab := m("-samplesize") or m("-sample_size")) and need(1, lab):
@@ -468,7 +468,7 @@ def parse_nonbragg_args(argv: list[str], read_img=None) -> tuple[NonBraggOptions
         The arguments as typed.
     read_img : callable, optional
         ``read_img(options)`` applies the ``-img`` header found by C's pre-pass
-        (line 349) before the main loop, as C does; may raise
+        (line 299) before the main loop, as C does; may raise
         :class:`~nbnumba.errors.InputFileError`.
 
     Returns

@@ -1,9 +1,9 @@
 """nonBragg.c's rules between its argv loop and its pixel loop, written once.
 
 :func:`read_img_header` applies an ``-img`` SMV header (nonBragg.c lines
-358-400) before the argv loop's values; :func:`setup` resolves the options
+313-358) before the argv loop's values; :func:`setup` resolves the options
 into a :class:`NonBraggScene` (detector size, sample, sampling, detector
-geometry, the F(stol) table, the sources; lines 787-1413) and prints C's
+geometry, the F(stol) table, the sources; lines 789-1407) and prints C's
 stdout up to the pixel loop through ``out``.  Geometry uses
 :mod:`nbnumba.geometry` (C's vector helpers) and
 :func:`nbnumba.rules.pick_steps` (the divergence/dispersion rules nonBragg.c
@@ -144,7 +144,7 @@ def _c_div(a: float, b: float) -> float:
 
 
 def read_img_header(o: NonBraggOptions, out: Callable[[str], None]) -> None:
-    """Apply the ``-img`` header as C's pre-pass does (lines 355-400).
+    """Apply the ``-img`` header as C's pre-pass does (lines 313-358).
 
     C reads the header before its argv loop, so flags override it; here it is
     applied before the loop's values by re-parsing (see
@@ -223,7 +223,7 @@ def _steps(steps: int, span: float, step: float) -> tuple[int, float, float]:
 
 
 def _osc_for_header(o: NonBraggOptions) -> float:
-    """The phi sampling logic (lines 873-919): only osc reaches the output (header)."""
+    """The phi sampling logic (lines 893-940): only osc reaches the output (header)."""
     osc, phistep, phisteps = o.osc, o.phistep, o.phisteps
     if phisteps < 0:
         if osc < 0.0:
@@ -239,7 +239,7 @@ _SIMPLE_ROW = re.compile(rb"[ \t]*" + _NUM + rb"[ \t,;:!]+" + _NUM + rb"(?:[ \t,
 
 
 def read_columns(path: str, nargs: int) -> list[np.ndarray]:
-    """C's read_text_file (nonBragg.c line 1987), fast for plain two-number rows.
+    """C's read_text_file (nonBragg.c line 2201), fast for plain two-number rows.
 
     When every line is ``number number [anything]`` (what the shipped tables
     are), both numbers are exactly what C's atof gives (Python's float is a
@@ -260,7 +260,7 @@ def read_columns(path: str, nargs: int) -> list[np.ndarray]:
 
 
 def _read_table(o: NonBraggOptions, out) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
-    """The F(stol) table, padded as C pads it (lines 1198-1230)."""
+    """The F(stol) table, padded as C pads it (lines 1226-1256)."""
     warns: list[str] = []
     out(f"reading {o.stolfilename}\n")
     try:
@@ -298,14 +298,14 @@ def _read_table(o: NonBraggOptions, out) -> tuple[np.ndarray, np.ndarray, int, l
                 f"warning: {o.stolfilename} has {dup} repeated stol value"
                 f"{'s' if dup > 1 else ''} (nonBragg.c reads each '#' line as a row "
                 "stol=0, F=0): pixels whose 4-point interpolation window spans a repeat "
-                "divide by zero and are NaN, as in nonBragg.c (polint, line 1930)")
+                "divide by zero and are NaN, as in nonBragg.c (polint, lines 1510 and 2181)")
     return stol_of, F_of, stols, warns
 
 
 def _build_sources(o: NonBraggOptions, beam, polar, vert, lambda0, hdivsteps, hdivrange,
                    hdivstep, vdivsteps, vdivrange, vdivstep, dispsteps, dispersion, dispstep,
                    out):
-    """Sources from -sourcefile or divergence × dispersion (lines 1238-1330)."""
+    """Sources from -sourcefile or divergence × dispersion (lines 1262-1370)."""
     source_distance = o.source_distance
     rows: list[list[float]] = []
     divsteps = -1  # C's initial value, printed as is with a source file
@@ -394,7 +394,7 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
         raise UsageError(f"{len(o.ignore_value)} -ignore values: nonBragg.c has room for "
                          f"{MAX_IGNORE} and writes past its array after that")
 
-    # detector size (line 837)
+    # detector size (line 828)
     pixel_size = o.pixel_size
     detsize_x, detsize_y = o.detsize_x, o.detsize_y
     if o.fpixels:
@@ -413,7 +413,7 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     if fpixels * spixels >= MAX_PIXELS:
         raise UsageError(f"{fpixels} x {spixels} pixels overflow nonBragg.c's int pixel count")
 
-    # defaults (line 853)
+    # defaults (line 845)
     nan = math.isnan
     Xclose, Yclose, Xbeam, Ybeam = o.Xclose, o.Yclose, o.Xbeam, o.Ybeam
     if not nan(o.ORGX):
@@ -433,7 +433,7 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     roi_ymin = 0 if o.roi_ymin < 0 else o.roi_ymin
     roi_ymax = spixels if o.roi_ymax < 0 else o.roi_ymax
 
-    # beam and sample (line 868)
+    # beam and sample (line 858)
     fluence, beamsize = o.fluence, o.beamsize
     sample_x, sample_y, sample_z = o.sample_x, o.sample_y, o.sample_z
     if o.flux != 0.0 and o.exposure > 0.0 and beamsize >= 0:
@@ -451,7 +451,7 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
         density = _c_div(_c_div(molecules, volume), AVOGADRO) * o.molecular_weight
     molecules = _c_div(volume * density * AVOGADRO, o.molecular_weight)
 
-    # vectors (line 888)
+    # vectors (line 881)
     beam = g.vec(*o.beam_vector)
     fdet = g.vec(*o.fdet_vector)
     sdet = g.vec(*o.sdet_vector)
@@ -467,7 +467,7 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     g.unitize(vert, vert)
     osc = _osc_for_header(o)
 
-    # sampling (lines 921-1163)
+    # sampling (lines 943-1163)
     hdivsteps, hdivrange, hdivstep = _steps(o.hdivsteps, o.hdivrange, o.hdivstep)
     vdivsteps, vdivrange, vdivstep = _steps(o.vdivsteps, o.vdivrange, o.vdivstep)
     dispsteps, dispersion, dispstep = _steps(o.dispsteps, o.dispersion, -1.0)
@@ -481,7 +481,7 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
         raise UsageError(f"{hdivsteps} x {vdivsteps} divergence x {dispsteps} wavelength steps "
                          f"is more than {MAX_SOURCES} sources; use fewer steps")
 
-    # detector geometry (line 1168)
+    # detector geometry (line 1173)
     vector = g.rotate(odet, g.vec(0, 0, 0), o.detector_rotx, o.detector_roty, o.detector_rotz)
     ratio = g.dot_product(beam, vector)
     if ratio == 0.0:
@@ -516,7 +516,7 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     Ybeam = g.dot_product(sdet, newvector)
     distance = close_distance / ratio
 
-    # tables and sources (lines 1196-1345)
+    # tables and sources (lines 1226-1370)
     stol_of, F_of, stols, table_warnings = _read_table(o, out)
     for w in table_warnings:
         warn(w)
@@ -576,7 +576,7 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
         out("\n  noise image paramters:\n")
         out(f"  seed: {o.seed}\n")
 
-    # polarization_factor unitizes its axis in place at every call (line 2693)
+    # polarization_factor unitizes its axis in place at every call (line 2398)
     axis = list(polar)
     g.unitize(axis, axis)
     body = stol_of[:stols]

@@ -1,4 +1,4 @@
-"""nonBragg.c's pixel loop (lines 1409-1540) as Numba kernels.
+"""nonBragg.c's pixel loop (lines 1409-1617) as Numba kernels.
 
 One pixel is :func:`pixel_intensity`: sub-pixels × sources (the detector
 thickness loop always runs once in nonBragg.c), each source giving
@@ -66,7 +66,7 @@ D_LEN = 7
 
 
 def polint_denominators(stol_of: np.ndarray) -> np.ndarray:
-    """C's polint denominators for a window starting at each table index (line 1931).
+    """C's polint denominators for a window starting at each table index (line 2181).
 
     Row ``n`` holds the four products polint divides by for ``xa = stol_of[n:n+4]``,
     computed with C's operations and order, so dividing by them is C's division.
@@ -85,7 +85,7 @@ def polint_denominators(stol_of: np.ndarray) -> np.ndarray:
 
 @njit(inline="always", cache=True, error_model="numpy")
 def polint_window(stol_of, F_of, den, n, x):
-    """C's polint through stol_of[n..n+3] (line 1931), with precomputed denominators."""
+    """C's polint through stol_of[n..n+3] (line 2181), with precomputed denominators."""
     x0 = stol_of[n]
     x1 = stol_of[n + 1]
     x2 = stol_of[n + 2]
@@ -99,7 +99,7 @@ def polint_window(stol_of, F_of, den, n, x):
 
 @njit(inline="always", cache=True, error_model="numpy")
 def nearest_index(stol_of, stols, stol, nearest):
-    """C's walk to the table row below ``stol`` (lines 1925-1926), from ``nearest``."""
+    """C's walk to the table row below ``stol`` (lines 1506-1507), from ``nearest``."""
     while stol > stol_of[nearest] and nearest <= stols:
         nearest += 1
     while stol < stol_of[nearest] and nearest >= 2:
@@ -127,7 +127,7 @@ def index_buckets(stol_of: np.ndarray, stols: int) -> tuple[np.ndarray, float, f
 def table_index(stol_of, bucket, lo, width, stol, hint):
     """C's walk result for a strictly increasing table, in O(1).
 
-    For such a table C's walk (lines 1925-1926) ends, from any start, on the
+    For such a table C's walk (lines 1506-1507) ends, from any start, on the
     last row ``n >= 1`` with ``stol_of[n] <= stol``; a bucket guess and a
     short walk find the same row.  A NaN stol leaves the index alone, as in C.
     """
@@ -150,7 +150,7 @@ def table_index(stol_of, bucket, lo, width, stol, hint):
 
 @njit(inline="always", cache=True, error_model="numpy")
 def polar_unit_vectors(kahn, ix, iy, iz, dx, dy, dz, px, py, pz):
-    """C's polarization_factor (line 2681) once its in-place unitizes are done.
+    """C's polarization_factor (line 2387) once its in-place unitizes are done.
 
     ``(ix, iy, iz)`` and ``(dx, dy, dz)`` are what C's ``unitize`` calls make
     of the incident and diffracted vectors (the caller does them, hoisting what
@@ -174,7 +174,7 @@ def polar_unit_vectors(kahn, ix, iy, iz, dx, dy, dz, px, py, pz):
 
 @njit(inline="always", cache=True, error_model="numpy")
 def subpixel_position(geom, curved, fdet_mm, sdet_mm):
-    """Lab position of a sub-pixel centre (lines 1453-1466), m."""
+    """Lab position of a sub-pixel centre (lines 1437-1462), m."""
     px = fdet_mm * geom[G_FDET] + sdet_mm * geom[G_SDET] + geom[G_PIX0]
     py = fdet_mm * geom[G_FDET + 1] + sdet_mm * geom[G_SDET + 1] + geom[G_PIX0 + 1]
     pz = fdet_mm * geom[G_FDET + 2] + sdet_mm * geom[G_SDET + 2] + geom[G_PIX0 + 2]
@@ -192,7 +192,7 @@ def subpixel_position(geom, curved, fdet_mm, sdet_mm):
 
 @njit(inline="always", cache=True, error_model="numpy")
 def pixel_omega(geom, point_pixel, airpath):
-    """Solid angle of the pixel seen from the sample (lines 1472-1475)."""
+    """Solid angle of the pixel seen from the sample (lines 1466-1469)."""
     pixel = geom[G_PIXEL]
     if point_pixel:
         return 1.0 / airpath / airpath
@@ -288,7 +288,7 @@ def _row(spixel, geom, flags, sources, stol_of, F_of, den, image, detail, keep, 
         Ibg, Fbg, stol, polar, omega, px, py, pz, last = pixel_intensity(
             fpixel, spixel, geom, flags, sources, stol_of, F_of, den, nearest, per_source,
             bucket, lo, width)
-        # C: floatimage[j] += Ibg*r_e_sqr*fluence*molecules/steps (line 1521)
+        # C: floatimage[j] += Ibg*r_e_sqr*fluence*molecules/steps (line 1541)
         value = Ibg * geom[G_SCALE_RE] * geom[G_FLUENCE] * geom[G_MOLECULES] / steps
         if flags[F_FMAP]:
             value = Fbg
@@ -327,7 +327,7 @@ def render_serial(geom, flags, sources, stol_of, F_of, den, image, detail, keep)
 
 @njit(cache=True, error_model="numpy")
 def omega_sum(geom, flags, fpixels, spixels):
-    """C's omega_sum: Ω of every ROI sub-pixel added in C's order (line 1476)."""
+    """C's omega_sum: Ω of every ROI sub-pixel added in C's order (line 1470)."""
     n_over = flags[F_OVERSAMPLE]
     sub = geom[G_SUBPIXEL]
     total = 0.0
@@ -348,7 +348,7 @@ def omega_sum(geom, flags, fpixels, spixels):
 
 @njit(cache=True, error_model="numpy")
 def noise_pixels(image, seed, state, adc, xmin, xmax, ymin, ymax):
-    """C's noise image (line 1786): poidev per ROI pixel in row-major order, + adc,
+    """C's noise image (line 1837): poidev per ROI pixel in row-major order, + adc,
     clamped at 65535 (counted), truncated to uint16.  Returns (image, photon sum, overloads).
     """
     spixels, fpixels = image.shape
@@ -375,7 +375,7 @@ def noise_pixels(image, seed, state, adc, xmin, xmax, ymin, ymax):
 @njit(cache=True, error_model="numpy")
 def img_bins(img, detail, fpixels, spixels, xmin, xmax, ymin, ymax, ignore, adc, gain,
              fluence, r_e_sqr, molecules, steps, stol_of, stols):
-    """-img: F per pixel and its stol bin, as C's pixel loop computes them (line 1527).
+    """-img: F per pixel and its stol bin, as C's pixel loop computes them (lines 1547-1576).
 
     Returns ``(Fimage, bin_of, pixels_in)``; ROI-skipped pixels stay in bin 0
     with F = 0 and are not counted, as in C.
@@ -416,7 +416,7 @@ def img_bins(img, detail, fpixels, spixels, xmin, xmax, ymin, ymax, ignore, adc,
 
 @njit(cache=True, error_model="numpy")
 def bin_storage(Fimage, bin_of, pixels_in, stols):
-    """C's packing of pixel F values into per-bin runs of one buffer (line 1600).
+    """C's packing of pixel F values into per-bin runs of one buffer (lines 1626-1650).
 
     Bin 0 also receives the ROI-skipped pixels it never counted, so it can run
     over into the next bins' storage; this reproduces C's memory layout.
