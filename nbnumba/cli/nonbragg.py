@@ -42,7 +42,7 @@ class _Run:
         paths = [path for _, path in self.job.options.outputs()]
         self.outputs = Outputs(paths)
         result = self.job.run(out=con.out, warn=con.warn)
-        result.write()
+        result.write(warn=con.warn)
 
     def fail(self, exc: BaseException) -> int:
         from ..errors import InputFileError

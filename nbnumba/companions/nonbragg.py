@@ -111,11 +111,13 @@ class NonBraggResult:
               intfile: str | os.PathLike | None = None,
               noisefile: str | os.PathLike | None = None,
               pgmfile: str | os.PathLike | None = None,
-              stolout: str | os.PathLike | None = None) -> list[str]:
+              stolout: str | os.PathLike | None = None,
+              warn: Callable[[str], None] | None = None) -> list[str]:
         """Write files atomically, byte-identical to ``nonbragg-nb``'s.
 
         With no argument, writes what the command line asked for (C's names
         and defaults; the PGM unless ``-nopgm``); with arguments, only those.
+        ``warn`` receives the note about C's PGM size (also kept in ``warnings``).
         Returns the paths written.  Raises ``ValueError`` for a noise image
         of a ``-nonoise`` run or a stol table without ``-img``.
         """
@@ -138,6 +140,13 @@ class NonBraggResult:
             write_smv(intfile, self.header_bytes, self._int)
             written.append(os.fspath(intfile))
         if pgmfile is not None:
+            text = (f"warning: nonBragg.c writes {2 * self.scene.pixels} pixel bytes to its "
+                    f"PGM, the second half uninitialised memory (fwrite with sizeof(unsigned "
+                    f"short), line 1829); writing the {self.scene.pixels} it meant")
+            if text not in self.warnings:
+                self.warnings.append(text)
+                if warn is not None:
+                    warn(text)
             write_pgm(pgmfile, self._pgm, self.scene.fpixels, self.scene.spixels,
                       self.pgm_scale)
             written.append(os.fspath(pgmfile))
@@ -359,9 +368,6 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
     pgm = pgm_pixels(image, pgm_scale, mask)
     emit(f"writing {o.pgmfilename} as 1-byte integers\n")
     if o.output_pgm:
-        note(f"warning: nonBragg.c writes {2 * scene.pixels} pixel bytes to {o.pgmfilename}, "
-             f"the second half uninitialised memory (fwrite with sizeof(unsigned short), "
-             f"line 1829); writing the {scene.pixels} it meant")
         if np.any(image < 0):
             note("warning: negative pixels in the PGM: nonBragg.c's conversion is undefined; "
                  "written as gcc's x86-64 code does (low byte of the integer part)")
