@@ -296,6 +296,8 @@ def render(scene: NonBraggScene, keep_detail: bool = False
 def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
                        chunks: list[str], warnings: WarningList) -> NonBraggResult:
     from ..kernels import nonbragg as k
+    from ..output import int_scale, max_position, noise_counts, smv_counts
+    from ..output import pgm_scale as output_pgm_scale
 
     keep = scene.img is not None or bool(o.printout)
     image, detail = render(scene, keep_detail=keep)
@@ -339,31 +341,20 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
              "(division by zero in polint); the int image gets 0 there")
 
     emit(f"writing {o.floatfilename} as {scene.pixels} 4-byte floats\n")
-    if max_index >= 0:
-        sub = scene.subpixel_size
-        N = scene.oversample
-        fp, sp = max_index % fpixels, max_index // fpixels
-        max_x = sub * (fp * N + N - 1) + sub / 2.0
-        max_y = sub * (sp * N + N - 1) + sub / 2.0
-    else:
-        max_x = max_y = 0.0
+    max_x, max_y = max_position(max_index, fpixels, scene.oversample, scene.subpixel_size)
     emit(f"max_I = {_g(max_I)}  at {_g(max_x)} {_g(max_y)}\n")
     emit(f"mean= {_g(avg)} rms= {_g(rms)} rmsd= {_g(rmsd)}\n")
-    intfile_scale = o.intfile_scale
-    if intfile_scale <= 0.0:
-        intfile_scale = 1.0
-        if max_I > 0.0:
-            intfile_scale = 55000.0 / max_I
+    intfile_scale = int_scale(o.intfile_scale, max_I)
     emit(f"intfile_scale = {_g(intfile_scale)}\n")
-    int_image = int_pixels(image, intfile_scale, o.adc_offset, mask)
+    rows = (max(ymin, 0), min(ymax, spixels - 1) + 1)
+    cols = (max(xmin, 0), min(xmax, fpixels - 1) + 1)
+    int_image = np.zeros((spixels, fpixels), dtype=np.uint16)
+    if rows[0] < rows[1] and cols[0] < cols[1]:
+        smv_counts(image, intfile_scale, o.adc_offset, *rows, *cols, int_image)
     emit(f"writing {o.intfilename} as 2-byte integers\n")
     header_bytes, header = nonbragg_smv_header(scene)
 
-    pgm_scale = o.pgm_scale
-    if pgm_scale <= 0.0:
-        pgm_scale = intfile_scale
-        if rmsd > 0.0:
-            pgm_scale = 250.0 / (5.0 * rmsd)
+    pgm_scale = output_pgm_scale(o.pgm_scale, intfile_scale, rmsd)
     emit(f"pgm_scale = {_g(pgm_scale)}\n")
     pgm = pgm_pixels(image, pgm_scale, mask)
     emit(f"writing {o.pgmfilename} as 1-byte integers\n")
@@ -377,10 +368,15 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
 
     noise = None
     if o.calculate_noise:
-        from ..rng import make_seed, new_state
+        from ..rng import CRandom, make_seed
 
-        noise, photons, overloads = k.noise_pixels(image, make_seed(o.seed), new_state(),
-                                                   o.adc_offset, xmin, xmax, ymin, ymax)
+        noise = np.zeros((spixels, fpixels), dtype=np.uint16)
+        photons, overloads = 0.0, 0
+        if rows[0] < rows[1] and cols[0] < cols[1]:
+            # one poidev per ROI pixel in C's order, with a fresh generator state (line 1849)
+            values = np.ascontiguousarray(image[rows[0]:rows[1], cols[0]:cols[1]]).reshape(-1)
+            counts = CRandom().poisson_noise(values, make_seed(o.seed))
+            photons, overloads = noise_counts(counts, o.adc_offset, *rows, *cols, noise)
         emit(f"{_fmt_nan_aware(photons, '%.0f')} photons on noise image "
              f"({overloads} overloads)\n")
         emit(f"writing {o.noisefilename} as 2-byte integers\n")
@@ -429,18 +425,6 @@ def image_stats(image: np.ndarray, mask: np.ndarray) -> tuple[float, float, floa
         if masked[j] > 0.0:
             index, max_I = j, float(masked[j])
     return total, sumsqr, max_I, index, int(values32.size)
-
-
-def int_pixels(image: np.ndarray, scale: float, adc: float, mask: np.ndarray) -> np.ndarray:
-    """C's int image (line 1729): ``floorf(test + 0.5)`` of ``value·scale + adc``
-    clamped to [0, 65535], rounded to float32 before floorf; NaN gives 0 (as x86-64)."""
-    with np.errstate(all="ignore"):
-        test = image.astype(np.float64) * scale + adc
-        test = np.where(test > 65535.0, 65535.0, test)
-        test = np.where(test < 0.0, 0.0, test)
-        r = np.floor((test + 0.5).astype(np.float32))
-        r = np.where(np.isnan(r) | ~mask, 0.0, r)
-    return r.astype(np.uint16)
 
 
 def pgm_pixels(image: np.ndarray, scale: float, mask: np.ndarray) -> np.ndarray:

@@ -25,7 +25,6 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..rng import poidev
 from .physics import cross3, dot3, rotate_axis3, unitize3
 
 # rows of the packed geometry array
@@ -344,32 +343,6 @@ def omega_sum(geom, flags, fpixels, spixels):
                     airpath = math.sqrt(px * px + py * py + pz * pz)
                     total += pixel_omega(geom, flags[F_POINT], airpath)
     return total
-
-
-@njit(cache=True, error_model="numpy")
-def noise_pixels(image, seed, state, adc, xmin, xmax, ymin, ymax):
-    """C's noise image (line 1837): poidev per ROI pixel in row-major order, + adc,
-    clamped at 65535 (counted), truncated to uint16.  Returns (image, photon sum, overloads).
-    """
-    spixels, fpixels = image.shape
-    out = np.zeros((spixels, fpixels), dtype=np.uint16)
-    total = 0.0
-    overloads = 0
-    for spixel in range(spixels):
-        for fpixel in range(fpixels):
-            if fpixel < xmin or fpixel > xmax or spixel < ymin or spixel > ymax:
-                continue
-            test = np.float64(poidev(image[spixel, fpixel], seed, state))
-            total += test
-            test += adc
-            if test > 65535.0:
-                test = 65535.0
-                overloads += 1
-            if test != test or test <= -2147483648.0:
-                out[spixel, fpixel] = 0  # (unsigned short) of NaN: 0 on x86-64
-            else:
-                out[spixel, fpixel] = np.uint16(int(test) & 0xFFFF)
-    return out, total, overloads
 
 
 @njit(cache=True, error_model="numpy")
