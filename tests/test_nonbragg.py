@@ -288,6 +288,8 @@ BAD = [
     (["-stol", "water.stol", "-img", "water.stol"], 3, "ADSC"),
     (["-stol", "water.stol", "-detpixels", "8", "-floatfile", "nodir/x.bin"], 3, "nodir"),
     (["-stol", "empty.stol"], 3, "no data"),
+    (["-stol", "water.stol", "-flux", "1e12", "-beamsize", "0"], 2, "inf/NaN image"),
+    (["-stol", "water.stol", "-twotheta", "inf"], 2, "infinite angle"),
 ]
 
 

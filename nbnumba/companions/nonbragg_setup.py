@@ -450,6 +450,10 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     if molecules != 0:
         density = _c_div(_c_div(molecules, volume), AVOGADRO) * o.molecular_weight
     molecules = _c_div(volume * density * AVOGADRO, o.molecular_weight)
+    if not o.Fmap_pixel and not (math.isfinite(fluence) and math.isfinite(molecules)):
+        raise UsageError(f"fluence {_g(fluence)} photons/m^2 and {_g(molecules)} molecules: "
+                         "nonBragg.c scales every pixel by their product and writes an inf/NaN "
+                         "image; check -flux/-fluence/-beamsize and -density/-MW/-molecules")
 
     # vectors (line 881)
     beam = g.vec(*o.beam_vector)
