@@ -169,8 +169,7 @@ class NonBraggOptions:
 # ------------------------------------------------------------------ argv loop
 
 # Arguments that legitimately match two C patterns.
-_EXPECTED_PAIRS = {("-printout_pixel", "-printout"), ("-noisefile", "-noisefile"),
-                   ("-img", "-img")}
+_EXPECTED_PAIRS = {("-printout_pixel", "-printout")}
 
 
 class _Parser:
