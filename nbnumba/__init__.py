@@ -10,7 +10,8 @@ The Python API::
 
 Everything is imported on first use, so that ``import nbnumba`` stays cheap
 (no numba, no Dask): ``Simulation``, ``Result``, ``Options``, ``engines``,
-``select_engine``, ``errors``, and ``series``/``tiles`` (Dask distributed).
+``select_engine``, ``errors``, ``NonBragg``/``NonBraggResult`` (nonBragg.c's
+amorphous scatter), and ``series``/``tiles`` (Dask distributed).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ _LAZY = {
     "Engine": ("nbnumba.engines", "Engine"),
     "errors": ("nbnumba.errors", None),
     "NbError": ("nbnumba.errors", "NbError"),
+    "NonBragg": ("nbnumba.companions.nonbragg", "NonBragg"),
+    "NonBraggResult": ("nbnumba.companions.nonbragg", "NonBraggResult"),
     "series": ("nbnumba.distributed", "series"),
     "tiles": ("nbnumba.distributed", "tiles"),
     "Noisify": ("nbnumba.companions.noisify", "Noisify"),  # noisify.c (noisify-nb)

@@ -43,7 +43,7 @@ from .constants import M_PI, RTD
 from .errors import UsageError
 from .io import c_atof, c_atoi, c_strtod, c_strtol, wrap_int32
 
-__all__ = ["ParseError", "parse_args", "OWN_FLAGS", "numeric_note"]
+__all__ = ["ParseError", "parse_args", "OWN_FLAGS", "WarningList", "numeric_note"]
 
 
 OWN_FLAGS = ("-c_parity", "-device", "-precision", "-engine", "-trace_pixel", "-quiet",
@@ -60,15 +60,15 @@ class ParseError(UsageError):
 # ---------------------------------------------------------------- C numbers
 
 def numeric_note(flag: str, s: str, kind: str, value: float,
-                 program: str = "nanoBragg.c") -> str | None:
-    """A warning when C's atof/atoi (``kind``) does not read all of ``s``; None if it does."""
+                 prog: str = "nanoBragg.c") -> str | None:
+    """A warning when C's atof/atoi does not read all of ``s`` (``prog``: the C program)."""
     used = (c_strtod if kind == "atof" else c_strtol)(s)[1]
     shown = f"{value:g}" if kind == "atof" else str(value)
     if not used:
-        return f"warning: {flag} {s}: {program}'s {kind}() reads {s!r} as {shown}"
+        return f"warning: {flag} {s}: {prog}'s {kind}() reads {s!r} as {shown}"
     rest = s.encode("utf-8", "surrogateescape")[used:].decode("utf-8", "surrogateescape")
     if rest.strip(" \t\n\v\f\r"):
-        return (f"warning: {flag} {s}: {program}'s {kind}() reads {s!r} as {shown} "
+        return (f"warning: {flag} {s}: {prog}'s {kind}() reads {s!r} as {shown} "
                 f"(ignores {rest!r})")
     return None
 
@@ -137,7 +137,9 @@ _FORCED_PIVOT = {ADXV: (BEAM, 1186), MOSFLM: (BEAM, 1202), DENZO: (BEAM, 1217),
 _EXPECTED_PAIRS = {("-printout_pixel", "-printout")}
 
 
-class _Warnings:
+class WarningList:
+    """One-line warnings in order, each kept once; call it with a line to add one."""
+
     def __init__(self) -> None:
         self.items: list[str] = []
         self._seen: set[str] = set()
@@ -219,7 +221,7 @@ def _take_own_flags(argv: list[str], o: Options) -> list[str]:
 class _CParser:
     """nanoBragg.c's -img/-mask pre-pass, header reads and argv loop."""
 
-    def __init__(self, argv: list[str], o: Options, warn: _Warnings):
+    def __init__(self, argv: list[str], o: Options, warn: WarningList):
         self.args = ["nanoBragg", *argv]  # indices as C's argv
         self.argc = len(self.args)
         self.o = o
@@ -813,7 +815,7 @@ def parse_args(argv: list[str], cwd: str | os.PathLike | None = None
     (default: the current folder); the paths in the options stay as typed.
     """
     o = Options()
-    warn = _Warnings()
+    warn = WarningList()
     rest = _take_own_flags(list(argv), o)
     p = _CParser(rest, o, warn)
     p.cwd = None if cwd is None else os.fspath(cwd)
