@@ -40,7 +40,7 @@ from .config import (
     unit_of,
 )
 from .constants import M_PI, RTD
-from .errors import UsageError
+from .errors import UsageError, shown
 from .io import c_atof, c_atoi, c_strtod, c_strtol, wrap_int32
 
 __all__ = ["ParseError", "parse_args", "OWN_FLAGS", "WarningList", "numeric_note"]
@@ -176,13 +176,13 @@ def _take_own_flags(argv: list[str], o: Options) -> list[str]:
                 v = "cuda"
             if v not in DEVICES:
                 raise ParseError(f"-device: expected one of {', '.join(DEVICES)}, "
-                                 f"got {argv[i + 1]!r}")
+                                 f"got {shown(argv[i + 1])}")
             o.device = v
             i += 1
         elif a == "-precision":
             (v,) = values(a, 1, "a value: single or double")
             if v not in PRECISIONS:
-                raise ParseError(f"-precision: expected single or double, got {v!r}")
+                raise ParseError(f"-precision: expected single or double, got {shown(v)}")
             o.precision = v
             i += 1
         elif a == "-engine":
@@ -199,7 +199,7 @@ def _take_own_flags(argv: list[str], o: Options) -> list[str]:
                 s, f = (int(x, 10) for x in vs)
             except ValueError:
                 raise ParseError(f"-trace_pixel: expected two integer pixel indices (slow fast), "
-                                 f"got {' '.join(vs)!r}") from None
+                                 f"got {shown(' '.join(vs))}") from None
             if s < 0 or f < 0:
                 raise ParseError(f"-trace_pixel: pixel indices must be >= 0, got {s} {f}")
             o.trace_pixel = (s, f)

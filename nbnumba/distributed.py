@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import EXIT_USAGE, NbError
+from .errors import EXIT_USAGE, NbError, shown
 from .kernels.tiles import count_cores, numba_threads_for, use_numba_threads
 
 __all__ = [
@@ -59,6 +59,37 @@ MANIFEST_VERSION = 1
 MAX_RESUBMITS = 2
 _MANIFEST_INTERVAL_S = 2.0
 _FIELD = re.compile(r"\{[^{}]*\}")
+# more frames than this in one series is a typo (its manifest alone would be ~100 MB)
+MAX_FRAMES = 1_000_000
+# a template field's width or precision above this is a typo, not a file name
+MAX_FIELD_WIDTH = 255
+
+
+def _check_fields(template: str) -> None:
+    """Only ``{frame}`` fields, with a format spec of sane width (a file name is at
+    most 255 bytes): ``{frame:>100000000}`` would build a 100 MB name."""
+    import string
+
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise SeriesError(f"--template {shown(template)}: {exc}", exit_code=2) from exc
+    for _, name, spec, _ in fields:
+        if name is None:
+            continue
+        if name != "frame":
+            raise SeriesError(f"--template {shown(template)}: the only field is {{frame}} "
+                              f"(with a format such as {{frame:05d}}), not "
+                              f"{shown('{' + name + '}')[1:-1]}", exit_code=2)
+        if "{" in (spec or "") or any(len(n) > 3 or int(n) > MAX_FIELD_WIDTH
+                                      for n in re.findall(r"[0-9]+", spec or "")):
+            raise SeriesError(f"--template {shown(template)}: a field width or precision "
+                              f"over {MAX_FIELD_WIDTH} (or a nested field) makes no file "
+                              "name", exit_code=2)
+    name = os.path.basename(template)
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_FIELD_WIDTH:
+        raise SeriesError(f"--template {shown(template)}: a file name is at most "
+                          f"{MAX_FIELD_WIDTH} bytes", exit_code=2)
 
 
 class SeriesError(NbError, ValueError):
@@ -83,7 +114,7 @@ def local_cluster_client(workers: int | None = None, **cluster_kwargs: Any):
     cores = count_cores()
     workers = cores if workers is None else int(workers)
     if workers < 1:
-        raise SeriesError("--workers must be at least 1")
+        raise SeriesError("--workers must be at least 1", exit_code=2)
     threads = max(1, cores // workers)
     options: dict[str, Any] = {"n_workers": workers, "processes": True,
                                "threads_per_worker": 1, "dashboard_address": None,
@@ -153,7 +184,8 @@ def _connect(workers: int | None, scheduler: str | None):
     try:
         return Client(scheduler, timeout="30s")
     except OSError as exc:
-        raise SeriesError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+        raise SeriesError(f"cannot reach the Dask scheduler at {scheduler}: {exc}",
+                          exit_code=4) from exc
 
 
 def _release(client) -> None:
@@ -245,6 +277,8 @@ class FrameJob:
     target: str  # absolute; for .h5 the frame's part file
     cwd: str
     numba_threads: int | None
+    # inputs the client read from pipes/FIFOs (path, bytes): a worker cannot read them
+    streams: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -364,7 +398,8 @@ def _write_nxmx_stack(path: str, plan: SeriesPlan, manifest: dict, frames: int) 
             part = _frame_path(plan, i)
             raw = Path(part).read_bytes()
             if hashlib.sha256(raw).hexdigest() != entries[str(i)]["sha256"]:
-                raise SeriesError(f"{part}: changed since frame {i} was written; run again")
+                raise SeriesError(f"{part}: changed since frame {i} was written; run again",
+                                  exit_code=3)
             yield raw
 
     write_nxmx(path, geometry, parts(), frames, content=plan.content,
@@ -394,7 +429,16 @@ def write_series_geometry(name: str, run: SeriesRun) -> list[str]:
 
 
 def render_frame(job: FrameJob) -> FrameResult:
-    """Worker task: one frame, computed as a single run would, written atomically."""
+    """Worker task: one frame, computed as a single run would, written atomically; the
+    inputs the client read from pipes (``job.streams``) stand for those files here."""
+    from .inputs import run_inputs
+
+    with run_inputs() as inputs:
+        inputs.preload(dict(job.streams))
+        return _render_frame_here(job)
+
+
+def _render_frame_here(job: FrameJob) -> FrameResult:
     from . import io as nbio
     from .api import Simulation
     from .cargs import parse_args
@@ -467,11 +511,81 @@ def _read_manifest(path: str) -> dict | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise SeriesError(f"{path}: unreadable manifest ({exc}); use --force to start over") \
-            from exc
-    if not isinstance(data, dict) or data.get("kind") != MANIFEST_KIND:
-        raise SeriesError(f"{path}: not a series manifest; use --force to start over")
+        why = " ".join(str(exc).split())
+        why = why if len(why) <= 80 else why[:80] + "..."
+        raise SeriesError(f"{path}: unreadable manifest ({why}); use --force to start over",
+                          exit_code=3) from exc
+    if not _manifest_shape_ok(data):
+        raise SeriesError(f"{path}: not a series manifest; use --force to start over",
+                          exit_code=3)
     return data
+
+
+def _entry_ok(entry: Any) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("file", ""), str)
+            and type(entry.get("size")) is int and isinstance(entry.get("sha256"), str))
+
+
+def _manifest_shape_ok(data: Any) -> bool:
+    """Valid JSON is not enough: every field this module reads has its type."""
+    if not isinstance(data, dict) or data.get("kind") != MANIFEST_KIND:
+        return False
+    frames = data.get("frames", {})
+    if not isinstance(frames, dict) or not all(
+            isinstance(k, str) and k.isdigit() and _entry_ok(v) for k, v in frames.items()):
+        return False
+    if not isinstance(data.get("command", {}), dict):
+        return False
+    if not isinstance(data.get("header", ""), str):
+        return False
+    return "stack" not in data or _entry_ok(data["stack"])
+
+
+class ManifestLock:
+    """One series at a time per template: an exclusive POSIX lock (``lockf``, which NFS
+    carries) on ``.NAME.manifest.json.lock`` next to the manifest, held from before the
+    manifest is read until the run is closed; a second series on the same template
+    is refused at once (exit 3) instead of silently replacing the first one's frames.
+    """
+
+    def __init__(self, manifest_path: str) -> None:
+        folder, name = os.path.split(manifest_path)
+        self.path = os.path.join(folder, f".{name}.lock")
+        self.fd: int | None = None
+
+    def acquire(self) -> ManifestLock:
+        import errno
+        import fcntl
+
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EACCES, errno.EAGAIN):
+                    raise SeriesError(f"{self.path} is locked: another series is writing "
+                                      "these frames now; wait for it to end (or use "
+                                      "another --template)", exit_code=3) from None
+                raise
+            # the holder before us may have removed the file after we opened it
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except OSError:
+                same = False
+            if same:
+                self.fd = fd
+                return self
+            os.close(fd)
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)  # still ours: removed before the lock goes
+        os.close(self.fd)
+        self.fd = None
 
 
 def _command_record(plan: SeriesPlan, frames: int) -> dict:
@@ -518,27 +632,29 @@ def _resolve_plan(args: Sequence[str], opts, template: str, start_phi: float | N
     suffix = os.path.splitext(template)[1].lower()
     fmt = FORMATS.get(suffix)
     if fmt is None:
-        raise SeriesError(f"--template {template!r}: the suffix must be one of "
-                          + ", ".join(sorted(FORMATS)))
+        raise SeriesError(f"--template {shown(template)}: the suffix must be one of "
+                          + ", ".join(sorted(FORMATS)), exit_code=2)
     folder, name = os.path.split(template)
     if _FIELD.search(folder):
         raise SeriesError("--template: the frame number belongs in the file name, "
-                          "not in its folder")
+                          "not in its folder", exit_code=2)
     if fmt == "h5":
         if _FIELD.search(name):
             raise SeriesError("--template: an .h5 series is one file; give its name "
-                              "without {frame}")
+                              "without {frame}", exit_code=2)
     else:
+        _check_fields(template)
         try:
             names = {template.format(frame=0), template.format(frame=1)}
-        except (KeyError, IndexError, ValueError) as exc:
-            raise SeriesError(f"--template {template!r}: use {{frame}} or "
-                              f"{{frame:05d}} for the frame number ({exc})") from exc
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
+            raise SeriesError(f"--template {shown(template)}: use {{frame}} or "
+                              f"{{frame:05d}} for the frame number "
+                              f"({shown(str(exc))[1:-1]})", exit_code=2) from exc
         if len(names) < 2:
-            raise SeriesError(f"--template {template!r} names the same file for every "
-                              "frame: put {frame} or {frame:05d} in it")
+            raise SeriesError(f"--template {shown(template)} names the same file for every "
+                              "frame: put {frame} or {frame:05d} in it", exit_code=2)
     if content not in CONTENTS:
-        raise SeriesError(f"--content must be one of {', '.join(CONTENTS)}")
+        raise SeriesError(f"--content must be one of {', '.join(CONTENTS)}", exit_code=2)
     if content == "auto":
         if fmt in ("bin", "edf", "h5"):
             content = "float"
@@ -546,7 +662,7 @@ def _resolve_plan(args: Sequence[str], opts, template: str, start_phi: float | N
             content = "noise" if opts.calculate_noise else "int"
     if content not in _FORMAT_CONTENTS[fmt]:
         raise SeriesError(f"a {suffix} file cannot hold the {content} image "
-                          f"(it takes: {', '.join(_FORMAT_CONTENTS[fmt])})")
+                          f"(it takes: {', '.join(_FORMAT_CONTENTS[fmt])})", exit_code=2)
     seed = -opts.seed
     misset_seed = opts.misset_seed
     recorded = (manifest or {}).get("command", {}) if not force else {}
@@ -581,6 +697,8 @@ class SeriesRun:
     numba_threads: int | None = None
     progress: bool = False
     owns_client: bool = False
+    lock: ManifestLock | None = None  # released by close()
+    streams: tuple[tuple[str, bytes], ...] = ()  # inputs read from pipes (FrameJob)
     futures: dict[int, Any] = field(default_factory=dict)
     warn: Callable[[str], None] | None = None  # the formats' warnings, once each
     format_warnings: list[str] = field(default_factory=list)
@@ -611,7 +729,7 @@ class SeriesRun:
             first = min(self.failures)
             more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
             raise SeriesError(f"{self.failures[first]}{more}; finished frames are kept: "
-                              "run again to compute the rest")
+                              "run again to compute the rest", exit_code=3)
         return self.paths
 
     def close(self) -> None:
@@ -619,15 +737,19 @@ class SeriesRun:
         pending = [f for f in self.futures.values() if not f.done()]
         if pending and self.client is not None and self.client.status == "running":
             self.client.cancel(pending)
-        if self.owns_client:
-            _release(self.client)
-            self.owns_client = False
+        try:
+            if self.owns_client:
+                _release(self.client)
+                self.owns_client = False
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
     def _submit(self, frame: int) -> Any:
         p = self.plan
         job = FrameJob(frame, p.args, p.start_phi + frame * p.osc, p.seed + frame,
                        p.misset_seed, p.content, p.fmt, _frame_path(p, frame), self.cwd,
-                       self.numba_threads)
+                       self.numba_threads, self.streams)
         key = f"nbnumba-frame-{frame}-{uuid.uuid4().hex[:12]}"
         # earlier frames first; Dask retries a task that raised, and reschedules one
         # whose worker died (the write is atomic, so a half-done frame leaves no file)
@@ -746,13 +868,35 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     receives their warnings, once each.
     """
     if frames < 1:
-        raise SeriesError("--frames must be at least 1")
-    opts, warnings = parse_checked(args)
+        raise SeriesError("--frames must be at least 1", exit_code=2)
+    if frames > MAX_FRAMES:
+        raise SeriesError(f"--frames {frames}: more than {MAX_FRAMES} frames in one series; "
+                          "split it (--start-phi) into several", exit_code=2)
+    from .inputs import run_inputs
+
+    with run_inputs() as inputs:
+        opts, warnings = parse_checked(args)
     if warn is not None:
         for w in dict.fromkeys(warnings):
             warn(w)
+    streams = tuple(inputs.streams().items())  # pipes: the workers get the bytes
+    _check_fields(os.fspath(template))  # a usage error before any file is touched
     template = os.path.abspath(os.fspath(template))
     manifest_path = _manifest_path(template)
+    lock = ManifestLock(manifest_path).acquire()
+    try:
+        run = _start_series(args, opts, frames, template, manifest_path, lock, client,
+                            start_phi, content, force, workers, scheduler, wait, progress,
+                            streams, warn)
+    except BaseException:
+        lock.release()
+        raise
+    return run
+
+
+def _start_series(args, opts, frames, template, manifest_path, lock, client, start_phi,
+                  content, force, workers, scheduler, wait, progress, streams,
+                  warn) -> SeriesRun:
     old = None if force else _read_manifest(manifest_path)
     plan = _resolve_plan(args, opts, template, start_phi, content, old, force)
     command = _command_record(plan, frames)
@@ -760,7 +904,7 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
         if _has_complete_frames(old, os.path.dirname(manifest_path)):
             raise SeriesError(f"{manifest_path} records a different series (command, "
                               "start, seed, content or frame count); use --force to "
-                              "overwrite it")
+                              "overwrite it", exit_code=3)
         old = None  # nothing of that series is left: start this one afresh
         plan = _resolve_plan(args, opts, template, start_phi, content, None, force)
         command = _command_record(plan, frames)
@@ -784,7 +928,8 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     if owns:
         client = _connect(workers, scheduler)
     run = SeriesRun(plan, frames, client, skipped, manifest_path, manifest, os.getcwd(),
-                    progress=progress, owns_client=owns, warn=warn)
+                    progress=progress, owns_client=owns, warn=warn, lock=lock,
+                    streams=streams)
     try:
         if todo:
             run.numba_threads = numba_threads_for(client)

@@ -15,7 +15,7 @@ __all__ = [
     "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_FILE", "EXIT_RESOURCES",
     "EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_CODES",
     "NbError", "UsageError", "SetupExit", "InputFileError", "InputFileOpenError",
-    "OutputPathError", "ResourceError", "Terminated",
+    "OutputPathError", "ResourceError", "Terminated", "shown", "TOKEN_CHARS",
 ]
 
 EXIT_OK = 0
@@ -27,6 +27,27 @@ EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2
 EXIT_TERMINATED = 143  # SIGTERM (and SIGHUP): 128 + 15
 EXIT_CODES = (EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FILE, EXIT_RESOURCES,
               EXIT_INTERRUPTED, EXIT_TERMINATED)
+
+
+# an echoed token (a flag's value, a word in a file) is cut to this many characters
+TOKEN_CHARS = 40
+
+
+def shown(token: str | bytes, limit: int = TOKEN_CHARS) -> str:
+    """``token`` quoted for a one-line message, cut to ``limit`` characters.
+
+    Every message that echoes what a user gave (a value, a word of a file, a
+    template) goes through here, so that a 100 MB token makes a short line.
+    """
+    if isinstance(token, (bytes, bytearray)):
+        size, unit = len(token), "bytes"
+        text = bytes(token[:limit + 1]).decode("utf-8", "backslashreplace")
+    else:
+        text = str(token)
+        size, unit = len(text), "characters"
+    if size <= limit and len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({size} {unit})"
 
 
 class NbError(Exception):
@@ -101,4 +122,11 @@ class ResourceError(NbError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised in the main thread so that clean-up runs as for Ctrl-C."""
+    """SIGTERM or SIGHUP, raised in the main thread so that clean-up runs as for Ctrl-C.
+
+    ``signal_name``: "SIGTERM" or "SIGHUP" (a closed terminal); both exit 143.
+    """
+
+    def __init__(self, signal_name: str = "SIGTERM") -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name

@@ -13,19 +13,22 @@ All writers go through :func:`atomic_write`. Only numpy is imported here.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Union
 
 import numpy as np
 
 from .constants import RTD
-from .errors import InputFileError, InputFileOpenError
+from .errors import InputFileError, InputFileOpenError, ResourceError, shown
+from .inputs import read_input
 
 __all__ = [
     "InputFileError",
@@ -33,6 +36,7 @@ __all__ = [
     "HKLTable",
     "SMVFrame",
     "atomic_write",
+    "recording_writes",
     "fsync_folder",
     "c_atof",
     "c_atoi",
@@ -62,12 +66,10 @@ SMV_MAGIC = b"{\nHEADER_BYT"  # GetFrame compares only the first 12 bytes (line 
 MAX_TABLE_ELEMENTS = 1 << 28
 
 
-def _read_bytes(path: PathLike, messages: list[str] | None = None) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as exc:
-        raise InputFileOpenError(path, exc, messages) from exc
+def _read_bytes(path: PathLike, messages: list[str] | None = None,
+                stop_at_nul: bool = False) -> bytes:
+    """An input file's bytes, read once per run and bounded (:mod:`nbnumba.inputs`)."""
+    return read_input(path, stop_at_nul=stop_at_nul, messages=messages)
 
 
 # --------------------------------------------------------------- C number parsing
@@ -239,6 +241,25 @@ def _umask() -> int:
     return mask
 
 
+# Called with (path, (st_dev, st_ino)) just before atomic_write renames a complete
+# file into place: the CLI's clean-up after a failure removes a path only while it
+# still is the file this run put there (nbnumba.cli.common.Outputs)
+_placing: ContextVar[Callable[[str, tuple[int, int]], None] | None] = ContextVar(
+    "nbnumba_atomic_write_placing", default=None)
+
+
+@contextlib.contextmanager
+def recording_writes(callback: Callable[[str, tuple[int, int]], None]) -> Iterator[None]:
+    """Within the block, each file :func:`atomic_write` puts in place is reported to
+    ``callback(path, (st_dev, st_ino))`` before the rename (``path`` resolved through
+    symlinks); files written in place (devices, FIFOs) are not reported."""
+    token = _placing.set(callback)
+    try:
+        yield
+    finally:
+        _placing.reset(token)
+
+
 def atomic_write(path: PathLike, data: bytes | Iterable[bytes], durable: bool | None = None
                  ) -> None:
     """Write ``data`` (bytes-like, or an iterable of bytes-like chunks) to ``path`` atomically.
@@ -267,21 +288,36 @@ def atomic_write(path: PathLike, data: bytes | Iterable[bytes], durable: bool | 
         chunks = data
     if st is not None and not stat.S_ISREG(st.st_mode):
         # a device or FIFO must not be replaced by a regular file
-        with open(target, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
+        try:
+            with open(target, "wb") as f:
+                for chunk in chunks:
+                    f.write(chunk)
+        except OSError as exc:
+            if exc.filename is not None:
+                raise
+            raise OSError(exc.errno, exc.strerror, target) from exc
         return
     mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
     folder, name = os.path.split(os.path.abspath(target))
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            if durable:
-                os.fsync(f.fileno())
+            ident = os.fstat(f.fileno())
+            try:
+                for chunk in chunks:
+                    f.write(chunk)
+                f.flush()
+                if durable:
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                if exc.filename is not None:
+                    raise
+                # "No space left on device" says which file it could not write
+                raise OSError(exc.errno, exc.strerror, target) from exc
         os.chmod(tmp, mode)
+        placing = _placing.get()
+        if placing is not None:
+            placing(target, (ident.st_dev, ident.st_ino))
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -537,10 +573,15 @@ class HKLTable:
 def _alloc_table(path: PathLike, hr: int, kr: int, lr: int,
                  messages: list[str]) -> np.ndarray:
     n = (hr + 1) * (kr + 1) * (lr + 1)
+    what = f"{os.fspath(path)}: an hkl table of {hr + 1}x{kr + 1}x{lr + 1} doubles"
     if n > MAX_TABLE_ELEMENTS:
-        raise InputFileError(path, f"an hkl table of {hr + 1}x{kr + 1}x{lr + 1} doubles is "
-                                   "too large (C's calloc would fail)", messages=messages)
-    return np.zeros((hr + 1, kr + 1, lr + 1), dtype=np.float64)
+        raise ResourceError(f"{what} ({n * 8 / 2**30:.1f} GiB) is too large: nbnumba holds "
+                            f"at most {MAX_TABLE_ELEMENTS * 8 / 2**30:.0f} GiB")
+    try:
+        return np.zeros((hr + 1, kr + 1, lr + 1), dtype=np.float64)
+    except MemoryError:
+        raise ResourceError(f"{what} ({n * 8 / 2**30:.1f} GiB) needs more memory than "
+                            "is available") from None
 
 
 _NUMBER_BYTES = b"0123456789+-.eE"
@@ -678,7 +719,8 @@ def read_hkl(path: PathLike, default_F: float, *, faithful: bool = False) -> HKL
     ``faithful`` skips the numpy fast path (the results are identical).
     """
     name = os.fspath(path)
-    data = _read_bytes(path, [f"ERROR: unable to open {name}."])
+    # fscanf never reads past a NUL byte: what follows it cannot matter (nor be read)
+    data = _read_bytes(path, [f"ERROR: unable to open {name}."], stop_at_nul=True)
     messages = [f"counting entries in {name}\n"]
 
     warnings = _column_warnings(name, data)
@@ -807,7 +849,7 @@ def read_mat(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ignored. Units as in the file (mosflm's A matrix includes the wavelength: C divides
     by lambda/1Å afterwards). Fewer than nine numbers raise :class:`InputFileError`.
     """
-    data = _read_bytes(path)
+    data = _read_bytes(path, stop_at_nul=True)  # fscanf stops at a NUL, as here
     rows = []
     pos = 0
     for _ in range(3):
@@ -820,8 +862,7 @@ def read_mat(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 if not rest:
                     raise InputFileError(path, f"the file ends after {got} numbers; a "
                                                "matrix needs 9 (truncated matrix)")
-                token = rest[0][:40].decode("utf-8", "backslashreplace")
-                raise InputFileError(path, f"{token!r} is not a number (after {got} "
+                raise InputFileError(path, f"{shown(rest[0])} is not a number (after {got} "
                                            "numbers; a matrix needs 9)",
                                      line=data.count(b"\n", 0, pos) + 1)
             row.append(value)

@@ -62,6 +62,11 @@ class Scene:
 def prepare(o: Options, out: Callable[[str], None], warn: Callable[[str], None],
             rng=None) -> Scene:
     """Resolve options into a :class:`Scene`, printing C's stdout lines through ``out``."""
+    from .inputs import stream_warnings
+
+    for line in stream_warnings([("-hkl", o.hklfilename), ("-sourcefile", o.sourcefilename),
+                                 ("-stol", o.stolfilename)]):
+        warn(line)
     pixel_size = o.pixel_size
     # fill in blanks (line 1112)
     detsize_f, detsize_s, fpixels, spixels = rules.detector_size(o)
@@ -645,6 +650,10 @@ def _angle(s: float, c: float) -> float:
     return math.atan2(s, c)
 
 
+# a dump file this large is written only after a warning that says so
+FDUMP_WARN_BYTES = 256 * 2**20
+
+
 def _load_structure_factors(o: Options, default_F: float, dump_exists: bool, out, warn):
     """Fhkl from -hkl (then Fdump.bin written) or from an earlier Fdump.bin (line 2104)."""
     from . import io as nbio
@@ -664,6 +673,10 @@ def _load_structure_factors(o: Options, default_F: float, dump_exists: bool, out
         out(line)
     for line in table.warnings:
         warn(line)
+    size = table.fhkl.nbytes
+    if size >= FDUMP_WARN_BYTES:
+        warn(f"warning: writing the {size / 2**30:.2f} GiB hkl table to {o.dumpfilename} "
+             "for later runs, as nanoBragg.c does (-dump /dev/null skips it)")
     try:
         nbio.write_fdump(o.dumpfilename, table)
         out(f"writing dump file for next time: {o.dumpfilename}\n")

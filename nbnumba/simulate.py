@@ -9,6 +9,7 @@ result does not depend on the thread count or on the engine's order.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +57,64 @@ def serial_pixels(scene: Scene):
             yield s, f
 
 
+# The CPU kernel's work is cut into slices of about this many seconds (see render)
+SLICE_SECONDS = 0.5
+# sub-pixel evaluations per second and thread, before a slice has measured it
+# (the fast kernel does 2-5e7 on a 2020s core; a low guess makes the first slice short)
+ASSUMED_RATE = 1e7
+# a row whose pixels need more evaluations than this is computed in column chunks
+CHUNK_WORK = ASSUMED_RATE * SLICE_SECONDS
+
+
+def column_chunks(col_lo: int, col_hi: int, pixel_work: float) -> list[tuple[int, int]]:
+    """Column ranges of about :data:`CHUNK_WORK` evaluations (one range when a row is less):
+    fixed by the work per pixel alone, not by the machine or its thread count."""
+    per_chunk = max(1, int(CHUNK_WORK // max(pixel_work, 1.0)))
+    if per_chunk >= col_hi - col_lo:
+        return [(col_lo, col_hi)]
+    return [(c, min(c + per_chunk, col_hi)) for c in range(col_lo, col_hi, per_chunk)]
+
+
+_abandoned: list = []  # a kernel slice left running by an interrupted render
+
+
+def interruptible(kernel: Callable, *args) -> None:
+    """``kernel(*args)`` (a nogil Numba kernel) in a helper thread while the main thread
+    waits in short joins, so that a signal's handler (KeyboardInterrupt, Terminated)
+    runs at once; the interrupted slice is left to end by itself, and the next call
+    waits for it first (two kernels never run at once). Off the main thread: a call."""
+    import threading
+
+    while _abandoned:
+        _abandoned[0].join()
+        _abandoned.pop(0)
+    if threading.current_thread() is not threading.main_thread():
+        kernel(*args)
+        return
+    from numba import get_num_threads, set_num_threads
+
+    failure: list[BaseException] = []
+    threads = get_num_threads()  # per calling thread in Numba: pass it on
+
+    def target() -> None:
+        try:
+            set_num_threads(threads)
+            kernel(*args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=target, name="nbnumba-kernel", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.05)
+    except BaseException:
+        _abandoned.append(worker)
+        raise
+    if failure:
+        raise failure[0]
+
+
 def render(scene: Scene, renderer: Renderer, *, sliced: bool = False,
            progress: bool = False) -> Rendered:
     """Compute the float image of ``scene`` with ``renderer``, with C's sequential effects.
@@ -67,8 +126,9 @@ def render(scene: Scene, renderer: Renderer, *, sliced: bool = False,
     renderer : Renderer
         A row-rectangle renderer (:mod:`nbnumba.engines`), e.g. ``Engine.load()``.
     sliced : bool
-        Call ``renderer`` in slices of about a second (CPU engines), so that
-        SIGINT/SIGTERM, seen between calls, stop a long run promptly.
+        Call ``renderer`` (a nogil CPU kernel) in slices sized by their work, in a
+        helper thread while the main thread waits (:func:`interruptible`), so that
+        SIGINT/SIGTERM/SIGHUP stop a long run at once whatever the flags.
     progress : bool
         Show a progress bar (tqdm) on stderr.
 
@@ -102,22 +162,49 @@ def render(scene: Scene, renderer: Renderer, *, sliced: bool = False,
     def run_rows(interpolate: bool, start_index: int, omega, fell, bar=None) -> None:
         if row_hi <= row_lo or col_hi <= col_lo:
             return
-        # On the CPU kernels, slices of about a second: Ctrl-C or SIGTERM (seen between
-        # calls) then stop a long run promptly; the progress bar wants 50 updates
-        sliced_here = bar is None and sliced
-        least = 4 * get_num_threads()  # rows enough to keep every thread busy
-        step = max(1, (row_hi - row_lo) // 50) if bar is not None else (
-            least if sliced_here else row_hi - row_lo)
+        # On the CPU kernels, slices sized by work (about SLICE_SECONDS each, and
+        # column chunks when one row is more than that): Ctrl-C, SIGTERM or SIGHUP,
+        # seen while the main thread waits for a slice, then stop a long run at once,
+        # and an abandoned slice ends soon after. The progress bar wants 50 updates.
+        if not sliced:
+            render_exact(*args, scene.mask, interpolate, row_lo, row_hi, col_lo, col_hi,
+                       start_index, image, omega, fell)
+            if bar is not None:
+                bar.update(row_hi - row_lo)
+            return
+        threads = get_num_threads()
+        pixel_work = float(max(1, P.steps)) * max(1, P.detector_thicksteps)
+        chunks = column_chunks(col_lo, col_hi, pixel_work)
+        row_work = (col_hi - col_lo) * pixel_work
+        rate = ASSUMED_RATE * threads  # sub-pixel evaluations per second, until measured
         lo = row_lo
         while lo < row_hi:
+            step = max(threads, int(SLICE_SECONDS * rate / row_work)) if len(chunks) == 1 \
+                else threads
+            if bar is not None:
+                step = min(step, max(1, (row_hi - row_lo) // 50))
             hi = min(lo + step, row_hi)
             started = time.perf_counter()
-            render_exact(*args, scene.mask, interpolate, lo, hi, col_lo, col_hi, start_index,
-                       image, omega, fell)
+            if len(chunks) == 1:
+                interruptible(render_exact, *args, scene.mask, interpolate, lo, hi, col_lo,
+                              col_hi, start_index, image, omega, fell)
+            else:
+                # a row is more than a slice: column chunks fixed by the work alone (so
+                # the row sums do not depend on the speed or thread count), summed in
+                # column order as the tiles engine does
+                omega[lo:hi] = 0.0
+                fell[lo:hi] = -1
+                for c_lo, c_hi in chunks:
+                    part_omega = np.zeros_like(omega)
+                    part_fell = np.full_like(fell, -1)
+                    interruptible(render_exact, *args, scene.mask, interpolate, lo, hi, c_lo,
+                                  c_hi, start_index, image, part_omega, part_fell)
+                    omega[lo:hi] += part_omega[lo:hi]
+                    fell[lo:hi] = np.where(fell[lo:hi] < 0, part_fell[lo:hi], fell[lo:hi])
+            elapsed = max(time.perf_counter() - started, 1e-3)
+            rate = max(1.0, (hi - lo) * row_work / elapsed)
             if bar is not None:
                 bar.update(hi - lo)
-            elif sliced_here:
-                step = max(least, int((hi - lo) / max(time.perf_counter() - started, 1e-3)))
             lo = hi
 
     bar = None

@@ -30,11 +30,14 @@ from .errors import (
     EXIT_FILE,
     EXIT_RESOURCES,
     EXIT_USAGE,
+    TOKEN_CHARS,
     NbError,
     OutputPathError,
     ResourceError,
     UsageError,
+    shown,
 )
+from .inputs import read_input
 
 __all__ = [
     "EXIT_USAGE",
@@ -49,11 +52,14 @@ __all__ = [
     "check_options",
     "check_input_files",
     "check_outputs",
+    "check_outputs_not_inputs",
     "check_memory",
     "check_crystal",
     "estimate_work",
+    "check_work",
     "output_paths",
     "estimate_bytes",
+    "memory_parts",
     "available_bytes",
     "detector_shape",
     "resolved_phisteps",
@@ -83,7 +89,9 @@ def check_parse_warnings(warnings: list[str]) -> None:
     for text in warnings:
         m = _NOTHING_READ.match(text)
         if m:
-            raise UsageError(f"{m['flag']} {m['value']}: {m['value']!r} is not a number "
+            value = m["value"]
+            typed = value if len(value) <= TOKEN_CHARS else value[:TOKEN_CHARS] + "..."
+            raise UsageError(f"{m['flag']} {typed}: {shown(value)} is not a number "
                              f"(nanoBragg.c's {m['fn']}() would read it as {m['shown']})")
 
 
@@ -359,6 +367,43 @@ def estimate_work(o: Options) -> float:
             * resolved_phisteps(o) * oversample**2 * layers)
 
 
+# sub-pixel evaluations per second and thread of the CPU kernel (bench: 2-5e7);
+# the low end, so that the time said is not less than the time taken
+EVALUATIONS_PER_THREAD_S = 2e7
+# a run estimated to take longer than this gets a warning that says how long
+LONG_RUN_S = 600.0
+
+
+def _duration(seconds: float) -> str:
+    for unit, scale in (("days", 86400.0), ("hours", 3600.0), ("minutes", 60.0)):
+        if seconds >= 2 * scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+def check_work(o: Options, threads: int | None = None) -> list[str]:
+    """A warning (not a refusal) with the estimated time when the run is enormous."""
+    if o.device == "cuda":
+        return []  # the GPU's speed is not known here
+    if threads is None:
+        try:
+            threads = int(os.environ.get("NUMBA_NUM_THREADS", "0")) or \
+                len(os.sched_getaffinity(0))
+        except (ValueError, AttributeError, OSError):
+            threads = os.cpu_count() or 1
+    try:
+        work = estimate_work(o)
+    except NbError:
+        return []
+    seconds = work / (EVALUATIONS_PER_THREAD_S * max(1, threads))
+    if not seconds > LONG_RUN_S:
+        return []
+    fpixels, spixels = detector_shape(o)
+    return [f"warning: this run computes about {work:.3g} sub-pixel terms ({fpixels}x{spixels} "
+            f"pixels x sources x mosaic domains x phi steps x oversample^2 x layers): "
+            f"about {_duration(seconds)} on {threads} CPU thread(s); Ctrl-C stops it"]
+
+
 # --------------------------------------------------------------- input files
 
 _TEXT_DELIMS = re.compile(rb"[ \t,;:!\r\n\v\f]+")  # read_text_file's separators, and line ends
@@ -381,11 +426,8 @@ def _bad_token(token: bytes) -> str | None:
 
 def _numeric_lines(path: str, flag: str, text_file: bool) -> Iterator[tuple[int, list[float]]]:
     """(line number, values) of every non-empty line; refuses non-numbers, NaN and inf."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise nbio.InputFileOpenError(path, exc) from exc
+    # the bytes the reader gets too (read once); an hkl file ends at a NUL, as for fscanf
+    data = read_input(path, stop_at_nul=not text_file)
     fast = not data.translate(None, _PLAIN_NUMBER_BYTES)
     lines = data.split(b"\n")
     for number, line in enumerate(lines, start=1):
@@ -404,8 +446,7 @@ def _numeric_lines(path: str, flag: str, text_file: bool) -> Iterator[tuple[int,
             for t in tokens:
                 why = _bad_token(t)
                 if why:
-                    shown = t.decode("utf-8", "backslashreplace")
-                    raise nbio.InputFileError(path, f"{shown!r} {why}", line=number)
+                    raise nbio.InputFileError(path, f"{shown(t)} {why}", line=number)
             values = [nbio.c_strtod(t)[0] for t in tokens]
         yield number, values
 
@@ -414,9 +455,8 @@ def _plain_decimal_count(path: str) -> int | None:
     """How many numbers the file holds when every token is a plain finite decimal
     (nbnumba.textscan, exact and fast), else None: then check it line by line."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
+        data = read_input(path, stop_at_nul=True)  # fscanf reads nothing after a NUL
+    except (OSError, NbError):
         return None  # the line-by-line check reports it
     if data.translate(None, _PLAIN_NUMBER_BYTES):
         return None
@@ -538,6 +578,9 @@ def check_outputs(o: Options) -> list[str]:
         real = os.path.realpath(path)
         folder = os.path.dirname(real)
         if not os.path.isdir(folder):
+            if os.path.islink(path):  # C's fopen writes through the link
+                raise OutputPathError(f"{flag} {path}: a symlink to {os.readlink(path)}, "
+                                      f"whose folder {folder} does not exist")
             raise OutputPathError(f"{flag} {path}: folder {os.path.dirname(path) or '.'} "
                                   "does not exist")
         if os.path.exists(real) and not os.path.isfile(real):
@@ -553,16 +596,77 @@ def check_outputs(o: Options) -> list[str]:
     return warnings
 
 
+def check_outputs_not_inputs(o: Options) -> None:
+    """No output may be an input file of the run, however it is spelled (links,
+    ``..``, hard links): nanoBragg.c would overwrite the matrix or hkl file."""
+    from .inputs import same_file
+
+    inputs = list(_flag_files(o))
+    outputs = list(output_paths(o))
+    if o.hklfilename is not None:
+        outputs.append(("-dump", o.dumpfilename))  # C writes the table there
+    elif o.dumpfilename and os.path.isfile(o.dumpfilename):
+        inputs.append(("-dump", o.dumpfilename))  # C reads the table from there
+    for oflag, opath in outputs:
+        for iflag, ipath in inputs:
+            if opath and ipath and (oflag, opath) != (iflag, ipath) and same_file(opath, ipath):
+                raise UsageError(f"{oflag} {opath}: that is the {iflag} input file {ipath}; "
+                                 "an output must not overwrite an input of the run")
+
+
 # -------------------------------------------------------------------- memory
 
-def estimate_bytes(o: Options) -> int:
-    """Peak memory a run needs, in bytes (pixels dominate; φ × mosaic and sources add)."""
+def _hkl_table_bytes(o: Options) -> tuple[float, str]:
+    """Bytes of the structure-factor table (held twice: the table and the kernel's flat
+    copy) and of the hkl file's text; 0 when the file is not plain numbers."""
+    if o.hklfilename is None:
+        try:
+            if o.dumpfilename and os.path.isfile(o.dumpfilename):
+                return 2.0 * os.path.getsize(o.dumpfilename), f"the {o.dumpfilename} table"
+        except OSError:
+            pass
+        return 0.0, ""
+    try:
+        data = read_input(o.hklfilename, stop_at_nul=True)
+    except (OSError, NbError):
+        return 0.0, ""
+    if data.translate(None, _PLAIN_NUMBER_BYTES):
+        return float(len(data)), f"the -hkl file {o.hklfilename}"
+    from .textscan import scan_decimals
+
+    scanned = scan_decimals(data)
+    n = 0 if scanned is None else scanned[0].size // 4
+    if n == 0:
+        return float(len(data)), f"the -hkl file {o.hklfilename}"
+    hkl = scanned[0][:4 * n].reshape(n, 4)[:, :3]
+    spans = np.trunc(hkl.max(axis=0)) - np.trunc(hkl.min(axis=0)) + 2.0  # C's range+1
+    cells = float(np.prod(spans))
+    shape = "x".join(f"{x:.0f}" for x in spans)
+    return 2 * 8 * cells + len(data), f"the {shape} -hkl table of {o.hklfilename}"
+
+
+def memory_parts(o: Options) -> dict[str, float]:
+    """What the run's memory goes to, in bytes, by what to blame (flags, files)."""
     fpixels, spixels = detector_shape(o)
     nphi = resolved_phisteps(o)
     nmos = _mosaic_domains(o)
     nsrc = _source_count(o)
-    total = (BASE_BYTES + float(fpixels) * spixels * BYTES_PER_PIXEL
-             + nphi * nmos * 2 * 9 * 8 + nmos * 400.0 + nphi * 600.0 + nsrc * 600.0)
+    table, table_what = _hkl_table_bytes(o)
+    parts = {
+        f"a {fpixels}x{spixels}-pixel detector": float(fpixels) * spixels * BYTES_PER_PIXEL,
+        f"{nphi:g} phi step(s) x {nmos} mosaic domain(s) (-phisteps/-osc, -mosaic_dom)":
+            nphi * nmos * 2 * 9 * 8 + nmos * 400.0 + nphi * 600.0,
+        f"{nsrc:g} source(s) (-divsteps/-dispsteps)": nsrc * 600.0,
+    }
+    if table_what:
+        parts[table_what] = table
+    return parts
+
+
+def estimate_bytes(o: Options) -> int:
+    """Peak memory a run needs, in bytes (pixels dominate; φ × mosaic, sources and the
+    hkl table add)."""
+    total = BASE_BYTES + sum(memory_parts(o).values())
     return int(min(total, 2.0**62))
 
 
@@ -618,9 +722,10 @@ def check_memory(o: Options) -> None:
     need = estimate_bytes(o)
     have = available_bytes()
     if have is not None and need > have:
-        fpixels, spixels = detector_shape(o)
-        raise ResourceError(f"the run needs about {need} bytes ({_size(need)}: a "
-                            f"{fpixels}x{spixels}-pixel detector) but only {have} bytes "
+        parts = memory_parts(o)
+        blame = max(parts, key=parts.__getitem__)  # what the memory goes to, mostly
+        raise ResourceError(f"the run needs about {need} bytes ({_size(need)}, mostly for "
+                            f"{blame}: {_size(parts[blame])}) but only {have} bytes "
                             f"({_size(have)}) of memory are available")
 
 
@@ -647,6 +752,7 @@ def validate(o: Options, parse_warnings: list[str], engine: str = "auto") -> lis
     """
     warnings = validate_inputs(o, parse_warnings)
     warnings += check_outputs(o)
+    check_outputs_not_inputs(o)
     check_memory(o)
     warnings += check_device(o, engine)
     return warnings
@@ -659,4 +765,4 @@ def validate_inputs(o: Options, parse_warnings: list[str]) -> list[str]:
     check_input_files(o)
     warnings = check_options(o)
     check_crystal(o)
-    return warnings
+    return warnings + check_work(o)

@@ -78,7 +78,8 @@ def _smv(width: int, height: int, missing: int = 0, extra: str = "") -> bytes:
 SMV = {"mask4.img": _smv(4, 4), "img6.img": _smv(6, 5, extra="WAVELENGTH=1.2;\n"),
        "short.img": _smv(4, 4, missing=3), "nosize.img": _smv(4, 4).replace(b"SIZE1", b"SIZEX")}
 IN_VALUES = [*INPUTS, *SMV, "missing.file", "adir", ""]
-OUT_VALUES = ["out.bin", "out.img", "adir/out.img", "nodir/out.img", "adir", ""]
+# good.mat: an output that is an input of the run is refused (issue 18)
+OUT_VALUES = ["out.bin", "out.img", "adir/out.img", "nodir/out.img", "adir", "", "good.mat"]
 IMAGES = {"floatimage.bin", "intimage.img", "image.pgm", "noiseimage.img", "out.bin", "out.img",
           "adir/out.img", "output.stol"}
 
@@ -157,6 +158,8 @@ def check_command_line(argv: list[str]) -> None:
             os.chdir(cwd)
         err_text = err.getvalue()
         event(f"exit code {code}")
+        for name, text in INPUTS.items():  # no output ever overwrites an input
+            assert (folder / name).read_text() == text, (argv, name)
         assert code in EXIT_CODES and code != EXIT_INTERNAL, (code, err_text)
         assert "Traceback" not in err_text, err_text
         assert not list(folder.rglob("*.tmp")), argv
@@ -187,3 +190,98 @@ def test_fuzz_command_line(argv):
 @given(command_lines())
 def test_fuzz_command_line_long(argv):
     check_command_line(argv)
+
+
+# ------------------------------------------------------ series and tiles (issue 18)
+
+TEMPLATE_PARTS = ["img_", "{frame}", "{frame:05d}", "{frame:>100000000}", "{frame[0]}",
+                  "{frame.real}", "{}", "{0}", "{frame!r}", "{frame:q}", "{run}", "{", "}",
+                  "sub/", "../", "nodir/", ".cbf", ".img", ".bin", ".h5", ".edf", ".txt",
+                  "x" * 300, ""]
+SERIES_VALUES = {"--frames": ["1", "2", "0", "-1", "x", "1e3", "100000000000", ""],
+                 "--start-phi": ["0", "1.5", "x", "nan", ""],
+                 "--content": ["auto", "float", "int", "noise", "x"],
+                 "--workers": ["1", "0", "x"], "--scheduler": ["", "nowhere:1"]}
+TILES_VALUES = ["1", "2", "0", "-1", "x", "100000000000", ""]
+
+
+@st.composite
+def cluster_lines(draw) -> list[str]:
+    """``series``/``tiles`` with our options (good, odd, missing, unknown) and ARGS."""
+    args = draw(command_lines())
+    if draw(st.booleans()):
+        own = ["--frames", draw(st.sampled_from(SERIES_VALUES["--frames"]))]
+        for name in draw(st.lists(st.sampled_from([*SERIES_VALUES, "--template", "--force",
+                                                   "--no-progress", "--bogus"]),
+                                  max_size=4)):
+            if name == "--template":
+                own += [name, "".join(draw(st.lists(st.sampled_from(TEMPLATE_PARTS),
+                                                    max_size=4)))]
+            elif name in SERIES_VALUES:
+                own += [name, draw(st.sampled_from(SERIES_VALUES[name]))]
+            else:
+                own.append(name)
+        head = "series"
+    else:
+        own = ["--tiles", *draw(st.lists(st.sampled_from(TILES_VALUES), max_size=3))]
+        head = "tiles"
+    if draw(st.booleans()):
+        own.pop()  # an option cut off before its value
+    return [head, *draw(st.permutations(own)), *args]
+
+
+class _WouldStartCluster(Exception):
+    """Raised where a series or tiles run would start a Dask cluster: accepted."""
+
+
+def check_cluster_line(argv: list[str]) -> None:
+    from unittest import mock
+
+    from nbnumba import distributed as nbseries
+
+    def no_cluster(*args, **kwargs):
+        raise _WouldStartCluster
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        _setup(folder)
+        cwd = os.getcwd()
+        os.chdir(folder)
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with mock.patch.object(nbseries, "_connect", no_cluster), \
+                    mock.patch.object(nbseries, "client_for", no_cluster), \
+                    contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(list(argv))
+                except _WouldStartCluster:
+                    code = None
+        finally:
+            os.chdir(cwd)
+        err_text = err.getvalue()
+        event(f"exit code {code}")
+        assert "Traceback" not in err_text, err_text
+        assert not list(folder.rglob("*.tmp")), argv
+        assert not list(folder.rglob("*.lock")), argv  # a refused series holds no lock
+        for name, text in INPUTS.items():
+            assert (folder / name).read_text() == text, (argv, name)
+        if code is None or code == 0:
+            return
+        assert code in EXIT_CODES and code != EXIT_INTERNAL, (code, err_text)
+        errors = [line for line in err_text.splitlines() if ": error: " in line]
+        assert len(errors) == 1, err_text
+        assert errors[0].startswith("nanobragg-nb"), err_text
+        assert len(errors[0]) < 1200, len(errors[0])
+
+
+@settings(max_examples=25, **COMMON)
+@given(cluster_lines())
+def test_fuzz_series_and_tiles(argv):
+    check_cluster_line(argv)
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, **COMMON)
+@given(cluster_lines())
+def test_fuzz_series_and_tiles_long(argv):
+    check_cluster_line(argv)

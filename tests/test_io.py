@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from nbnumba import io as nbio
+from nbnumba.errors import ResourceError
 
 RTD = nbio.RTD
 
@@ -451,7 +452,8 @@ def test_hkl_errors(tmp_path: Path) -> None:
     with pytest.raises(nbio.InputFileError, match="outside"):
         nbio.read_hkl(path, 0.0, faithful=True)
     path.write_bytes(b"0 0 0 1\n100000 100000 100000 1\n")
-    with pytest.raises(nbio.InputFileError, match="too large"):
+    # more than memory: a resource error (exit 4), not a bad file (issue 18)
+    with pytest.raises(ResourceError, match="too large"):
         nbio.read_hkl(path, 0.0)
     with pytest.raises(nbio.InputFileOpenError) as info:
         nbio.read_hkl(tmp_path / "none.hkl", 0.0)

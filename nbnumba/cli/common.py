@@ -65,11 +65,11 @@ class Console:
             return
         self._seen.add(text)
         self.flush_stdout()
-        sys.stderr.write(text.rstrip("\n") + "\n")
+        sys.stderr.write(one_line(text.rstrip("\n"), keep_lines=True) + "\n")
 
     def error(self, text: str) -> None:
         self.flush_stdout()
-        line = " ".join(str(text).splitlines())
+        line = one_line(" ".join(str(text).splitlines()))
         sys.stderr.write(f"{self.prog}: error: {line}\n")
         sys.stderr.flush()
 
@@ -79,59 +79,97 @@ class Console:
                 sys.stdout.flush()
 
 
-def file_identity(path: str) -> tuple[int, int, int, int] | None:
-    """What tells a file this run wrote from the one that was there before."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+# no message line is longer than this (a safety net: echoed tokens are cut to a few
+# dozen characters where they are put in, by nbnumba.errors.shown)
+MAX_LINE_CHARS = 1000
+
+
+def one_line(text: str, keep_lines: bool = False) -> str:
+    """``text`` with every line cut to :data:`MAX_LINE_CHARS` characters."""
+    lines = text.split("\n") if keep_lines else [text]
+    return "\n".join(line if len(line) <= MAX_LINE_CHARS else
+                     f"{line[:MAX_LINE_CHARS]}... ({len(line)} characters)" for line in lines)
 
 
 class Outputs:
-    """The run's image files: on failure, the ones it already wrote are removed."""
+    """The run's output files: on failure, the ones this run put in place are removed.
 
-    def __init__(self, paths: list[str]) -> None:
-        self.before = {os.path.realpath(p): file_identity(os.path.realpath(p)) for p in paths}
+    A file is known by its identity (st_dev, st_ino), recorded as
+    :func:`nbnumba.io.atomic_write` renames it into place (:meth:`recording`). The
+    clean-up removes a path only while it still is that very file: what another
+    process wrote there since, what was there before, and what this run never
+    completed are left alone. ``paths``: the outputs to look after (None: every
+    file written in the block).
+    """
+
+    def __init__(self, paths: list[str] | None = None) -> None:
+        self.paths = None if paths is None else {os.path.realpath(p) for p in paths if p}
+        self.placed: dict[str, tuple[int, int]] = {}
+
+    def _placing(self, path: str, ident: tuple[int, int]) -> None:
+        real = os.path.realpath(path)
+        if self.paths is None or real in self.paths:
+            self.placed[real] = ident
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[Outputs]:
+        """Within the block, record the files atomic_write puts in place."""
+        from ..io import recording_writes
+
+        with recording_writes(self._placing):
+            yield self
 
     def remove_written(self) -> None:
-        for path, before in self.before.items():
-            now = file_identity(path)
-            if now is None or now == before:
-                continue
+        for path, ident in self.placed.items():
             with contextlib.suppress(OSError):
-                if stat.S_ISREG(os.stat(path).st_mode):
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == ident:
                     os.unlink(path)
+        self.placed.clear()
 
 
 def in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+# signals that end a run like SIGTERM: one error line, nothing left, exit 143
+TERMINATING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                            if hasattr(signal, name))
+
+
 @contextlib.contextmanager
 def sigterm_raises() -> Iterator[None]:
-    """SIGTERM raises :class:`Terminated` (SIGINT already raises KeyboardInterrupt)."""
+    """SIGTERM and SIGHUP raise :class:`Terminated` (SIGINT already raises
+    KeyboardInterrupt). A SIGHUP that was ignored when the program started
+    (``nohup``) stays ignored."""
     if not in_main_thread():
         yield
         return
 
-    def on_sigterm(signum: int, frame: object) -> None:
-        raise Terminated()
+    def on_signal(signum: int, frame: object) -> None:
+        raise Terminated(signal.Signals(signum).name)
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    previous = {}
+    for sig in TERMINATING_SIGNALS:
+        if sig != signal.SIGTERM and signal.getsignal(sig) is signal.SIG_IGN:
+            continue
+        previous[sig] = signal.signal(sig, on_signal)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """No SIGINT/SIGTERM while removing files: a second Ctrl-C must not stop the cleanup."""
+    """No SIGINT/SIGTERM/SIGHUP while removing files: a second Ctrl-C must not stop the
+    clean-up."""
     if not in_main_thread():
         yield
         return
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, signal.SIG_IGN)
+                for s in (signal.SIGINT, *TERMINATING_SIGNALS)}
     try:
         yield
     finally:
@@ -168,7 +206,7 @@ def failure(exc: BaseException, prog: str,
     ``flag_of(path)`` names the flag that gave an input file, for the message.
     """
     if isinstance(exc, Terminated):
-        return EXIT_TERMINATED, "terminated (SIGTERM)"
+        return EXIT_TERMINATED, f"terminated ({getattr(exc, 'signal_name', 'SIGTERM')})"
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED, "interrupted (SIGINT)"
     if isinstance(exc, InputFileError):

@@ -50,6 +50,12 @@ class _Run:
 
     def execute(self, engine: str = "auto", progress: bool | None = None,
                 **engine_options) -> None:
+        from ..inputs import run_inputs
+
+        with run_inputs():  # each input file read once: pipes and FIFOs work
+            self._execute(engine, progress, **engine_options)
+
+    def _execute(self, engine: str, progress: bool | None, **engine_options) -> None:
         from ..api import Simulation
         from ..cargs import parse_args
         from ..validate import output_paths, validate
@@ -65,20 +71,21 @@ class _Run:
 
         self.outputs = Outputs([path for _, path in output_paths(opts)]
                                + extra_output_paths(opts))
-        sim = Simulation.from_options(opts, check=False)
-        con.out(sim.setup_stdout)  # C's setup, before the pixel loop: its stdout comes first
-        for w in sim.warnings:
-            con.warn(w)
-        if progress is None:
-            progress = bool(opts.progress_meter) and not con.quiet
-        result = sim.run(engine, progress=progress, **engine_options)
-        for w in result.warnings:
-            con.warn(w)
-        for line in result.trace:
-            con.always(line + "\n")
-        con.out(result.report())
-        result.write_default_files()
-        write_extra_outputs(result, con.out, con.warn)  # -geometry_out, -cbffile
+        with self.outputs.recording():  # what the clean-up may remove, by identity
+            sim = Simulation.from_options(opts, check=False)
+            con.out(sim.setup_stdout)  # C's setup, before the pixel loop: its stdout first
+            for w in sim.warnings:
+                con.warn(w)
+            if progress is None:
+                progress = bool(opts.progress_meter) and not con.quiet
+            result = sim.run(engine, progress=progress, **engine_options)
+            for w in result.warnings:
+                con.warn(w)
+            for line in result.trace:
+                con.always(line + "\n")
+            con.out(result.report())
+            result.write_default_files()
+            write_extra_outputs(result, con.out, con.warn)  # -geometry_out, -cbffile
 
     def fail(self, exc: BaseException) -> int:
         from ..errors import InputFileError

@@ -9,7 +9,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from ..errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
+from ..errors import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    shown,
+)
+from .common import failure, sigterm_raises
 
 EXIT_FAILED = EXIT_INTERNAL
 # nanobragg-nb's single run: (argv, engine=..., **engine options) -> exit code
@@ -77,7 +84,7 @@ def _int(found: dict, name: str, minimum: int = 1) -> int | None:
     try:
         value = int(text)
     except ValueError:
-        raise UsageError(f"{name}: expected an integer, got {text!r}") from None
+        raise UsageError(f"{name}: expected an integer, got {shown(text)}") from None
     if value < minimum:
         raise UsageError(f"{name} must be at least {minimum}")
     return value
@@ -96,12 +103,32 @@ def _quiet(args: Sequence[str]) -> bool:
 
 
 def _error(command: str, message: str) -> None:
+    from .common import one_line
+
     sys.stdout.flush()
-    sys.stderr.write(f"nanobragg-nb {command}: error: {message}\n")
+    first, _, usage = message.partition("\n")  # a usage text may follow the error line
+    sys.stderr.write(f"nanobragg-nb {command}: error: {one_line(first)}\n"
+                     + (usage + "\n" if usage else ""))
+    sys.stderr.flush()
+
+
+def _interrupted(command: str, exc: KeyboardInterrupt, kept: str = "") -> int:
+    """SIGINT 130, SIGTERM/SIGHUP 143, one error line."""
+    code, message = failure(exc, f"nanobragg-nb {command}")
+    _error(command, message + kept)
+    return code
 
 
 def series_main(argv: list[str]) -> int:
     """``nanobragg-nb series ...`` (argv without the word ``series``)."""
+    with sigterm_raises():
+        try:
+            return _series_main(argv)
+        except KeyboardInterrupt as exc:  # also Terminated (SIGTERM, SIGHUP)
+            return _interrupted("series", exc, "; finished frames are kept: run again to go on")
+
+
+def _series_main(argv: list[str]) -> int:
     from ..distributed import SeriesError, series
 
     try:
@@ -118,7 +145,7 @@ def series_main(argv: list[str]) -> int:
             try:
                 start_phi = float(text)
             except ValueError:
-                raise UsageError(f"--start-phi: expected degrees, got {text!r}") from None
+                raise UsageError(f"--start-phi: expected degrees, got {shown(text)}") from None
         workers, scheduler = _cluster_options(found)
         template = found.get("--template", ["img_{frame:05d}.cbf"])[0]
         content = found.get("--content", ["auto"])[0]
@@ -146,12 +173,10 @@ def series_main(argv: list[str]) -> int:
     except SeriesError as exc:
         _error("series", str(exc))
         return exc.exit_code
-    except KeyboardInterrupt:
-        _error("series", "interrupted; finished frames are kept: run again to go on")
-        return EXIT_INTERRUPTED
-    except OSError as exc:
-        _error("series", str(exc))
-        return EXIT_FAILED
+    except OSError as exc:  # 3, or 4 for a full disk, naming the file
+        code, message = failure(exc, "nanobragg-nb series")
+        _error("series", message)
+        return code
     if not quiet:
         print(f"series: {len(run.computed)} frame(s) computed, {len(run.skipped)} already "
               f"complete, as {template} (manifest {run.manifest_path})")
@@ -161,6 +186,17 @@ def series_main(argv: list[str]) -> int:
 def tiles_main(argv: list[str], run_single: SingleRun) -> int:
     """``nanobragg-nb tiles ...`` (argv without the word ``tiles``): the single run
     ``run_single(ARGS, engine="tiles", ...)`` with the ``tiles`` engine on a cluster."""
+    from ..inputs import run_inputs
+
+    # the client's checks and its run share one reading of each input (pipes work)
+    with sigterm_raises(), run_inputs():
+        try:
+            return _tiles_main(argv, run_single)
+        except KeyboardInterrupt as exc:  # also Terminated (SIGTERM, SIGHUP)
+            return _interrupted("tiles", exc)
+
+
+def _tiles_main(argv: list[str], run_single: SingleRun) -> int:
     from ..distributed import SeriesError, client_for, parse_checked
 
     try:
@@ -175,7 +211,7 @@ def tiles_main(argv: list[str], run_single: SingleRun) -> int:
             try:
                 counts.append(int(text))
             except ValueError:
-                raise UsageError(f"--tiles: expected two integers, got {text!r}") from None
+                raise UsageError(f"--tiles: expected two integers, got {shown(text)}") from None
         if min(counts) < 1:
             raise UsageError("--tiles counts must be at least 1")
         workers, scheduler = _cluster_options(found)
@@ -196,9 +232,6 @@ def tiles_main(argv: list[str], run_single: SingleRun) -> int:
     except SeriesError as exc:
         _error("tiles", str(exc))
         return exc.exit_code
-    except KeyboardInterrupt:
-        _error("tiles", "interrupted")
-        return EXIT_INTERRUPTED
 
 
 def main(argv: Sequence[str], run_single: SingleRun) -> int:

@@ -8,7 +8,7 @@ from numba import njit, prange
 from .physics import pixel_intensity, pixel_skipped
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, nogil=True, cache=True)
 def render_exact(P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo, row_hi,
                col_lo, col_hi, start_index, image, omega_rows, fell_back):
     """Fill ``image`` (float32, [slow, fast]) for the rectangle of pixels given.

@@ -414,7 +414,8 @@ def _render_row(P, det, sources, cells, a_star, fhkl, table, dims, mins, strides
     return omega_row
 
 
-@njit(parallel=True, **JIT)
+# nogil: the host waits for a slice in another thread and stays responsive to signals
+@njit(parallel=True, nogil=True, **JIT)
 def render_vectorised(P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo, row_hi,
                 col_lo, col_hi, start_index, image, omega_rows, fell_back):
     """Fill ``image`` (float32, [slow, fast]) for the rectangle of pixels given.
