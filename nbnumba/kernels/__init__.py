@@ -1,7 +1,7 @@
-"""The Numba kernels (CPU: ``cpu``, ``fast``; GPU: ``cuda``; shared math: ``physics``).
+"""The Numba kernels (CPU: ``exact``, ``vectorised``; GPU: ``cuda``; shared: ``physics``).
 
 Numba's on-disk cache (``cache=True``) checks a compiled kernel against the file
-that defines it only; ``fast.py`` inlines ``physics.py``, so an edit of
+that defines it only; ``vectorised.py`` inlines ``physics.py``, so an edit of
 ``physics.py`` (or an upgrade that changes it alone) would keep the old compiled
 physics. Importing this package first puts :class:`KernelSourcesLocator` in
 front of Numba's cache locators: for functions defined here the cache's source
@@ -28,10 +28,11 @@ _LocatorBase = _caching._CacheLocator
 
 @functools.lru_cache(maxsize=1)
 def sources_digest() -> str:
-    """sha256 over the names and bytes of every ``.py`` file of the kernels package."""
+    """sha256 over the names and bytes of every ``.py`` file of the kernels package
+    (but this one, which holds no kernel code)."""
     digest = hashlib.sha256()
     for name in sorted(os.listdir(KERNEL_DIR)):
-        if name.endswith(".py"):
+        if name.endswith(".py") and name != "__init__.py":
             digest.update(name.encode() + b"\0")
             with open(os.path.join(KERNEL_DIR, name), "rb") as f:
                 digest.update(f.read())
