@@ -656,11 +656,12 @@ sys.exit(main(sys.argv[1:]))
 def test_edited_physics_recompiles_the_cached_kernels(tmp_path):
     """The issue's case, whole: a cached kernel, physics.py edited, a fresh process."""
     tree = _copy_package(tmp_path)
-    (tree / "A.mat").write_text(MAT)
-    (tree / "s.hkl").write_text(HKL)
-    _in_tree(tree, _RUN_TINY, *BASE, "-floatfile", "before.bin", timeout=900)
+    bright = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100", "-N", "5",
+              "-lambda", "1", "-pixel", "0.1", "-distance", "50", "-detpixels", "32",
+              "-noprogress", "-nonoise", "-nopgm", "-intfile", "i.img"]
+    _in_tree(tree, _RUN_TINY, *bright, "-floatfile", "before.bin", timeout=1800)
     _edit_physics(tree)
-    _in_tree(tree, _RUN_TINY, *BASE, "-floatfile", "after.bin", timeout=900)
+    _in_tree(tree, _RUN_TINY, *bright, "-floatfile", "after.bin", timeout=1800)
     before = np.fromfile(tree / "before.bin", dtype="<f4")
     after = np.fromfile(tree / "after.bin", dtype="<f4")
     assert before.max() > 0
