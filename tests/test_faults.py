@@ -628,11 +628,13 @@ def _in_tree(tree: Path, code: str, *args: str, timeout: int = 120) -> str:
 
 
 def _edit_physics(tree: Path) -> None:
+    """Double the polarization factor (both of its functions): every pixel doubles."""
     physics = tree / "nbnumba" / "kernels" / "physics.py"
     text = physics.read_text()
-    old = "value = P.r_e_sqr * P.fluence * intensity"
-    assert old in text
-    physics.write_text(text.replace(old, "value = 2.0 * P.r_e_sqr * P.fluence * intensity"))
+    for old in ("return (as_float(0.5, psi) *", "return (as_float(0.5, cos2theta) *"):
+        assert text.count(old) == 1, old
+        text = text.replace(old, old.replace("0.5", "1.0"))
+    physics.write_text(text)
 
 
 def test_kernel_cache_stamp_covers_every_kernel_source(tmp_path):
