@@ -40,13 +40,26 @@ class _Run:
         self.opts = opts
         for w in warnings:
             con.warn(w)
-        result = run(opts, out=con.out, warn=con.warn)
+        from ..inputs import run_inputs
+
+        with run_inputs():  # each input file read once: pipes and FIFOs work
+            result = run(opts, out=con.out, warn=con.warn)
         files = result.files()
+        from ..errors import UsageError
+        from ..inputs import same_file
+
+        inputs = [p for p in (opts.floatfilename, opts.headerfilename, *opts.add_files) if p]
+        for path, _ in files:
+            for name in inputs:
+                if same_file(path, name):
+                    raise UsageError(f"{path}: that is the input file {name}; an output "
+                                     "must not overwrite an input of the run")
         self.outputs = Outputs([path for path, _ in files])
         from ..io import atomic_write
 
-        for path, chunks in files:
-            atomic_write(path, chunks)
+        with self.outputs.recording():  # the clean-up removes only what this run put
+            for path, chunks in files:
+                atomic_write(path, chunks)
 
     def input_flag(self, path: str) -> str | None:
         o = self.opts
