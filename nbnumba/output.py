@@ -60,12 +60,14 @@ def image_stats(image, mask, row_lo, row_hi, col_lo, col_hi):
             index = spixel * fpixels + fpixel
             if use_mask and mask[index] == 0:
                 continue
-            v = np.float64(image[spixel, fpixel])
+            pixel = image[spixel, fpixel]
+            v = np.float64(pixel)
             if v > max_value:
                 max_value = v
                 max_index = index
             total += v
-            total_sqr += v * v
+            # C (line 3048) squares the float pixel in float, then adds it to a double
+            total_sqr += np.float64(pixel * pixel)
             n += 1
     return total, total_sqr, n, max_value, max_index
 
