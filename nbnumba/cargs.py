@@ -326,7 +326,9 @@ class _CParser:
         o = self.o
         flag = "-mask" if mask else "-img"
         try:
-            frame = nbio.read_smv(path if self.cwd is None else os.path.join(self.cwd, path))
+            # C's GetFrame zero-fills a short file (calloc, then a partial fread)
+            frame = nbio.read_smv(path if self.cwd is None else os.path.join(self.cwd, path),
+                                  allow_short=True)
         except OSError as exc:
             # C: perror(filename) and goes on as if the flag were not given
             self.warn(f"warning: {flag} {path}: cannot read it ({exc.strerror or exc}); "
@@ -338,6 +340,14 @@ class _CParser:
             return
         if frame.header_size <= 0:
             return
+        if frame.missing_bytes:
+            if mask:
+                self.warn(f"warning: -mask {path}: the file ends {frame.missing_bytes} bytes "
+                          f"short of its {frame.width}x{frame.height} pixels; as in "
+                          "nanoBragg.c the missing mask values are 0 (pixels skipped)")
+            elif frame.missing_bytes < 2 * frame.width * frame.height:
+                self.warn(f"warning: -img {path}: the file ends {frame.missing_bytes} bytes "
+                          "short of its pixels; nanoBragg.c reads -img for its header only")
         o.fpixels = int(frame.width)
         o.spixels = int(frame.height)
         pixels = o.fpixels * o.spixels
@@ -390,6 +400,7 @@ class _CParser:
             data = np.asarray(frame.data).reshape(-1)[:pixels]
             image[:data.size] = data
             o.mask_image = image
+            o.mask_fpixels = o.fpixels
 
     # -- the main loop (lines 505-1116) ---------------------------------
     def run(self) -> None:

@@ -199,6 +199,8 @@ class Options:
     # -mask pixels (flat, fpixels*spixels of the mask file; 0 = skip pixel), or None
     mask_image: np.ndarray | None = field(default=None, repr=False, compare=False,
                                           metadata={"unit": "uint16"})
+    # the mask file's width (SIZE1), to say when its layout differs from the detector's
+    mask_fpixels: int = field(default=0, repr=False, compare=False, metadata={"unit": "pixel"})
 
     # our own options (not nanoBragg.c's)
     c_parity: bool = _f(False, "flag")

@@ -56,6 +56,7 @@ __all__ = [
     "read_fdump",
     "read_mat",
     "read_text_file",
+    "comment_lines",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -889,13 +890,26 @@ def _fgets_lines(data: bytes) -> list[bytes]:
     return lines
 
 
-def read_text_file(path: PathLike, nargs: int) -> list[np.ndarray]:
+def comment_lines(data: bytes) -> list[int]:
+    """Line numbers (from 1) of the lines C's read_text_file sees whose first
+    non-separator byte is ``#``: C reads each as a data line of zeros."""
+    found = []
+    for number, text in enumerate(_fgets_lines(data), start=1):
+        if text[_DELIMS.match(text).end():].startswith(b"#"):
+            found.append(number)
+    return found
+
+
+def read_text_file(path: PathLike, nargs: int, *, skip_comments: bool = False
+                   ) -> list[np.ndarray]:
     """C's read_text_file (line 3867): ``nargs`` float64 columns, one entry per data line.
 
     Fields are separated by runs of `` \\t,;:!``; each is read with atof. Lines that
     are empty after leading separators are skipped; a line with fewer fields leaves NaN,
     except a last line without a newline, where C's loop fills the rest with 0.0.
-    Lines over 10239 bytes are split as fgets splits them.
+    Lines over 10239 bytes are split as fgets splits them.  ``skip_comments`` also
+    skips lines starting with ``#`` (after separators), which C reads as zeros
+    (``atof("#...")``): our default; ``-c_parity`` reads them as C does.
     """
     if nargs < 1:
         raise ValueError("nargs must be at least 1")
@@ -903,7 +917,7 @@ def read_text_file(path: PathLike, nargs: int) -> list[np.ndarray]:
     rows: list[list[float]] = []
     for text in _fgets_lines(data):
         t = _DELIMS.match(text).end()
-        if text[t:] == b"\n":
+        if text[t:] == b"\n" or (skip_comments and text[t:t + 1] == b"#"):
             continue
         row = [math.nan] * nargs
         i = 0

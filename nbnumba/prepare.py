@@ -21,7 +21,6 @@ from . import rules
 from .config import Options
 from .constants import AVOGADRO, DBL_MIN, R_E_SQR, RTD, WATER_F, WATER_MW
 from .errors import SetupExit
-from .io import c_int_from_double
 from .kernels.params import KernelParams
 
 SHAPES = {"SQUARE": 0, "ROUND": 1, "GAUSS": 2, "TOPHAT": 3}
@@ -329,11 +328,7 @@ def prepare(o: Options, out: Callable[[str], None], warn: Callable[[str], None],
         "microns\n")
     xtalsize_max = max(xtalsize_a, xtalsize_b, xtalsize_c)
     reciprocal_pixel_size = lambda0 * distance / pixel_size
-    # C assigns the double to an int: out of range (a detector at 90 deg twotheta puts
-    # the sample ~1e-17 m away) gives INT_MIN, then 1
-    wanted = 3.0 * xtalsize_max / reciprocal_pixel_size
-    recommended_oversample = c_int_from_double(math.ceil(wanted) if math.isfinite(wanted)
-                                               else wanted)
+    recommended_oversample = rules.c_int_ceil(3.0 * xtalsize_max, reciprocal_pixel_size)
     if recommended_oversample <= 0:
         recommended_oversample = 1
     oversample = o.oversample
@@ -359,7 +354,7 @@ def prepare(o: Options, out: Callable[[str], None], warn: Callable[[str], None],
         from .io import read_text_file
 
         out(f"reading {o.stolfilename}\n")
-        columns = read_text_file(o.stolfilename, 2)
+        columns = read_text_file(o.stolfilename, 2, skip_comments=not o.c_parity)
         if len(columns[0]) == 0:
             raise SetupExit(f"no data in input file {o.stolfilename}")
         warn("warning: -stol/-4stol/-Q data is read but, as in nanoBragg.c, "
@@ -695,7 +690,7 @@ def _build_sources(o: Options, beam_vector, polar_vector, vert_vector, lambda0,
     if o.sourcefilename is not None:
         from .io import read_text_file
 
-        cols = read_text_file(o.sourcefilename, 5)
+        cols = read_text_file(o.sourcefilename, 5, skip_comments=not o.c_parity)
         if len(cols[0]) == 0:
             raise SetupExit(f"reading source definition file {o.sourcefilename}: no data")
         for X, Y, Z, inten, lam in zip(*cols, strict=True):

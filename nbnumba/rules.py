@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .config import Options
 from .constants import RTD
 
-__all__ = ["detector_size", "fluence", "phi_sampling", "pick_steps", "mosaic_sampling",
+__all__ = ["c_int_ceil", "detector_size", "fluence", "phi_sampling", "pick_steps",
+           "mosaic_sampling",
            "thickness_sampling"]
 
 
@@ -127,3 +130,14 @@ def mosaic_sampling(spread: float, domains: int) -> tuple[float, int, str | None
     if spread == 0.0:
         return spread, 1, "WARNING: zero mosaic spread specified.  setting mosaic_domains = 1\n"
     return spread, domains, None
+
+
+def c_int_ceil(num: float, den: float) -> int:
+    """C's ``(int) ceil(num/den)`` with IEEE division (recommended oversampling, line 2079);
+    a quotient an int cannot hold (inf, NaN: a zero distance) gives INT_MIN, as x86's
+    conversion does, which C then raises to 1."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = float(np.float64(num) / np.float64(den))
+    if math.isfinite(ratio) and abs(ratio) < 2.0**31 - 1:
+        return math.ceil(ratio)
+    return -(2**31)

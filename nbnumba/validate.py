@@ -19,18 +19,16 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator
 
 import numpy as np
 
 from . import io as nbio
-from .config import CUSTOM, Options
+from .config import CUSTOM, SQUARE, Options
 from .constants import RTD
 from .errors import (
     EXIT_FILE,
     EXIT_RESOURCES,
     EXIT_USAGE,
-    TOKEN_CHARS,
     NbError,
     OutputPathError,
     ResourceError,
@@ -78,21 +76,15 @@ ValidationError = NbError
 
 # ------------------------------------------------------------ parse warnings
 
-# args.py's note for a value of which C's atof/atoi reads nothing at all
-# ("... reads 'abc' as 0"); a partly read value ends in "(ignores '...')" instead.
-_NOTHING_READ = re.compile(r"^warning: (?P<flag>\S+) (?P<value>.*): nanoBragg\.c's "
-                           r"(?P<fn>atof|atoi)\(\) reads .* as (?P<shown>[^ )]+)$")
-
-
 def check_parse_warnings(warnings: list[str]) -> None:
-    """Refuse a flag value that is not a number at all (C's atof would read 0)."""
-    for text in warnings:
-        m = _NOTHING_READ.match(text)
-        if m:
-            value = m["value"]
-            typed = value if len(value) <= TOKEN_CHARS else value[:TOKEN_CHARS] + "..."
-            raise UsageError(f"{m['flag']} {typed}: {shown(value)} is not a number "
-                             f"(nanoBragg.c's {m['fn']}() would read it as {m['shown']})")
+    """Nothing to refuse: a flag value that is not a number runs as C's atof/atoi reads it.
+
+    ``-N abc`` is N = 0 in nanoBragg.c, which runs; the parser has already
+    warned (``... reads 'abc' as 0``), and the value checks below refuse the
+    zeros with which C itself cannot compute (``-pixel abc`` is a zero pixel).
+    Kept so that callers need not change.
+    """
+    del warnings
 
 
 # ------------------------------------------------------------------- options
@@ -217,28 +209,43 @@ def check_options(o: Options) -> list[str]:
                 flag = dict(_VECTORS)[name]
                 raise UsageError(f"{flag} 0 0 0: a direction cannot be the zero vector")
 
-    if not (math.isfinite(o.pixel_size) and o.pixel_size > 0.0):
-        raise UsageError(f"{_from(o, '-pixel')}: the pixel size must be > 0, "
-                         f"not {_mm(o.pixel_size)}")
+    if not (math.isfinite(o.pixel_size) and o.pixel_size != 0.0):
+        # C divides the detector size by it and converts the inf/NaN to an int (undefined)
+        raise UsageError(f"{_from(o, '-pixel')}: the pixel size must be a finite non-zero "
+                         f"number, not {_mm(o.pixel_size)}")
+    if o.pixel_size < 0.0:
+        warnings.append(f"warning: {_from(o, '-pixel')}: negative pixel size "
+                        f"{_mm(o.pixel_size)}; nanoBragg.c computes it as given")
     if math.isnan(o.close_distance):
-        if not (math.isfinite(o.distance) and o.distance > 0.0):
-            raise UsageError(f"{_from(o, '-distance')}: the detector distance must be > 0, "
-                             f"not {_mm(o.distance)}")
-    elif not o.close_distance > 0.0:
-        raise UsageError(f"{_from(o, '-close_distance')}: the detector distance must be > 0, "
-                         f"not {_mm(o.close_distance)}")
-    if not (math.isfinite(o.lambda0) and o.lambda0 > 0.0):
-        raise UsageError(f"{_from(o, '-lambda/-energy')}: the wavelength must be > 0, "
-                         f"not {o.lambda0 * 1e10:g} A")
+        distance, flag = o.distance, _from(o, "-distance")
+    else:
+        distance, flag = o.close_distance, _from(o, "-close_distance")
+    if not math.isfinite(distance):
+        raise UsageError(f"{flag}: the detector distance must be a finite number, "
+                         f"not {_mm(distance)}")
+    if distance <= 0.0:
+        # C computes it: a zero distance gives an all-zero image, a negative one puts
+        # the detector behind the crystal
+        warnings.append(f"warning: {flag}: detector distance {_mm(distance)}; nanoBragg.c "
+                        "computes it as given (0 gives an empty image)")
+    if not (math.isfinite(o.lambda0) and o.lambda0 != 0.0):
+        # 1/lambda: every scattering vector is inf or NaN and so is the image
+        raise UsageError(f"{_from(o, '-lambda/-energy')}: the wavelength must be a finite "
+                         f"non-zero number, not {o.lambda0 * 1e10:g} A (nanoBragg.c divides "
+                         "by it and writes a NaN image)")
+    if o.lambda0 < 0.0:
+        warnings.append(f"warning: {_from(o, '-lambda/-energy')}: negative wavelength "
+                        f"{o.lambda0 * 1e10:g} A; nanoBragg.c computes it as given")
     if o.dispersion >= 2.0:
-        raise UsageError(f"-dispersion {o.dispersion * 100:g}: 200% or more makes "
-                         "wavelengths <= 0")
+        warnings.append(f"warning: -dispersion {o.dispersion * 100:g}: 200% or more makes "
+                        "some wavelengths <= 0; nanoBragg.c computes them as given")
     for name, flag in (("Na", "-Na/-N"), ("Nb", "-Nb/-N"), ("Nc", "-Nc/-N")):
         if getattr(o, name) < 0:
-            raise UsageError(f"{flag} {getattr(o, name):.0f}: the number of unit cells "
-                             "must be >= 0 (0 counts as 1, as in nanoBragg.c)")
+            warnings.append(f"warning: {flag} {getattr(o, name):.0f}: a negative number of "
+                            "unit cells; nanoBragg.c's lattice factor then counts 1 cell")
     if o.water_size < 0.0:
-        raise UsageError(f"-water {o.water_size * 1e6:g}: the droplet size must be >= 0")
+        warnings.append(f"warning: -water {o.water_size * 1e6:g}: a negative droplet size; "
+                        "nanoBragg.c subtracts its scatter from the image")
     if o.user_cell:
         _check_cell(o)
     if o.flux != 0.0 and o.exposure > 0.0 and o.beamsize == 0.0:
@@ -247,9 +254,12 @@ def check_options(o: Options) -> list[str]:
     from .rules import fluence as resolved_fluence
 
     fluence = resolved_fluence(o)
-    if not (math.isfinite(fluence) and fluence >= 0.0):
+    if not math.isfinite(fluence):
         raise UsageError(f"-fluence/-flux/-exposure/-beamsize: the fluence would be "
-                         f"{fluence:g} photons/m^2; it must be finite and >= 0")
+                         f"{fluence:g} photons/m^2; it must be finite")
+    if fluence < 0.0:
+        warnings.append(f"warning: -fluence/-flux/-exposure/-beamsize: a negative fluence "
+                        f"({fluence:g} photons/m^2); nanoBragg.c writes a negative image")
 
     for name, flag in _COUNTS:
         v = getattr(o, name)
@@ -271,10 +281,16 @@ def check_options(o: Options) -> list[str]:
     if fpixels < 1 or spixels < 1:
         raise UsageError(f"{_from(o, '-detpixels/-detsize')}: the detector would have "
                          f"{fpixels}x{spixels} pixels")
-    if o.mask_image is not None and o.mask_image.size not in (0, fpixels * spixels):
-        raise UsageError(f"-mask {o.maskfilename}: the mask has {o.mask_image.size} pixels but "
-                         f"the detector {fpixels}x{spixels}; nanoBragg.c would read it out "
-                         "of bounds")
+    if o.mask_image is not None and o.mask_image.size:
+        if o.mask_image.size < fpixels * spixels:
+            raise UsageError(f"-mask {o.maskfilename}: the mask has {o.mask_image.size} pixels "
+                             f"but the detector {fpixels}x{spixels}; nanoBragg.c would read "
+                             "past the end of its mask")
+        if o.mask_image.size > fpixels * spixels or (o.mask_fpixels and o.mask_fpixels != fpixels):
+            warnings.append(f"warning: -mask {o.maskfilename}: the mask is "
+                            f"{o.mask_fpixels}x{o.mask_image.size // max(o.mask_fpixels, 1)} "
+                            f"but the detector {fpixels}x{spixels}; as nanoBragg.c, its first "
+                            f"{fpixels * spixels} values are used as a {fpixels}-wide image")
     if o.trace_pixel is not None:
         s, f = o.trace_pixel
         if s >= spixels or f >= fpixels:
@@ -335,7 +351,9 @@ def _crystal_sizes(o: Options) -> list[float] | None:
 def _auto_oversample(o: Options, sizes: list[float]) -> float:
     """C's recommended oversampling, 3 x crystal size / reciprocal pixel size (line 2091)."""
     distance = o.distance if math.isnan(o.close_distance) else o.close_distance
-    return max(1.0, math.ceil(3.0 * max(sizes) / (o.lambda0 * distance / o.pixel_size)))
+    from .rules import c_int_ceil
+
+    return max(1.0, c_int_ceil(3.0 * max(sizes), o.lambda0 * distance / o.pixel_size))
 
 
 def check_crystal(o: Options) -> None:
@@ -424,31 +442,6 @@ def _bad_token(token: bytes) -> str | None:
     return None
 
 
-def _numeric_lines(path: str, flag: str, text_file: bool) -> Iterator[tuple[int, list[float]]]:
-    """(line number, values) of every non-empty line; refuses non-numbers, NaN and inf."""
-    # the bytes the reader gets too (read once); an hkl file ends at a NUL, as for fscanf
-    data = read_input(path, stop_at_nul=not text_file)
-    fast = not data.translate(None, _PLAIN_NUMBER_BYTES)
-    lines = data.split(b"\n")
-    for number, line in enumerate(lines, start=1):
-        tokens = _tokens(line, text_file)
-        if not tokens:
-            continue
-        values = None
-        if fast:
-            try:
-                values = [float(t) for t in tokens]
-            except ValueError:
-                values = None
-            if values is not None and not all(math.isfinite(v) for v in values):
-                values = None
-        if values is None:
-            for t in tokens:
-                why = _bad_token(t)
-                if why:
-                    raise nbio.InputFileError(path, f"{shown(t)} {why}", line=number)
-            values = [nbio.c_strtod(t)[0] for t in tokens]
-        yield number, values
 
 
 def _plain_decimal_count(path: str) -> int | None:
@@ -466,19 +459,37 @@ def _plain_decimal_count(path: str) -> int | None:
     return None if scanned is None else scanned[0].size
 
 
-def _check_hkl(path: str) -> None:
-    """An hkl file: only finite numbers, and at least one h k l F record."""
+def _check_hkl(path: str) -> list[str]:
+    """An hkl file as C's fscanf reads it: records up to the first word that is not a
+    number (C stops there: a warning), none of them NaN or inf (C's image would be),
+    and at least one h k l F record (else C exits: "not enough HKL indices")."""
     count = _plain_decimal_count(path)
+    warnings: list[str] = []
     if count is None:
         count = 0
-        for _, values in _numeric_lines(path, "-hkl", text_file=False):
-            count += len(values)
+        data = read_input(path, stop_at_nul=True)  # fscanf reads nothing after a NUL
+        for number, line in enumerate(data.split(b"\n"), start=1):
+            for token in _tokens(line, text_file=False):
+                why = _bad_token(token)
+                if why == "is not a number":
+                    warnings.append(f"warning: -hkl {path} line {number}: {shown(token)} is not a "
+                                    f"number; nanoBragg.c stops reading the file there "
+                                    f"({count // 4} records read)")
+                    break
+                if why:
+                    raise nbio.InputFileError(path, f"{shown(token)} {why} (nanoBragg.c's image "
+                                              "would be NaN)", line=number)
+                count += 1
+            else:
+                continue
+            break
     if count < 4:
         raise nbio.InputFileError(path, "holds no h k l F record" if count == 0 else
                                   f"holds only {count} number(s), not one h k l F record")
+    return warnings
 
 
-def _check_mat(path: str) -> None:
+def _check_mat(path: str) -> list[str]:
     """A mosflm matrix: nine finite numbers that are not a singular matrix."""
     a_star, b_star, c_star = nbio.read_mat(path)
     m = np.array([a_star, b_star, c_star])
@@ -487,42 +498,81 @@ def _check_mat(path: str) -> None:
     if np.linalg.det(m) == 0.0:
         raise nbio.InputFileError(path, "the reciprocal cell vectors are coplanar "
                                   "(singular matrix)")
+    return []
 
 
-def _check_sources(path: str) -> None:
-    """A -sourcefile: X Y Z weight lambda per line; directions non-zero, lambdas > 0."""
-    rows = 0
-    for number, values in _numeric_lines(path, "-sourcefile", text_file=True):
-        rows += 1
-        xyz = values[:3]
-        if len(xyz) == 3 and not any(xyz):
-            raise nbio.InputFileError(path, "source position 0 0 0 has no direction",
-                                      line=number)
-        if len(values) >= 5 and not values[4] > 0.0:
-            raise nbio.InputFileError(path, f"wavelength {values[4]:g} m must be > 0",
-                                      line=number)
-    if rows == 0:
-        raise nbio.InputFileError(path, "holds no source lines")
+def _comment_note(flag: str, path: str, o: Options, what: str) -> list[str]:
+    """The warning for '#' comment lines of a text input (None when there are none)."""
+    lines = nbio.comment_lines(read_input(path))
+    if not lines:
+        return []
+    numbers = ", ".join(str(n) for n in lines[:3]) + (", ..." if len(lines) > 3 else "")
+    count = f"{len(lines)} comment line{'s' if len(lines) > 1 else ''} (line {numbers})"
+    if o.c_parity:
+        return [f"warning: {flag} {path}: {count} read as nanoBragg.c reads them (-c_parity): "
+                f"{what}"]
+    return [f"warning: {flag} {path}: {count} skipped; nanoBragg.c reads each as {what} "
+            "(-c_parity does that too)"]
 
 
-def _check_stol(path: str) -> None:
-    if not sum(1 for _ in _numeric_lines(path, "-stol", text_file=True)):
-        raise nbio.InputFileError(path, "holds no data lines")
+def _hkl_independent(o: Options) -> bool:
+    """Whether C's pixel value ignores h, k, l: a 1-cell square crystal with default_F only."""
+    no_table = o.hklfilename is None and not os.path.isfile(o.dumpfilename)
+    return (no_table and o.xtal_shape == SQUARE and o.Na <= 1 and o.Nb <= 1
+            and o.Nc <= 1)
+
+
+def _check_sources(path: str, o: Options) -> list[str]:
+    """A -sourcefile read as prepare reads it (C's reader; '#' lines skipped unless
+    -c_parity).  A wavelength of 0 (or NaN/inf after C's defaults) makes C's scattering
+    vectors infinite: refused where the image then depends on h, k, l (NaN image, or C
+    indexes its F table with NaN)."""
+    warnings = _comment_note("-sourcefile", path, o, "a source at the origin with "
+                             "wavelength 0 and weight 0")
+    columns = nbio.read_text_file(path, 5, skip_comments=not o.c_parity)
+    if len(columns[0]) == 0:
+        raise nbio.InputFileError(path, "holds no source lines (nanoBragg.c exits: \"reading "
+                                  "source definition file\")")
+    lam = np.where(np.isnan(columns[4]), o.lambda0, columns[4])
+    bad = ~np.isfinite(lam) | (lam == 0.0)
+    for axis in columns[:3]:
+        bad |= np.isinf(axis)
+    if bad.any() and not (o.dmin > 0.0 or _hkl_independent(o)):
+        row = int(np.argmax(bad)) + 1
+        raise nbio.InputFileError(path, f"source {row} has wavelength {lam[row - 1]:g} m (or "
+                                  "an infinite position): nanoBragg.c's image would be NaN")
+    if bad.any():
+        warnings.append(f"warning: -sourcefile {path}: {int(bad.sum())} source(s) with "
+                        "wavelength 0; nanoBragg.c computes them (finite here)")
+    return warnings
+
+
+def _check_stol(path: str, o: Options) -> list[str]:
+    """A -stol/-4stol/-Q table: C exits when it holds no data line; the values are not used."""
+    warnings = _comment_note("-stol/-4stol/-Q", path, o, "a data line stol 0, F 0")
+    if not len(nbio.read_text_file(path, 2, skip_comments=not o.c_parity)[0]):
+        raise nbio.InputFileError(path, "holds no data lines (nanoBragg.c exits: \"no data "
+                                  "in input file\")")
+    return warnings
 
 
 _HEADER_KEYS = ("PIXEL_SIZE", "DISTANCE", "CLOSE_DISTANCE", "WAVELENGTH", "BEAM_CENTER_X",
                 "BEAM_CENTER_Y", "ORGX", "ORGY", "PHI", "OSC_RANGE")
 
 
-def _check_smv(path: str) -> None:
-    """An -img/-mask file: a complete SMV file whose geometry values are finite numbers."""
-    frame = nbio.read_smv(path)
+def _check_smv(path: str, o: Options) -> list[str]:
+    """An -img/-mask file: an SMV header C can read, whose geometry values are finite.
+
+    A file shorter than its pixels is kept: C reads -img for its header only and
+    zero-fills both (cargs warns)."""
+    frame = nbio.read_smv(path, allow_short=True)  # C zero-fills a short file
     header = frame.header.split("\0", 1)[0]
     for key in _HEADER_KEYS:
         if key in header:
             value = nbio.smv_value(header, key)
             if not math.isfinite(value):
                 raise nbio.InputFileError(path, f"header value {key} is not a finite number")
+    return []
 
 
 def _flag_files(o: Options) -> list[tuple[str, str]]:
@@ -542,16 +592,21 @@ def input_flag(o: Options, path: str) -> str | None:
     return None
 
 
-def check_input_files(o: Options) -> None:
-    """Every input file can be read and holds what C needs (raises InputFileError)."""
-    checks = {"-mask": _check_smv, "-img": _check_smv, "-mat": _check_mat, "-hkl": _check_hkl,
-              "-sourcefile": _check_sources, "-stol": _check_stol}
+def check_input_files(o: Options) -> list[str]:
+    """Every input file can be read and holds what C needs (raises InputFileError);
+    returns warnings about what C reads differently from what the file means."""
+    checks = {"-mask": _check_smv, "-img": _check_smv, "-mat": _check_mat,
+              "-hkl": _check_hkl, "-sourcefile": _check_sources, "-stol": _check_stol}
+    warnings: list[str] = []
     for flag, name in _flag_files(o):
         if not name:
             raise UsageError(f"{flag}: empty file name")
         if os.path.isdir(name):
             raise nbio.InputFileError(name, "is a folder, not a file")
-        checks[flag](name)
+        check = checks[flag]
+        warnings += check(name, o) if check in (_check_sources, _check_stol, _check_smv) \
+            else check(name)
+    return warnings
 
 
 # --------------------------------------------------------------- output files
@@ -762,7 +817,7 @@ def validate_inputs(o: Options, parse_warnings: list[str]) -> list[str]:
     """The checks of the flags' values and the input files, not of outputs, memory or GPU:
     what a series makes once on the client before any frame is sent to a worker."""
     check_parse_warnings(parse_warnings)
-    check_input_files(o)
-    warnings = check_options(o)
+    warnings = check_input_files(o)
+    warnings += check_options(o)
     check_crystal(o)
     return warnings + check_work(o)
