@@ -239,10 +239,11 @@ def check_options(o: Options) -> list[str]:
     if o.dispersion >= 2.0:
         warnings.append(f"warning: -dispersion {o.dispersion * 100:g}: 200% or more makes "
                         "some wavelengths <= 0; nanoBragg.c computes them as given")
-    for name, flag in (("Na", "-Na/-N"), ("Nb", "-Nb/-N"), ("Nc", "-Nc/-N")):
-        if getattr(o, name) < 0:
-            warnings.append(f"warning: {flag} {getattr(o, name):.0f}: a negative number of "
-                            "unit cells; nanoBragg.c's lattice factor then counts 1 cell")
+    negative = [f"{name} {getattr(o, name):.0f}" for name in ("Na", "Nb", "Nc")
+                if getattr(o, name) < 0]
+    if negative:
+        warnings.append(f"warning: -N/-Na/-Nb/-Nc: {', '.join(negative)}: a negative number "
+                        "of unit cells; nanoBragg.c's lattice factor then counts 1 cell")
     if o.water_size < 0.0:
         warnings.append(f"warning: -water {o.water_size * 1e6:g}: a negative droplet size; "
                         "nanoBragg.c subtracts its scatter from the image")

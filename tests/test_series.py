@@ -205,9 +205,9 @@ def test_bad_template_is_one_line_error(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, code, text", [
-    (["-pixel", "abc"], 2, "-pixel abc: 'abc' is not a number"),
+    (["-pixel", "0"], 2, "-pixel: the pixel size must be a finite non-zero number"),
     (["-hkl", "missing.hkl"], 3, "-hkl missing.hkl: cannot read it"),
-    (["-lambda", "-1"], 2, "the wavelength must be > 0"),
+    (["-lambda", "0"], 2, "the wavelength must be a finite non-zero number"),
 ])
 def test_bad_args_refused_before_any_frame(extra, code, text, tmp_path, capsys,
                                            monkeypatch):
