@@ -206,8 +206,10 @@ def check_options(o: Options) -> list[str]:
     if o.beam_convention == CUSTOM:
         for name in _NONZERO_VECTORS:
             if not any(getattr(o, name)):
+                # C's unitize leaves a zero vector zero (line 3981): finite, if odd
                 flag = dict(_VECTORS)[name]
-                raise UsageError(f"{flag} 0 0 0: a direction cannot be the zero vector")
+                warnings.append(f"warning: {flag} 0 0 0: a zero direction; nanoBragg.c "
+                                "computes with the zero vector")
 
     if not (math.isfinite(o.pixel_size) and o.pixel_size != 0.0):
         # C divides the detector size by it and converts the inf/NaN to an int (undefined)
@@ -605,6 +607,8 @@ def check_input_files(o: Options) -> list[str]:
         if os.path.isdir(name):
             raise nbio.InputFileError(name, "is a folder, not a file")
         check = checks[flag]
+        if flag in ("-img", "-mask") and not os.access(name, os.R_OK):
+            continue  # C: perror() and runs without it (line 4226); cargs has warned
         warnings += check(name, o) if check in (_check_sources, _check_stol, _check_smv) \
             else check(name)
     return warnings

@@ -105,12 +105,22 @@ CASES = [
     ("negative water", [*BASE, "-water", "-5"], "c"),
     ("negative fluence", [*BASE, "-fluence", "-1e24"], "c"),
     ("dispersion 250%", [*BASE, "-dispersion", "250", "-dispsteps", "3"], "c"),
+    ("zero beam vector", [*BASE, "-beam_vector", "0", "0", "0"], "c"),
+    ("zero fdet vector", [*BASE, "-fdet_vector", "0", "0", "0"], "c"),
+    ("zero polar vector", [*BASE, "-polar_vector", "0", "0", "0"], "c"),
+    ("zero spindle axis", [*BASE, "-spindle_axis", "0", "0", "0"], "c"),
+    ("missing -img", ["-img", "nope.img", *BASE], "c"),
+    ("missing -mask", ["-mask", "nope.img", *BASE], "c"),
     # refusals that stay: C's image is NaN there (tests/data has its non-finite count)
     ("zero wavelength", [*BASE, "-lambda", "0"], (2, "writes a NaN image")),
     ("hkl with NaN", ["-hkl", "nan.hkl", *BASE], (3, "'nan' is not a finite number")),
+    ("osc NaN", [*BASE, "-osc", "nan"], (2, "-osc: nan is not a finite number")),
+    ("zero phi steps", [*BASE, "-osc", "0", "-phistep", "0.1"], (2, "that is 0 phi steps")),
+    ("zero beam size", [*BASE, "-flux", "1e12", "-beamsize", "0"], (2, "-beamsize 0")),
 ]
 FILES["nan.hkl"] = b"0 0 1 nan\n1 0 0 100\n"
-NAN_IN_C = {"zero wavelength", "hkl with NaN", "sourcefile comments as C, N 5"}
+NAN_IN_C = {"zero wavelength", "hkl with NaN", "sourcefile comments as C, N 5", "osc NaN",
+            "zero phi steps", "zero beam size"}
 
 
 def _stats(path: Path) -> dict:
