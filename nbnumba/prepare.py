@@ -200,11 +200,12 @@ def prepare(o: Options, out: Callable[[str], None], warn: Callable[[str], None],
     if o.hklfilename is None:
         dump_exists = os.path.isfile(o.dumpfilename) and os.access(o.dumpfilename, os.R_OK)
         if not dump_exists and default_F == 0.0:
-            out("ERROR: no hkl file and no dump file to read.")
+            # C prints its usage right after this, without a newline; we end the line
+            out("ERROR: no hkl file and no dump file to read.\n")
     if ((o.hklfilename is None and not dump_exists and default_F == 0.0)
             or (o.matfilename is None and o.cell_a == 0.0)):
         raise SetupExit("need -hkl (or a Fdump.bin, or -default_F) and -mat (or -cell); "
-                        "see nanoBragg's usage")
+                        "nanobragg-nb -h lists every flag")
 
     # phi sampling (line 1389)
     phi0 = o.phi0

@@ -264,6 +264,16 @@ def check_options(o: Options) -> list[str]:
         warnings.append(f"warning: -fluence/-flux/-exposure/-beamsize: a negative fluence "
                         f"({fluence:g} photons/m^2); nanoBragg.c writes a negative image")
 
+    if o.printout:
+        which = (f"-printout_pixel {o.printout_fpixel} {o.printout_spixel}"
+                 if o.printout_fpixel >= 0 else "-printout")
+        hint = (f"-trace_pixel {o.printout_spixel} {o.printout_fpixel}"
+                if o.printout_fpixel >= 0 else "-trace_pixel SLOW FAST")
+        warnings.append(f"warning: {which} is ignored: nanoBragg.c prints pixel values during "
+                        f"the run, nbnumba does not (use {hint})")
+    if o.stoloutfilename != "output.stol":
+        warnings.append(f"warning: -stolout {o.stoloutfilename} is ignored, as in nanoBragg.c "
+                        "(it reads the name and writes nothing)")
     for name, flag in _COUNTS:
         v = getattr(o, name)
         if v <= 0 and v != -1:

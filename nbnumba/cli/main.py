@@ -66,7 +66,7 @@ class _Run:
         con.quiet = opts.quiet
         more = validate(opts, parse_warnings, engine=engine)
         for w in parse_warnings + more:
-            con.warn(w)
+            con.warn(_with_hint(w))
         from ..formats.single import extra_output_paths, write_extra_outputs
 
         self.outputs = Outputs([path for _, path in output_paths(opts)]
@@ -124,6 +124,45 @@ def run_single(argv: list[str], engine: str = "auto", progress: bool | None = No
     return EXIT_OK
 
 
+HELP_FLAGS = ("-h", "-help", "--help")
+
+
+def _first_contact(argv: list[str]) -> int | None:
+    """No arguments: the usage listing on stderr, exit 2; -h/-help/--help: on stdout,
+    exit 0; --version. None: an ordinary run."""
+    from .. import __version__
+    from .usage import usage_text
+
+    try:
+        if not argv:
+            sys.stderr.write(usage_text(PROG))
+            return EXIT_USAGE
+        if any(a in HELP_FLAGS for a in argv):
+            sys.stdout.write(usage_text(PROG))
+            sys.stdout.flush()
+            return EXIT_OK
+        if "--version" in argv:
+            sys.stdout.write(f"{PROG} (nbnumba) {__version__}\n")
+            sys.stdout.flush()
+            return EXIT_OK
+    except BrokenPipeError:  # `nanobragg-nb -h | head`
+        stdout_reader_gone()
+        return EXIT_OK
+    return None
+
+
+def _with_hint(warning: str) -> str:
+    """"did you mean -distance?" after the warning about a flag that matches nothing."""
+    marker = " matches no nanoBragg.c option; nanoBragg.c ignores it"
+    if not warning.endswith(marker):
+        return warning
+    from .usage import did_you_mean
+
+    flag = warning[len("warning: "):-len(marker)]
+    guess = did_you_mean(flag)
+    return warning + (f" (did you mean {guess}?)" if guess else "")
+
+
 @exit_without_teardown
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (see :data:`EXIT_CODES`).
@@ -140,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:  # e.g. `series --help | head`: the output was not wanted
             stdout_reader_gone()
             return EXIT_OK
+    first = _first_contact(argv)
+    if first is not None:
+        return first
     return run_single(argv)
 
 
