@@ -14,7 +14,8 @@ from .. import __version__
 # (group, [(flag and values, what it does, default)])
 FLAGS: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("crystal", [
-        ("-cell a b c al be ga", "unit cell edges (A) and angles (deg)", "none: give -cell or -mat"),
+        ("-cell a b c al be ga", "unit cell edges (A) and angles (deg)",
+         "none: give -cell or -mat"),
         ("-mat A.mat", "mosflm orientation matrix (reciprocal vectors x wavelength)", "none"),
         ("-misset x y z | random", "crystal rotations about x, y, z (deg), or random", "0 0 0"),
         ("-N n", "unit cells along each axis (also -Na -Nb -Nc)", "1"),
