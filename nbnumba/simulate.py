@@ -209,10 +209,13 @@ def render(scene: Scene, renderer: Renderer, *, sliced: bool = False,
 
     bar = None
     if progress:
-        from tqdm import tqdm
+        from .progress import compile_with_notice, row_bar
 
-        bar = tqdm(total=max(row_hi - row_lo, 0), unit="row", desc="nanobragg-nb",
-                   leave=False)
+        # compile (or load) the kernel on no pixels first: no made-up ETA meanwhile
+        compile_with_notice(lambda: render_cpu(*args, scene.mask, scene.interpolate, row_lo,
+                                               row_lo, col_lo, col_lo, 0, image, omega_rows,
+                                               fell_rows))
+        bar = row_bar(max(row_hi - row_lo, 0))
     try:
         run_rows(scene.interpolate, 0, omega_rows, fell_rows, bar)
     finally:

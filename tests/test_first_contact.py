@@ -69,3 +69,22 @@ def test_parsed_but_unused_flags_are_warned(extra, text, tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     assert main([*RUN, *extra]) == 0
     assert text in capsys.readouterr().err
+
+
+def test_no_bar_and_no_carriage_returns_in_a_log(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = [a for a in RUN if a != "-noprogress"]
+    assert main([*run, "-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "row/s" not in err and "%|" not in err
+
+
+def test_compile_notice_only_when_the_first_call_is_slow(capsys):
+    import time
+
+    from nbnumba.progress import NOTICE, compile_with_notice
+
+    assert compile_with_notice(lambda: None, notice_after_s=0.5) is False
+    assert capsys.readouterr().err == ""
+    assert compile_with_notice(lambda: time.sleep(0.3), notice_after_s=0.05) is True
+    assert capsys.readouterr().err == NOTICE
