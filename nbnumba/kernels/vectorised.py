@@ -25,9 +25,10 @@ kernel.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .physics import (
     DET_BEAM,
@@ -313,122 +314,140 @@ def _terms_general(P, cell, a_star, fhkl, sx, sy, sz, active, intensity, interp_
 
 
 # --------------------------------------------------------------------- rows
+# One row kernel per variant of the scene (general or fast terms, curved or flat
+# detector, Kahn factor or none, sensor capture or none).  The variant is fixed by
+# closure constants, so Numba prunes the branches of the other variants and never
+# compiles their helpers: a first run compiles only what its scene uses (the
+# general terms alone were a third of the cold start).  The row kernels release
+# the GIL and render_vectorised runs row blocks on a thread pool, so no parallel=True
+# (parfor) lowering is compiled either.  Numba's cache key includes the closure
+# constants, so each variant is cached on its own.
 
 
-@njit(**JIT)
-def _render_row(P, det, sources, cells, a_star, fhkl, table, dims, mins, strides,
-                interpolate, spixel, cols, out_values, fell):
-    """Float-image values of the pixels ``cols`` of row ``spixel``; returns the omega sum.
+def _make_rows_kernel(general: bool, curved: bool, kahn: bool, capture_on: bool):
+    """The row kernel of one variant: fills rows [row_lo, row_hi) as ``render_vectorised``."""
 
-    ``out_values[p]`` gets the value of pixel ``cols[p]`` and ``fell[p]``
-    whether interpolation left the table there.
-    """
-    n = cols.shape[0]
-    oversample = P.oversample
-    subpixel_size = P.subpixel_size
+    @njit(nogil=True, **JIT)
+    def rows_kernel(P, det, sources, cells, a_star, fhkl, table, dims, mins, strides, mask,
+                    interpolate, row_lo, row_hi, col_lo, col_hi, start_index, image,
+                    omega_rows, fell_back):
+        fpixels = image.shape[1]
+        use_mask = mask.size > 0
+        n_max = max(col_hi - col_lo, 0)
+        oversample = P.oversample
+        subpixel_size = P.subpixel_size
+        outside = np.int32(table.shape[0] - 1)
+        # the exact sincg reduction needs integer N (C's -N flags are integers,
+        # -xtalsize rounds up)
+        reduce_sincg = (P.Na == math.floor(P.Na) and P.Nb == math.floor(P.Nb)
+                        and P.Nc == math.floor(P.Nc))
+        keep_zero = P.water_size != 0.0
+        plain = not (P.oversample_thick or P.oversample_polar or P.oversample_omega)
+        for spixel in range(row_lo, row_hi):
+            cols = np.empty(n_max, dtype=np.int64)
+            n = 0
+            for fpixel in range(col_lo, col_hi):
+                if pixel_skipped(spixel * fpixels + fpixel, start_index, use_mask, mask):
+                    continue
+                cols[n] = fpixel
+                n += 1
+            fcols = cols[:n].astype(np.float64)
+            intensity = np.full(n, P.I_bg)
+            polar = np.full(n, 1.0 if P.nopolar else 0.0)
+            omega = np.zeros(n)
+            omega_sum = np.zeros(n)
+            capture = np.empty(n)
+            interp_on = np.full(n, interpolate)
+            fell = np.zeros(n, dtype=np.bool_)
+            dx = np.empty(n)
+            dy = np.empty(n)
+            dz = np.empty(n)
+            sx = np.empty(n)
+            sy = np.empty(n)
+            sz = np.empty(n)
+            active = np.empty(n, dtype=np.bool_)
+            ones = np.ones(n)
+            f_latt = np.empty(n)
+            f_index = np.empty(n, dtype=np.int32)
+            f_cell = np.empty(n)
+            mult_thick = capture if P.oversample_thick else ones
+            mult_polar = polar if P.oversample_polar else ones
+            mult_omega = omega if P.oversample_omega else ones
 
-    fcols = cols.astype(np.float64)
-    intensity = np.full(n, P.I_bg)
-    polar = np.full(n, 1.0 if P.nopolar else 0.0)
-    omega = np.zeros(n)
-    omega_sum = np.zeros(n)
-    capture = np.empty(n)
-    interp_on = np.full(n, interpolate)
-    fell[:] = False
-    dx = np.empty(n)
-    dy = np.empty(n)
-    dz = np.empty(n)
-    sx = np.empty(n)
-    sy = np.empty(n)
-    sz = np.empty(n)
-    active = np.empty(n, dtype=np.bool_)
-    ones = np.ones(n)
-    f_latt = np.empty(n)
-    f_index = np.empty(n, dtype=np.int32)
-    f_cell = np.empty(n)
-    outside = np.int32(table.shape[0] - 1)
-    # the exact sincg reduction needs integer N (C's -N flags are integers, -xtalsize
-    # rounds up); the gather an int32 index
-    reduce_sincg = (P.Na == math.floor(P.Na) and P.Nb == math.floor(P.Nb)
-                    and P.Nc == math.floor(P.Nc))
-    fast_terms = (P.xtal_shape == SQUARE and not interpolate and reduce_sincg and P.Na > 1.0
-                  and P.Nb > 1.0 and P.Nc > 1.0 and table.shape[0] < 2**31 - 1)
-    keep_zero = P.water_size != 0.0
-    # with no sensor thickness C's capture fraction stays 1 unless -oversample_thick
-    needs_capture = P.detector_thick != 0.0 or P.oversample_thick
-    plain = not (P.oversample_thick or P.oversample_polar or P.oversample_omega)
-    mult_thick = capture if P.oversample_thick else ones
-    mult_polar = polar if P.oversample_polar else ones
-    mult_omega = omega if P.oversample_omega else ones
-
-    for thick_tic in range(P.detector_thicksteps):
-        odet = thick_tic * P.detector_thickstep
-        capture[:] = 1.0 if P.detector_thick == 0.0 else 0.0
-        for sub_s in range(oversample):
-            sdet = subpixel_size * (spixel * oversample + sub_s) + subpixel_size / 2.0
-            for sub_f in range(oversample):
-                if P.curved_detector:
-                    _subpixel_curved(P, det, fcols, sub_f, sdet, odet, dx, dy, dz, omega,
-                                     omega_sum)
-                else:
-                    _subpixel_flat(P, det, fcols, sub_f, sdet, odet, dx, dy, dz, omega,
-                                   omega_sum)
-                if needs_capture:
-                    _capture(P, det, thick_tic, dx, dy, dz, capture)
-                for source in range(sources.shape[0]):
-                    ix = -sources[source, 0]
-                    iy = -sources[source, 1]
-                    iz = -sources[source, 2]
-                    lam = sources[source, 3]
-                    if P.polarization == 0.0:
-                        _scatter_unpolarized(P, ix, iy, iz, lam, dx, dy, dz, sx, sy, sz,
-                                             active, polar)
-                    else:
-                        _scatter_kahn(P, det, ix, iy, iz, lam, dx, dy, dz, sx, sy, sz, active,
-                                      polar)
-                    for phi_tic in range(P.phisteps):
-                        for mos_tic in range(P.mosaic_domains):
-                            cell = cells[0, phi_tic, mos_tic]
-                            if fast_terms:
-                                _lattice_terms(cell, sx, sy, sz, dims, mins, strides, outside,
-                                               P.Na, P.Nb, P.Nc, f_latt, f_index)
-                                _gather_F(table, f_index, f_cell)
-                                _accumulate(f_latt, f_cell, active, keep_zero, plain,
-                                            mult_thick, mult_polar, mult_omega, intensity)
+            for thick_tic in range(P.detector_thicksteps):
+                odet = thick_tic * P.detector_thickstep
+                capture[:] = 1.0 if P.detector_thick == 0.0 else 0.0
+                for sub_s in range(oversample):
+                    sdet = subpixel_size * (spixel * oversample + sub_s) + subpixel_size / 2.0
+                    for sub_f in range(oversample):
+                        if curved:
+                            _subpixel_curved(P, det, fcols, sub_f, sdet, odet, dx, dy, dz,
+                                             omega, omega_sum)
+                        else:
+                            _subpixel_flat(P, det, fcols, sub_f, sdet, odet, dx, dy, dz,
+                                           omega, omega_sum)
+                        if capture_on:
+                            _capture(P, det, thick_tic, dx, dy, dz, capture)
+                        for source in range(sources.shape[0]):
+                            ix = -sources[source, 0]
+                            iy = -sources[source, 1]
+                            iz = -sources[source, 2]
+                            lam = sources[source, 3]
+                            if kahn:
+                                _scatter_kahn(P, det, ix, iy, iz, lam, dx, dy, dz, sx, sy, sz,
+                                              active, polar)
                             else:
-                                _terms_general(P, cell, a_star, fhkl, sx, sy, sz, active,
-                                               intensity, interp_on, fell, capture, polar,
-                                               omega, reduce_sincg)
+                                _scatter_unpolarized(P, ix, iy, iz, lam, dx, dy, dz, sx, sy,
+                                                     sz, active, polar)
+                            for phi_tic in range(P.phisteps):
+                                for mos_tic in range(P.mosaic_domains):
+                                    cell = cells[0, phi_tic, mos_tic]
+                                    if general:
+                                        _terms_general(P, cell, a_star, fhkl, sx, sy, sz,
+                                                       active, intensity, interp_on, fell,
+                                                       capture, polar, omega, reduce_sincg)
+                                    else:
+                                        _lattice_terms(cell, sx, sy, sz, dims, mins, strides,
+                                                       outside, P.Na, P.Nb, P.Nc, f_latt,
+                                                       f_index)
+                                        _gather_F(table, f_index, f_cell)
+                                        _accumulate(f_latt, f_cell, active, keep_zero, plain,
+                                                    mult_thick, mult_polar, mult_omega,
+                                                    intensity)
 
-    omega_row = 0.0
-    for p in range(n):
-        value = P.r_e_sqr * P.fluence * intensity[p] / P.steps
-        if not P.oversample_thick:
-            value *= capture[p]
-        if not P.oversample_polar:
-            value *= polar[p]
-        if not P.oversample_omega:
-            value *= omega[p]
-        out_values[p] = value
-        omega_row += omega_sum[p]
-    return omega_row
+            omega_row = 0.0
+            first_fell = -1
+            for p in range(n):
+                value = P.r_e_sqr * P.fluence * intensity[p] / P.steps
+                if not P.oversample_thick:
+                    value *= capture[p]
+                if not P.oversample_polar:
+                    value *= polar[p]
+                if not P.oversample_omega:
+                    value *= omega[p]
+                image[spixel, cols[p]] = np.float32(value)
+                omega_row += omega_sum[p]
+                if fell[p] and first_fell < 0:
+                    first_fell = cols[p]
+            omega_rows[spixel] = omega_row
+            fell_back[spixel] = first_fell
+
+    return rows_kernel
 
 
-# nogil: the host waits for a slice in another thread and stays responsive to signals
-@njit(parallel=True, nogil=True, **JIT)
-def render_vectorised(P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo, row_hi,
-                col_lo, col_hi, start_index, image, omega_rows, fell_back):
-    """Fill ``image`` (float32, [slow, fast]) for the rectangle of pixels given.
+_ROWS_KERNELS: dict[tuple[bool, bool, bool, bool], object] = {}
 
-    Same contract as ``nbnumba.kernels.exact.render_exact``: pixels with a
-    row-major index ``< start_index`` or a zero in ``mask`` are left alone,
-    ``omega_rows[s]`` gets the row's solid-angle sum and ``fell_back[s]`` the
-    first column (or -1) where interpolation left the table.
-    """
-    fpixels = image.shape[1]
-    use_mask = mask.size > 0
-    # nearest F is a gather from the flat table with default_F appended
-    # (index -1); "no table" is an empty extent
+
+def _rows_kernel(variant: tuple[bool, bool, bool, bool]):
+    kernel = _ROWS_KERNELS.get(variant)
+    if kernel is None:
+        kernel = _ROWS_KERNELS[variant] = _make_rows_kernel(*variant)
+    return kernel
+
+
+def _f_table(P, fhkl: np.ndarray):
+    """The flat F table with default_F appended (index -1), and nearest_F's extent:
+    "no table" is an empty extent."""
     if P.hkls != 0 and fhkl.size > 0:
         table = np.empty(fhkl.size + 1)
         table[:-1] = fhkl.ravel()
@@ -444,23 +463,46 @@ def render_vectorised(P, det, sources, cells, a_star, fhkl, mask, interpolate, r
         mins = np.zeros(3)
         strides = np.zeros(2)
     table[-1] = P.default_F
-    for spixel in prange(row_lo, row_hi):
-        cols = np.empty(max(col_hi - col_lo, 0), dtype=np.int64)
-        n = 0
-        for fpixel in range(col_lo, col_hi):
-            if pixel_skipped(spixel * fpixels + fpixel, start_index, use_mask, mask):
-                continue
-            cols[n] = fpixel
-            n += 1
-        cols = cols[:n]
-        values = np.empty(n)
-        fell = np.zeros(n, dtype=np.bool_)
-        omega_rows[spixel] = _render_row(P, det, sources, cells, a_star, fhkl, table, dims,
-                                         mins, strides, interpolate, spixel, cols, values,
-                                         fell)
-        first_fell = -1
-        for p in range(n):
-            image[spixel, cols[p]] = np.float32(values[p])
-            if fell[p] and first_fell < 0:
-                first_fell = cols[p]
-        fell_back[spixel] = first_fell
+    return table, dims, mins, strides
+
+
+def scene_variant(P, interpolate: bool, table_size: int) -> tuple[bool, bool, bool, bool]:
+    """(general terms, curved detector, Kahn factor, sensor capture) of a scene."""
+    reduce_sincg = all(float(x) == math.floor(x) for x in (P.Na, P.Nb, P.Nc))
+    fast_terms = (P.xtal_shape == SQUARE and not interpolate and reduce_sincg and P.Na > 1.0
+                  and P.Nb > 1.0 and P.Nc > 1.0 and table_size < 2**31 - 1)
+    # with no sensor thickness C's capture fraction stays 1 unless -oversample_thick
+    capture_on = bool(P.detector_thick != 0.0 or P.oversample_thick)
+    return (not fast_terms, bool(P.curved_detector), P.polarization != 0.0, capture_on)
+
+
+def render_vectorised(P, det, sources, cells, a_star, fhkl, mask, interpolate, row_lo, row_hi,
+                col_lo, col_hi, start_index, image, omega_rows, fell_back):
+    """Fill ``image`` (float32, [slow, fast]) for the rectangle of pixels given.
+
+    Same contract as ``nbnumba.kernels.exact.render_exact``: pixels with a
+    row-major index ``< start_index`` or a zero in ``mask`` are left alone,
+    ``omega_rows[s]`` gets the row's solid-angle sum and ``fell_back[s]`` the
+    first column (or -1) where interpolation left the table.  Rows run on
+    ``numba.get_num_threads()`` threads (the row kernels release the GIL); each
+    row is computed by one thread, so the result does not depend on the count.
+    """
+    from numba import get_num_threads
+
+    table, dims, mins, strides = _f_table(P, fhkl)
+    kernel = _rows_kernel(scene_variant(P, bool(interpolate), table.shape[0]))
+    args = (P, det, sources, cells, a_star, fhkl, table, dims, mins, strides, mask,
+            bool(interpolate))
+    tail = (col_lo, col_hi, start_index, image, omega_rows, fell_back)
+    rows = max(row_hi - row_lo, 0)
+    threads = min(get_num_threads(), rows)
+    if threads <= 1:
+        kernel(*args, row_lo, max(row_hi, row_lo), *tail)
+        return
+    # blocks of a few rows, dealt to the threads as they come free
+    block = max(1, rows // (8 * threads))
+    starts = range(row_lo, row_hi, block)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for done in [pool.submit(kernel, *args, lo, min(lo + block, row_hi), *tail)
+                     for lo in starts]:
+            done.result()
