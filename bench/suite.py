@@ -38,6 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 GOLDEN = Path(os.environ.get("NB_GOLDEN", REPO.parent / "shared" / "golden"))
 RESULTS = REPO / "bench" / "results"
 PIXEL_MM = 0.172  # the supervisor's Pilatus pixel
+# issue 14: a first run (empty Numba cache) at most this many times a warm one
+COLD_GOALS = {"readme_256": 20, "supervisor": 12}
 
 
 @dataclass
@@ -313,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", nargs="*", help="only these main cases")
     parser.add_argument("--no-scaling", action="store_true", help="skip the scaling runs")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-start runs")
+    parser.add_argument("--cold-only", action="store_true",
+                        help="only the cold-start runs (cold/warm ratios of issue 14)")
     parser.add_argument("--no-noise", action="store_true", help="skip the noise-cost timing")
     parser.add_argument("--label", default="", help="appended to the results file name")
     parser.add_argument("--keep", action="store_true", help="keep the run folders")
@@ -337,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: warning: the machine is not idle; timings will be noisy")
 
     cases = main_cases()
+    if opts.cold_only:
+        cases, opts.no_cold, opts.no_noise, opts.no_scaling = [], False, True, True
     if opts.cases:
         cases = [c for c in cases if c.name in opts.cases]
     root = Path(tempfile.mkdtemp(prefix="nb_bench_"))
@@ -370,9 +376,12 @@ def main(argv: list[str] | None = None) -> int:
                 if case.name not in ("readme_256", "supervisor"):
                     continue
                 cold[case.name] = r = run_cold(case, ours, root, env)
+                r["ratio"] = {k: r["cold"][k] / r["warm"][k] for k in ("wall", "cpu")}
+                r["goal"] = COLD_GOALS[case.name]
                 print(f"{case.name:18s} cold {r['cold']['wall']:7.2f}s wall "
                       f"{r['cold']['cpu']:7.2f}s CPU   warm {r['warm']['wall']:6.2f}s wall "
-                      f"{r['warm']['cpu']:6.2f}s CPU")
+                      f"{r['warm']['cpu']:6.2f}s CPU   cold/warm x{r['ratio']['wall']:.1f} "
+                      f"wall, x{r['ratio']['cpu']:.1f} CPU (goal <= x{r['goal']})")
             report["cold"] = cold
 
         if not opts.no_scaling:
