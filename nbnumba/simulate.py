@@ -115,6 +115,9 @@ def interruptible(kernel: Callable, *args) -> None:
         raise failure[0]
 
 
+CPU_ENGINE_MODULES = ("nbnumba.kernels.vectorised", "nbnumba.kernels.exact")
+
+
 def render(scene: Scene, renderer: Renderer, *, sliced: bool = False,
            progress: bool = False) -> Rendered:
     """Compute the float image of ``scene`` with ``renderer``, with C's sequential effects.
@@ -211,10 +214,12 @@ def render(scene: Scene, renderer: Renderer, *, sliced: bool = False,
     if progress:
         from .progress import compile_with_notice, row_bar
 
-        # compile (or load) the kernel on no pixels first: no made-up ETA meanwhile
-        compile_with_notice(lambda: render_cpu(*args, scene.mask, scene.interpolate, row_lo,
-                                               row_lo, col_lo, col_lo, 0, image, omega_rows,
-                                               fell_rows))
+        # a CPU engine compiles (or loads) its kernel on no pixels first: no made-up
+        # ETA meanwhile (the GPU and tiles engines do nothing for an empty rectangle)
+        if getattr(renderer, "__module__", "") in CPU_ENGINE_MODULES:
+            compile_with_notice(lambda: renderer(*args, scene.mask, scene.interpolate, row_lo,
+                                                 row_lo, col_lo, col_lo, 0, image, omega_rows,
+                                                 fell_rows))
         bar = row_bar(max(row_hi - row_lo, 0))
     try:
         run_rows(scene.interpolate, 0, omega_rows, fell_rows, bar)
