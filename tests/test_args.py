@@ -547,13 +547,13 @@ def test_own_flag_errors(args, flag):
 def _fake_io(monkeypatch, frames: dict[str, tuple[dict, int, int, np.ndarray]]) -> None:
     """Replace nbnumba.io with a reader serving ``frames`` (keyword dict, w, h, data)."""
 
-    def read_smv(path):
+    def read_smv(path, allow_short=False):
         if path not in frames:
             raise FileNotFoundError(2, "No such file or directory", path)
         head, w, h, data = frames[path]
         text = "".join(f"{k}={v};\n" for k, v in head.items())
         return types.SimpleNamespace(header=text, header_size=512, width=w, height=h,
-                                     data=data)
+                                     data=data, missing_bytes=0)
 
     def smv_value(header, keyword):
         m = re.search(rf"^{keyword}=([^;]*);", header, re.M)
