@@ -130,8 +130,7 @@ HELP_FLAGS = ("-h", "-help", "--help")
 def _first_contact(argv: list[str]) -> int | None:
     """No arguments: the usage listing on stderr, exit 2; -h/-help/--help: on stdout,
     exit 0; --version. None: an ordinary run."""
-    from .. import __version__
-    from .usage import usage_text
+    from .usage import package_version, usage_text
 
     try:
         if not argv:
@@ -142,7 +141,7 @@ def _first_contact(argv: list[str]) -> int | None:
             sys.stdout.flush()
             return EXIT_OK
         if "--version" in argv:
-            sys.stdout.write(f"{PROG} (nbnumba) {__version__}\n")
+            sys.stdout.write(f"{PROG} (nbnumba) {package_version()}\n")
             sys.stdout.flush()
             return EXIT_OK
     except BrokenPipeError:  # `nanobragg-nb -h | head`

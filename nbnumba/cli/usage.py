@@ -9,8 +9,6 @@ from __future__ import annotations
 import difflib
 import textwrap
 
-from .. import __version__
-
 # (group, [(flag and values, what it does, default)])
 FLAGS: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("crystal", [
@@ -111,6 +109,16 @@ FLAGS: list[tuple[str, list[tuple[str, str, str]]]] = [
 ]
 
 
+def package_version() -> str:
+    """nbnumba's version as installed (importlib.metadata), or "unknown"."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nbnumba")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def usage_line(prog: str) -> str:
     return (f"usage: {prog} -cell a b c al be ga | -mat A.mat  -hkl F.hkl | -default_F F  "
             "[flags]  (see -h)")
@@ -120,7 +128,7 @@ def usage_text(prog: str) -> str:
     """The full listing: every flag, its units and default, by group."""
     lines = [usage_line(prog), "",
              "nanoBragg.c's command line, computed with Numba kernels (nbnumba "
-             f"{__version__}). Flags take", "nanoBragg.c's meaning, substring matching "
+             f"{package_version()}). Flags take", "nanoBragg.c's meaning, substring matching "
              "included; units as given below.", ""]
     width, column = 96, 30
     for group, flags in FLAGS:
