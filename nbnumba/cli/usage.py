@@ -104,6 +104,9 @@ FLAGS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ("-precision double | single", "GPU arithmetic", "double"),
         ("-trace_pixel s f", "print every quantity of one pixel's loop", "off"),
         ("-quiet", "errors only", "off"),
+        ("-cbffile file", "also a miniCBF image (PILATUS header) of the counts", "none"),
+        ("-geometry_out file", "also the geometry for processing programs (XDS.INP, PONI)",
+         "none"),
         ("-h, -help, --help / --version", "this listing / the version", ""),
     ]),
 ]
