@@ -128,8 +128,11 @@ class Simulation:
                 if value is True and str(exc).startswith(f"-{key.rstrip('_')} -"):
                     raise TypeError(f"{key}=True: -{key.rstrip('_')} takes a value") from None
             raise
+        # "-N needs 1 argument", or "-N -lambda: nanoBragg.c's atoi() reads '-lambda' as 0"
+        # (N=True took the next flag as its value; C runs that, the API says so)
         needs_value = [key for key, value in flags.items() if value is True and any(
-            w.startswith(f"warning: -{key.rstrip('_')} needs ") for w in self.warnings)]
+            w.startswith((f"warning: -{key.rstrip('_')} needs ",
+                          f"warning: -{key.rstrip('_')} -")) for w in self.warnings)]
         if needs_value:
             raise TypeError(f"{needs_value[0]}=True: -{needs_value[0].rstrip('_')} takes a "
                             f"value")
