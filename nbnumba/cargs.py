@@ -40,7 +40,7 @@ from .config import (
     unit_of,
 )
 from .constants import M_PI, RTD
-from .errors import UsageError, shown
+from .errors import TOKEN_CHARS, UsageError, shown
 from .io import c_atof, c_atoi, c_strtod, c_strtol, wrap_int32
 
 __all__ = ["ParseError", "parse_args", "OWN_FLAGS", "WarningList", "numeric_note"]
@@ -63,13 +63,15 @@ def numeric_note(flag: str, s: str, kind: str, value: float,
                  prog: str = "nanoBragg.c") -> str | None:
     """A warning when C's atof/atoi does not read all of ``s`` (``prog``: the C program)."""
     used = (c_strtod if kind == "atof" else c_strtol)(s)[1]
-    shown = f"{value:g}" if kind == "atof" else str(value)
+    read_as = f"{value:g}" if kind == "atof" else str(value)
+    # a huge value makes a short line (errors.shown)
+    typed = s if len(s) <= TOKEN_CHARS else s[:TOKEN_CHARS] + "..."
     if not used:
-        return f"warning: {flag} {s}: {prog}'s {kind}() reads {s!r} as {shown}"
+        return f"warning: {flag} {typed}: {prog}'s {kind}() reads {shown(s)} as {read_as}"
     rest = s.encode("utf-8", "surrogateescape")[used:].decode("utf-8", "surrogateescape")
     if rest.strip(" \t\n\v\f\r"):
-        return (f"warning: {flag} {s}: {prog}'s {kind}() reads {s!r} as {shown} "
-                f"(ignores {rest!r})")
+        return (f"warning: {flag} {typed}: {prog}'s {kind}() reads {shown(s)} as {read_as} "
+                f"(ignores {shown(rest)})")
     return None
 
 

@@ -478,6 +478,7 @@ def _check_hkl(path: str) -> list[str]:
     and at least one h k l F record (else C exits: "not enough HKL indices")."""
     count = _plain_decimal_count(path)
     warnings: list[str] = []
+    stopped = ""
     if count is None:
         count = 0
         data = read_input(path, stop_at_nul=True)  # fscanf reads nothing after a NUL
@@ -485,9 +486,9 @@ def _check_hkl(path: str) -> list[str]:
             for token in _tokens(line, text_file=False):
                 why = _bad_token(token)
                 if why == "is not a number":
-                    warnings.append(f"warning: -hkl {path} line {number}: {shown(token)} is not a "
-                                    f"number; nanoBragg.c stops reading the file there "
-                                    f"({count // 4} records read)")
+                    stopped = f"line {number}: {shown(token)} is not a number"
+                    warnings.append(f"warning: -hkl {path} {stopped}; nanoBragg.c stops reading "
+                                    f"the file there ({count // 4} records read)")
                     break
                 if why:
                     raise nbio.InputFileError(path, f"{shown(token)} {why} (nanoBragg.c's image "
@@ -497,8 +498,11 @@ def _check_hkl(path: str) -> list[str]:
                 continue
             break
     if count < 4:
-        raise nbio.InputFileError(path, "holds no h k l F record" if count == 0 else
-                                  f"holds only {count} number(s), not one h k l F record")
+        why = "holds no h k l F record" if count == 0 else \
+            f"holds only {count} number(s), not one h k l F record"
+        # C's fscanf stops at the word: its table is empty and it exits (line 2174)
+        raise nbio.InputFileError(path, why + (f" (nanoBragg.c stops at {stopped})"
+                                               if stopped else ""))
     return warnings
 
 

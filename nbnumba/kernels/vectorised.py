@@ -438,7 +438,8 @@ def _make_rows_kernel(general: bool, curved: bool, kahn: bool, capture_on: bool)
 _ROWS_KERNELS: dict[tuple[bool, bool, bool, bool], object] = {}
 
 
-def _rows_kernel(variant: tuple[bool, bool, bool, bool]):
+def rows_kernel(variant: tuple[bool, bool, bool, bool]):
+    """The compiled row kernel of one :func:`scene_variant` (made once per process)."""
     kernel = _ROWS_KERNELS.get(variant)
     if kernel is None:
         kernel = _ROWS_KERNELS[variant] = _make_rows_kernel(*variant)
@@ -490,7 +491,7 @@ def render_vectorised(P, det, sources, cells, a_star, fhkl, mask, interpolate, r
     from numba import get_num_threads
 
     table, dims, mins, strides = _f_table(P, fhkl)
-    kernel = _rows_kernel(scene_variant(P, bool(interpolate), table.shape[0]))
+    kernel = rows_kernel(scene_variant(P, bool(interpolate), table.shape[0]))
     args = (P, det, sources, cells, a_star, fhkl, table, dims, mins, strides, mask,
             bool(interpolate))
     tail = (col_lo, col_hi, start_index, image, omega_rows, fell_back)
