@@ -103,7 +103,7 @@ def _from(o: Options, flags: str) -> str:
 # (field, flags that set it, what NaN means): C's sentinels are NaN ("not
 # given") or -1 ("choose automatically"); every other non-finite value is garbage.
 _FINITE = (
-    ("mosaic_spread", "-mosaic", False), ("dispersion", "-dispersion", False),
+    ("mosaic_spread", "-mosaic", True), ("dispersion", "-dispersion", False),
     ("hdivstep", "-hdivstep", False), ("hdivrange", "-hdivrange/-divergence", False),
     ("vdivstep", "-vdivstep", False), ("vdivrange", "-vdivrange/-divergence", False),
     ("fluence", "-fluence", False), ("flux", "-flux", False),
@@ -118,7 +118,7 @@ _FINITE = (
     ("detsize_s", "-detsize/-detsize_s", False), ("detector_mu", "-detector_abs", False),
     ("detector_thick", "-detector_thick", False), ("detector_rotx", "-detector_rotx", False),
     ("detector_roty", "-detector_roty", False), ("detector_rotz", "-detector_rotz", False),
-    ("detector_twotheta", "-twotheta", False), ("adc_offset", "-adc", False),
+    ("detector_twotheta", "-twotheta", False),
     ("dmin", "-dmin", False), ("polarization", "-polar", False), ("phi0", "-phi", False),
     ("phistep", "-phistep", False), ("osc", "-osc", False), ("default_F", "-default_F", False),
     ("intfile_scale", "-scale", False), ("pgm_scale", "-pgmscale", False),
@@ -249,6 +249,12 @@ def check_options(o: Options) -> list[str]:
     if o.water_size < 0.0:
         warnings.append(f"warning: -water {o.water_size * 1e6:g}: a negative droplet size; "
                         "nanoBragg.c subtracts its scatter from the image")
+    if (getattr(o, "cbffilename", None) or getattr(o, "geometry_out", None)) and \
+            not math.isfinite(o.adc_offset):
+        # nanoBragg.c runs with it (every count clips to 65535 or 0); our processing
+        # formats subtract the ADC baseline, which must be a number
+        raise UsageError(f"-adc {o.adc_offset:g} with -cbffile/-geometry_out: the ADC offset "
+                         "must be finite to be recorded in a processing format")
     if o.user_cell:
         _check_cell(o)
     if o.flux != 0.0 and o.exposure > 0.0 and o.beamsize == 0.0:

@@ -111,6 +111,11 @@ CASES = [
     ("zero spindle axis", [*BASE, "-spindle_axis", "0", "0", "0"], "c"),
     ("missing -img", ["-img", "nope.img", *BASE], "c"),
     ("missing -mask", ["-mask", "nope.img", *BASE], "c"),
+    # C's spread test (line 2795) is false for NaN: unrotated domains, as many as asked
+    ("mosaic NaN", [*BASE, "-mosaic", "nan", "-mosaic_dom", "3"], "c"),
+    # the ADC offset only enters the int and noise images (see test_adc_not_finite)
+    ("adc inf", [*BASE, "-adc", "inf"], "c"),
+    ("adc nan", [*BASE, "-adc", "nan"], "c"),
     # refusals that stay: C's image is NaN there (tests/data has its non-finite count)
     ("zero wavelength", [*BASE, "-lambda", "0"], (2, "writes a NaN image")),
     ("hkl with NaN", ["-hkl", "nan.hkl", *BASE], (3, "'nan' is not a finite number")),
@@ -193,6 +198,18 @@ def test_warnings_say_what_c_does(tmp_path, monkeypatch, capsys):
     assert "2 comment lines (line 1, 2) skipped; nanoBragg.c reads each as a source" in err
     assert main([*BASE, "-mask", "mask64.img", "-detpixels", "16"]) == 0
     assert "its first 256 values are used as a 16-wide image" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("adc, count", [("inf", 65535), ("-inf", 0), ("nan", 0)])
+def test_adc_not_finite(adc, count, tmp_path, monkeypatch, capsys):
+    """C clips v*scale + adc to 0..65535 (lines 3150-3170, 3250): inf is 65535 everywhere,
+    -inf 0, and NaN fails both tests and converts to 0 (x86-64)."""
+    _write_files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main([*BASE, "-adc", adc, "-noisefile", "noise.img", "-seed", "1"]) == 0
+    for name in ("int.img", "noise.img"):
+        pixels = np.frombuffer((tmp_path / name).read_bytes()[512:], dtype="<u2")
+        assert (pixels == count).all(), name
 
 
 def _make_references(c_bin: str) -> None:
