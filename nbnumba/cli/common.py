@@ -265,3 +265,50 @@ def exit_without_teardown(main_function: Callable[[list[str] | None], int]):
     return entry
 
 
+class Job:
+    """One invocation of a program: subclasses set ``prog`` and implement ``execute``.
+
+    ``outputs`` (an :class:`Outputs`, set by ``execute``) is what a failure cleans up;
+    :meth:`input_flag` names the flag that gave an input file, for messages.
+    """
+
+    prog = "nbnumba"
+
+    def __init__(self, argv: list[str], console: Console) -> None:
+        self.argv = argv
+        self.con = console
+        self.outputs: Outputs | None = None
+
+    def execute(self, *args: object, **kwargs: object) -> None:
+        raise NotImplementedError
+
+    def input_flag(self, path: str) -> str | None:
+        return None
+
+    def fail(self, exc: BaseException) -> int:
+        """Remove what this run put in place, print C's last lines and the error line."""
+        with signals_held():
+            if self.outputs is not None:
+                self.outputs.remove_written()
+            code, message = failure(exc, self.prog, self.input_flag)
+            if isinstance(exc, InputFileError):
+                for line in exc.messages:  # what C prints before it gives up
+                    self.con.out(line if line.endswith("\n") else line + "\n")
+            self.con.error(message)
+        return code
+
+
+def run_job(job: Job, *args: object, **kwargs: object) -> int:
+    """``job.execute(*args, **kwargs)`` with signals and Python warnings handled; every
+    failure ends in one error line and its exit code (returned; 0 on success)."""
+    from ..errors import EXIT_OK
+
+    with sigterm_raises(), python_warnings_to(job.con.warn):
+        try:
+            job.execute(*args, **kwargs)
+            job.con.flush_stdout()
+        except (SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # every failure ends in one line and an exit code
+            return job.fail(exc)
+    return EXIT_OK

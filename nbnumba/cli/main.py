@@ -21,16 +21,7 @@ from ..errors import (
     EXIT_TERMINATED,
     EXIT_USAGE,
 )
-from .common import (
-    Console,
-    Outputs,
-    exit_without_teardown,
-    failure,
-    python_warnings_to,
-    signals_held,
-    sigterm_raises,
-    stdout_reader_gone,
-)
+from .common import Console, Job, Outputs, exit_without_teardown, run_job, stdout_reader_gone
 
 EXIT_INPUT = EXIT_FILE
 __all__ = ["main", "EXIT_CODES", "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT",
@@ -39,14 +30,11 @@ __all__ = ["main", "EXIT_CODES", "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT
 PROG = "nanobragg-nb"
 
 
-class _Run:
+class _Run(Job):
     """One invocation: parse, check, simulate (through :class:`nbnumba.Simulation`), write."""
 
-    def __init__(self, argv: list[str], console: Console) -> None:
-        self.argv = argv
-        self.con = console
-        self.opts = None
-        self.outputs: Outputs | None = None
+    prog = PROG
+    opts = None
 
     def execute(self, engine: str = "auto", progress: bool | None = None,
                 **engine_options) -> None:
@@ -87,21 +75,10 @@ class _Run:
             result.write_default_files()
             write_extra_outputs(result, con.out, con.warn)  # -geometry_out, -cbffile
 
-    def fail(self, exc: BaseException) -> int:
-        from ..errors import InputFileError
+    def input_flag(self, path: str) -> str | None:
         from ..validate import input_flag
 
-        with signals_held():
-            if self.outputs is not None:
-                self.outputs.remove_written()
-            opts = self.opts
-            code, message = failure(exc, PROG, (lambda path: input_flag(opts, path))
-                                    if opts is not None else None)
-            if isinstance(exc, InputFileError):
-                for line in exc.messages:  # what C prints before it gives up
-                    self.con.out(line if line.endswith("\n") else line + "\n")
-            self.con.error(message)
-        return code
+        return input_flag(self.opts, path) if self.opts is not None else None
 
 
 def run_single(argv: list[str], engine: str = "auto", progress: bool | None = None,
@@ -111,17 +88,7 @@ def run_single(argv: list[str], engine: str = "auto", progress: bool | None = No
     Every failure ends in one error line on stderr and its exit code; the images a
     failed run already wrote are removed.
     """
-    con = Console(PROG)
-    job = _Run(list(argv), con)
-    with sigterm_raises(), python_warnings_to(con.warn):
-        try:
-            job.execute(engine, progress, **engine_options)
-            con.flush_stdout()
-        except (SystemExit, GeneratorExit):
-            raise
-        except BaseException as exc:  # every failure ends in one line and an exit code
-            return job.fail(exc)
-    return EXIT_OK
+    return run_job(_Run(list(argv), Console(PROG)), engine, progress, **engine_options)
 
 
 HELP_FLAGS = ("-h", "-help", "--help")

@@ -11,26 +11,15 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import EXIT_OK
-from .common import (
-    Console,
-    Outputs,
-    exit_without_teardown,
-    failure,
-    python_warnings_to,
-    signals_held,
-    sigterm_raises,
-)
+from .common import Console, Job, Outputs, exit_without_teardown, run_job
 
 PROG = "noisify-nb"
 
 
-class _Run:
-    def __init__(self, argv: list[str], console: Console) -> None:
-        self.argv = argv
-        self.con = console
-        self.opts = None
-        self.outputs: Outputs | None = None
+class _Run(Job):
+    prog = PROG
+
+    opts = None
 
     def execute(self) -> None:
         from ..companions.noisify import parse_args, run
@@ -73,35 +62,12 @@ class _Run:
             return o.floatfile_flag if o.floatfile_flag != "input" else None
         return None
 
-    def fail(self, exc: BaseException) -> int:
-        from ..errors import InputFileError
-
-        with signals_held():
-            if self.outputs is not None:
-                self.outputs.remove_written()
-            code, message = failure(exc, PROG, self.input_flag)
-            if isinstance(exc, InputFileError):
-                for line in exc.messages:  # what C prints before it gives up
-                    self.con.out(line if line.endswith("\n") else line + "\n")
-            self.con.error(message)
-        return code
-
 
 @exit_without_teardown
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``noisify-nb``; returns the exit code (the process exits with it)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    con = Console(PROG)
-    job = _Run(argv, con)
-    with sigterm_raises(), python_warnings_to(con.warn):
-        try:
-            job.execute()
-            con.flush_stdout()
-        except (SystemExit, GeneratorExit):
-            raise
-        except BaseException as exc:  # every failure ends in one line and an exit code
-            return job.fail(exc)
-    return EXIT_OK
+    return run_job(_Run(argv, Console(PROG)))
 
 
 if __name__ == "__main__":
