@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .physics import cross3, dot3, rotate_axis3, unitize3
+from .physics import polarization_of_unit_vectors, rotate_axis3, unitize3
 
 # rows of the packed geometry array
 G_FDET = 0
@@ -148,30 +148,6 @@ def table_index(stol_of, bucket, lo, width, stol, hint):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def polar_unit_vectors(kahn, ix, iy, iz, dx, dy, dz, px, py, pz):
-    """C's polarization_factor (line 2387) once its in-place unitizes are done.
-
-    ``(ix, iy, iz)`` and ``(dx, dy, dz)`` are what C's ``unitize`` calls make
-    of the incident and diffracted vectors (the caller does them, hoisting what
-    it can); ``(px, py, pz)`` is the E-vector normal.  With ``kahn == 0`` C's
-    psi is uninitialised; it is taken as 0 (the term vanishes).
-    """
-    cos2theta = dot3(ix, iy, iz, dx, dy, dz)
-    cos2theta_sqr = cos2theta * cos2theta
-    sin2theta_sqr = 1.0 - cos2theta_sqr
-    if kahn != 0.0:
-        bx, by, bz = cross3(px, py, pz, ix, iy, iz)
-        bx, by, bz, _ = unitize3(bx, by, bz)
-        ex, ey, ez = cross3(ix, iy, iz, bx, by, bz)
-        ex, ey, ez, _ = unitize3(ex, ey, ez)
-        e_out = dot3(dx, dy, dz, ex, ey, ez)
-        b_out = dot3(dx, dy, dz, bx, by, bz)
-        psi = -math.atan2(b_out, e_out)
-        return 0.5 * (1.0 + cos2theta_sqr - kahn * math.cos(2 * psi) * sin2theta_sqr)
-    return 0.5 * (1.0 + cos2theta_sqr - 0.0 * sin2theta_sqr)
-
-
-@njit(inline="always", cache=True, error_model="numpy")
 def subpixel_position(geom, curved, fdet_mm, sdet_mm):
     """Lab position of a sub-pixel centre (lines 1437-1462), m."""
     px = fdet_mm * geom[G_FDET] + sdet_mm * geom[G_SDET] + geom[G_PIX0]
@@ -267,8 +243,8 @@ def pixel_intensity(fpixel, spixel, geom, flags, sources, stol_of, F_of, den, ne
                         dx, dy, dz = ux, uy, uz
                     else:
                         dx, dy, dz, _ = unitize3(dx, dy, dz)
-                    polar = polar_unit_vectors(kahn, sources[s, 3], sources[s, 4],
-                                               sources[s, 5], dx, dy, dz, ax, ay, az)
+                    polar = polarization_of_unit_vectors(kahn, sources[s, 3], sources[s, 4],
+                                                         sources[s, 5], dx, dy, dz, ax, ay, az)
                 else:
                     polar = 1.0
                 Ibg += sign * Fbg * Fbg * polar * omega * sources[s, 7]

@@ -165,6 +165,17 @@ def polarization_factor(kahn, ix, iy, iz, dx, dy, dz, px, py, pz):
     """
     ix, iy, iz, _ = unitize3(ix, iy, iz)
     dx, dy, dz, _ = unitize3(dx, dy, dz)
+    return polarization_of_unit_vectors(kahn, ix, iy, iz, dx, dy, dz, px, py, pz), dx, dy, dz
+
+
+@njit(inline="always", cache=True)
+def polarization_of_unit_vectors(kahn, ix, iy, iz, dx, dy, dz, px, py, pz):
+    """C's polarization factor once its in-place unitizes are done (line 4053).
+
+    ``(ix, iy, iz)`` and ``(dx, dy, dz)`` are the unit incident and diffracted
+    vectors, ``(px, py, pz)`` the E-vector normal.  With ``kahn == 0`` psi is 0
+    (C's is uninitialised there; the term vanishes either way).
+    """
     cos2theta = dot3(ix, iy, iz, dx, dy, dz)
     cos2theta_sqr = cos2theta * cos2theta
     one = as_float(1.0, cos2theta)
@@ -178,9 +189,8 @@ def polarization_factor(kahn, ix, iy, iz, dx, dy, dz, px, py, pz):
         e_out = dot3(dx, dy, dz, ex, ey, ez)
         b_out = dot3(dx, dy, dz, bx, by, bz)
         psi = -math.atan2(b_out, e_out)
-    return (as_float(0.5, psi) * (one + cos2theta_sqr
-                                  - kahn * math.cos(as_float(2.0, psi) * psi) * sin2theta_sqr),
-            dx, dy, dz)
+    return as_float(0.5, psi) * (one + cos2theta_sqr
+                                 - kahn * math.cos(as_float(2.0, psi) * psi) * sin2theta_sqr)
 
 
 @njit(inline="always", cache=True)
