@@ -189,8 +189,8 @@ def polarization_of_unit_vectors(kahn, ix, iy, iz, dx, dy, dz, px, py, pz):
         e_out = dot3(dx, dy, dz, ex, ey, ez)
         b_out = dot3(dx, dy, dz, bx, by, bz)
         psi = -math.atan2(b_out, e_out)
-    return as_float(0.5, psi) * (one + cos2theta_sqr
-                                 - kahn * math.cos(as_float(2.0, psi) * psi) * sin2theta_sqr)
+    return (as_float(0.5, psi) * (one + cos2theta_sqr
+                                  - kahn * math.cos(as_float(2.0, psi) * psi) * sin2theta_sqr))
 
 
 @njit(inline="always", cache=True)
