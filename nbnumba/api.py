@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import errno
 import math
 import numbers
 import os
@@ -573,6 +572,7 @@ class Result:
             The disk is full (exit code 4).
         """
         from . import io as nbio
+        from .errors import write_error
 
         s = self.scene
         jobs = []
@@ -594,7 +594,7 @@ class Result:
             try:
                 job(path)
             except OSError as exc:
-                raise _write_error(os.fspath(path), exc) from exc
+                raise write_error(path, exc) from exc
             written.append(os.fspath(path))
         return written
 
@@ -609,9 +609,6 @@ class Result:
                 f"max_I={self.stats.max_I:g}, engine={self.engine!r})")
 
 
-_RESOURCE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EFBIG}
-
-
 def _check_output_path(path: str | os.PathLike) -> None:
     from .errors import OutputPathError
 
@@ -623,13 +620,3 @@ def _check_output_path(path: str | os.PathLike) -> None:
         raise OutputPathError(f"{name}: folder {folder} does not exist")
     if os.path.isdir(name):
         raise OutputPathError(f"{name}: is a folder")
-
-
-def _write_error(name: str, exc: OSError):
-    from .errors import EXIT_RESOURCES, OutputPathError
-
-    error = OutputPathError(f"cannot write {name}: {exc.strerror or exc}")
-    if exc.errno in _RESOURCE_ERRNOS:
-        error.exit_code = EXIT_RESOURCES
-    error.errno = exc.errno
-    return error

@@ -9,13 +9,14 @@ message from ``str(exc)``.
 
 from __future__ import annotations
 
+import errno
 import os
 
 __all__ = [
     "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_FILE", "EXIT_RESOURCES",
-    "EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_CODES",
+    "EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_CODES", "RESOURCE_ERRNOS",
     "NbError", "UsageError", "SetupExit", "InputFileError", "InputFileOpenError",
-    "OutputPathError", "ResourceError", "Terminated", "shown", "TOKEN_CHARS",
+    "OutputPathError", "ResourceError", "Terminated", "write_error", "shown", "TOKEN_CHARS",
 ]
 
 EXIT_OK = 0
@@ -25,6 +26,8 @@ EXIT_FILE = 3  # an input file is missing, unreadable or malformed, or an output
 EXIT_RESOURCES = 4  # not enough memory or disk space, no GPU
 EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2
 EXIT_TERMINATED = 143  # SIGTERM (and SIGHUP): 128 + 15
+# an OSError with one of these errnos means the machine ran out of something (exit 4)
+RESOURCE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EFBIG})
 EXIT_CODES = (EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_FILE, EXIT_RESOURCES,
               EXIT_INTERRUPTED, EXIT_TERMINATED)
 
@@ -113,6 +116,16 @@ class OutputPathError(NbError):
     """An output file that cannot be written."""
 
     exit_code = EXIT_FILE
+
+
+def write_error(path: str | os.PathLike, exc: OSError) -> OutputPathError:
+    """The error for an output that could not be written: it names the file, and a full
+    disk (or quota, memory) is a resource error (exit 4), anything else exit 3."""
+    error = OutputPathError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}")
+    if exc.errno in RESOURCE_ERRNOS:
+        error.exit_code = EXIT_RESOURCES
+    error.errno = exc.errno
+    return error
 
 
 class ResourceError(NbError):

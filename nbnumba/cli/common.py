@@ -9,7 +9,6 @@ exception's ``exit_code`` (:mod:`nbnumba.errors`).
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import signal
 import stat
@@ -26,6 +25,7 @@ from ..errors import (
     EXIT_RESOURCES,
     EXIT_TERMINATED,
     EXIT_USAGE,
+    RESOURCE_ERRNOS,
     InputFileError,
     NbError,
     Terminated,
@@ -33,7 +33,6 @@ from ..errors import (
 
 # set to see the traceback behind an internal error
 DEBUG_ENV = "NBNUMBA_TRACEBACK"
-_RESOURCE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EFBIG}
 
 
 class Console:
@@ -217,7 +216,7 @@ def failure(exc: BaseException, prog: str,
     if isinstance(exc, MemoryError):
         return EXIT_RESOURCES, "out of memory" + (f" ({exc})" if str(exc) else "")
     if isinstance(exc, OSError):
-        code = EXIT_RESOURCES if exc.errno in _RESOURCE_ERRNOS else EXIT_FILE
+        code = EXIT_RESOURCES if exc.errno in RESOURCE_ERRNOS else EXIT_FILE
         if exc.filename is not None:
             return code, f"cannot write {written_name(os.fspath(exc.filename))}: " \
                          f"{exc.strerror or exc}"

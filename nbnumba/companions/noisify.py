@@ -20,7 +20,6 @@ Line numbers refer to noisify.c (bl831/nanoBragg HEAD 455534a, "6-28-21");
 
 from __future__ import annotations
 
-import errno
 import math
 import numbers
 import os
@@ -34,13 +33,12 @@ import numpy as np
 from ..cargs import numeric_note
 from ..constants import R_E_SQR
 from ..errors import (
-    EXIT_RESOURCES,
     InputFileError,
     InputFileOpenError,
-    OutputPathError,
     ResourceError,
     SetupExit,
     UsageError,
+    write_error,
 )
 from ..io import (
     atomic_write,
@@ -452,10 +450,7 @@ class NoisifyResult:
             try:
                 atomic_write(path, chunks)
             except OSError as exc:
-                error = OutputPathError(f"cannot write {path}: {exc.strerror or exc}")
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EFBIG):
-                    error.exit_code = EXIT_RESOURCES
-                raise error from exc
+                raise write_error(path, exc) from exc
             written.append(path)
         return written
 
