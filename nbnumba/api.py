@@ -194,25 +194,25 @@ class Simulation:
     # ------------------------------------------------------------------ setup
     @property
     def scene(self):
-        """The resolved setup (:class:`nbnumba.prepare.Scene`): geometry, crystal, sources.
+        """The resolved setup (:class:`nbnumba.setup.scene.Scene`): geometry, crystal, sources.
 
         Computed on first use, as nanoBragg.c's main does before its pixel loop
         (nanoBragg.c lines 1110-2525); reads the input files and may write
-        C's ``Fdump.bin`` cache, as C does.
+        C's ``Fdump.bin`` cache, as C does.  ``scene.resolved`` holds the
+        setup as records (:class:`nbnumba.setup.scene.ResolvedSetup`:
+        ``detector``, ``sampling``, ``cell``, ``crystal``,
+        ``structure_factors``, ``sources``), from which ``setup_stdout`` is
+        rendered.
         """
         if self._scene is None:
-            from .prepare import prepare
+            from .setup.prepare import prepare
+            from .setup.report import setup_report
             from .simulate import RandomStreams
 
-            # C's GetFrame announces the -mask and -img files before anything else
-            out: list[str] = [f"reading {name}\n" for name in (self.options.maskfilename,
-                                                                self.options.imginfilename)
-                              if name is not None]
-            warns: list[str] = []
             rng = RandomStreams(self.options)
-            self._scene = prepare(self.options, out.append, warns.append, rng)
-            self._setup_stdout = "".join(out)
-            self._setup_warnings = warns
+            self._scene = prepare(self.options, rng)
+            self._setup_stdout = setup_report(self._scene.resolved)
+            self._setup_warnings = list(self._scene.resolved.warnings)
             # C's noise draws from the generator state setup left: keep a copy per run
             self._rng_after_setup = copy.deepcopy(rng)
         return self._scene

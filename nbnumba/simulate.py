@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import Options
 from .engines import Renderer
-from .prepare import Scene
+from .setup.scene import Scene
 
 
 @dataclass
@@ -125,7 +125,7 @@ def render(scene: Scene, renderer: Renderer, *, sliced: bool = False,
     Parameters
     ----------
     scene : Scene
-        The resolved setup (:func:`nbnumba.prepare.prepare`).
+        The resolved setup (:func:`nbnumba.setup.prepare.prepare`).
     renderer : Renderer
         A row-rectangle renderer (:mod:`nbnumba.engines`), e.g. ``Engine.load()``.
     sliced : bool

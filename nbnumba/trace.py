@@ -37,7 +37,7 @@ from .kernels.physics import (
     sincg,
     unitize3,
 )
-from .prepare import Scene
+from .setup.scene import Scene
 
 PREFIX = "TRACE_PY:"
 PHI_PREFIX = "TRACE_PY_PHI"

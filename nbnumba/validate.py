@@ -3,7 +3,7 @@
 nanoBragg.c accepts almost anything and then prints NaN images, divides by
 zero, reads past the end of its arrays or fails at the very end when it
 cannot open an output file.  :func:`validate` runs after
-:func:`nbnumba.cargs.parse_args` and before :func:`nbnumba.prepare.prepare`
+:func:`nbnumba.cargs.parse_args` and before :func:`nbnumba.setup.prepare.prepare`
 and refuses, with one line naming the flag or file, every input that would
 make C misbehave.  Inputs on which C computes a meaningful image are kept
 (``-N 0`` runs as N = 1, as in C), at most with a warning.
@@ -146,7 +146,7 @@ MAX_COUNT = 2**31 - 1
 
 def resolved_phisteps(o: Options) -> float:
     """The number of φ steps C's rules give (nanoBragg.c line 1389); float, may be huge."""
-    from .rules import phi_sampling
+    from .setup.rules import phi_sampling
 
     if o.phisteps < 0 and o.osc >= 0.0 and o.phistep > 0.0 and o.osc / o.phistep >= 2.0**62:
         return math.inf  # what C's ceil would give is past any count we could run
@@ -170,7 +170,7 @@ def detector_shape(o: Options) -> tuple[int, int]:
 
 
 def _mosaic_domains(o: Options) -> int:
-    from .rules import mosaic_sampling
+    from .setup.rules import mosaic_sampling
 
     return mosaic_sampling(o.mosaic_spread, o.mosaic_domains)[1]
 
@@ -179,7 +179,7 @@ def _source_count(o: Options) -> float:
     """An upper bound on the number of sources (divergence grid × wavelengths, line 2290)."""
     if o.sourcefilename is not None:
         return 1.0
-    from .rules import pick_steps
+    from .setup.rules import pick_steps
 
     counts = []
     for steps, span, step in ((o.hdivsteps, o.hdivrange, o.hdivstep),
@@ -260,7 +260,7 @@ def check_options(o: Options) -> list[str]:
     if o.flux != 0.0 and o.exposure > 0.0 and o.beamsize == 0.0:
         raise UsageError("-beamsize 0 with -flux and -exposure: the fluence would be "
                          "flux*exposure/0")
-    from .rules import fluence as resolved_fluence
+    from .setup.rules import fluence as resolved_fluence
 
     fluence = resolved_fluence(o)
     if not math.isfinite(fluence):
@@ -370,7 +370,7 @@ def _crystal_sizes(o: Options) -> list[float] | None:
 def _auto_oversample(o: Options, sizes: list[float]) -> float:
     """C's recommended oversampling, 3 x crystal size / reciprocal pixel size (line 2091)."""
     distance = o.distance if math.isnan(o.close_distance) else o.close_distance
-    from .rules import c_int_ceil
+    from .setup.rules import c_int_ceil
 
     return max(1.0, c_int_ceil(3.0 * max(sizes), o.lambda0 * distance / o.pixel_size))
 

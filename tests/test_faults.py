@@ -597,9 +597,9 @@ def test_hkl_table_counts_in_the_memory_estimate(workdir):
 
 
 def test_large_fdump_warned(workdir, capsys, monkeypatch):
-    from nbnumba import prepare
+    from nbnumba.setup import structure_factors
 
-    monkeypatch.setattr(prepare, "FDUMP_WARN_BYTES", 100)
+    monkeypatch.setattr(structure_factors, "FDUMP_WARN_BYTES", 100)
     code, _, err = run_in_process(BASE, capsys)
     assert code == 0
     assert "hkl table to Fdump.bin for later runs" in err

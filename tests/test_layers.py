@@ -92,7 +92,7 @@ LAYERS = [  # lower index: may import higher ones, never the other way round
     {"nbnumba.cli"},
     {"nbnumba.distributed", "nbnumba.compare"},
     {"nbnumba.api"},
-    {"nbnumba.simulate", "nbnumba.trace", "nbnumba.prepare", "nbnumba.validate",
+    {"nbnumba.simulate", "nbnumba.trace", "nbnumba.setup", "nbnumba.validate",
      "nbnumba.engines", "nbnumba.output", "nbnumba.kernels", "nbnumba.cargs",
      "nbnumba.formats"},
 ]

@@ -6,7 +6,7 @@ into a :class:`NonBraggScene` (detector size, sample, sampling, detector
 geometry, the F(stol) table, the sources; lines 789-1407) and prints C's
 stdout up to the pixel loop through ``out``.  Geometry uses
 :mod:`nbnumba.geometry` (C's vector helpers) and
-:func:`nbnumba.rules.pick_steps` (the divergence/dispersion rules nonBragg.c
+:func:`nbnumba.setup.rules.pick_steps` (the divergence/dispersion rules nonBragg.c
 shares with nanoBragg.c).  Line numbers refer to nonBragg.c (bl831/nanoBragg,
 4-22-18 header).
 """
@@ -25,7 +25,7 @@ from ..constants import AVOGADRO, DBL_MIN, R_E_SQR, RTD
 from ..errors import InputFileError, InputFileOpenError, SetupExit, UsageError
 from ..io import c_format_g as _g
 from ..io import read_smv, read_text_file
-from ..rules import pick_steps
+from ..setup.rules import pick_steps
 from .nonbragg_args import SAMPLE, NonBraggOptions
 
 __all__ = ["NonBraggScene", "read_img_header", "setup", "BANNER", "USAGE"]

@@ -2,7 +2,7 @@
 
 :class:`DetectorGeometry` is a small immutable record of everything the processing
 formats (miniCBF, NXmx, XDS.INP, pyFAI PONI) need, taken from a prepared
-:class:`nbnumba.prepare.Scene` after C's rules have resolved conventions, pivots,
+:class:`nbnumba.setup.scene.Scene` after C's rules have resolved conventions, pivots,
 rotations and two-theta (nanoBragg.c lines 1162-1770). Vectors are in nanoBragg's lab
 frame (the one ``-trace_pixel`` prints), lengths in metres, angles in degrees where the
 name says so.
@@ -158,7 +158,7 @@ class DetectorGeometry:
     @classmethod
     def from_scene(cls, scene, *, phi_start_deg: float | None = None,
                    osc_deg: float | None = None) -> DetectorGeometry:
-        """The geometry of a prepared :class:`~nbnumba.prepare.Scene`.
+        """The geometry of a prepared :class:`~nbnumba.setup.scene.Scene`.
 
         ``phi_start_deg``/``osc_deg`` default to the scene's ``-phi`` and C's frame
         oscillation (``header["osc"]``, the φ range of one image).

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from .config import Options
-from .constants import RTD
+from ..config import Options
+from ..constants import RTD
 
 __all__ = ["c_int_ceil", "detector_size", "fluence", "phi_sampling", "pick_steps",
            "mosaic_sampling",
@@ -117,18 +117,23 @@ def thickness_sampling(thicksteps: int, thick: float,
 
 
 def mosaic_sampling(spread: float, domains: int) -> tuple[float, int, str | None]:
-    """``(mosaic_spread, mosaic_domains, C's warning or None)`` (line 1620)."""
+    """``(mosaic_spread, mosaic_domains, why)`` as C settles them (line 1620).
+
+    ``why`` says which of C's adjustments warned (the report words it):
+    ``"upped"`` (a spread with no domain count: 10 domains), ``"no_spread"``
+    (domains without a spread: one domain), ``"zero_spread"`` (domains with a
+    zero spread: one domain), or ``None``.
+    """
     if domains <= 0:
         if spread < 0.0:
             return 0.0, 1, None
         if spread == 0.0:
             return spread, 1, None
-        return spread, 10, "WARNING: finite mosaicity with only one domain! " \
-                           "upping to 10 mosaic domains\n"
+        return spread, 10, "upped"
     if spread < 0.0:
-        return 0.0, 1, "WARNING: no mosaic spread specified.  setting mosaic_domains = 1\n"
+        return 0.0, 1, "no_spread"
     if spread == 0.0:
-        return spread, 1, "WARNING: zero mosaic spread specified.  setting mosaic_domains = 1\n"
+        return spread, 1, "zero_spread"
     return spread, domains, None
 
 

@@ -1,0 +1,165 @@
+"""From parsed options to the scene an engine renders: nanoBragg.c's setup, step by step.
+
+This follows nanoBragg.c's ``main`` from the end of the argv loop (line 1110)
+to the start of the pixel loop (line 2525) in C's order, because several
+settings depend on the order C resolves them in and because two steps draw
+from C's random number generators (a random misset, then the mosaic domains).
+Each step is a function of its own module that returns a record; the stdout C
+prints along the way is rendered afterwards from those records by
+:mod:`nbnumba.setup.report`.  Line numbers refer to nanoBragg.c
+(bl831/nanoBragg, 8-10-25 header).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import geometry as g
+from ..config import Options
+from ..constants import AVOGADRO, R_E_SQR, WATER_F, WATER_MW
+from ..errors import SetupExit
+from ..kernels.params import KernelParams
+from . import rules
+from .crystal import build_cell, cell_tables, crystal_size, mosaic_umats
+from .detector import resolve_detector
+from .sampling import resolve_sampling
+from .scene import ResolvedSetup, Scene
+from .sources import build_sources
+from .structure_factors import dump_available, interpolation, load_structure_factors
+
+__all__ = ["prepare", "resolve", "pack", "SHAPE_CODES"]
+
+# the kernels' codes for -square_xtal, -round_xtal, -gauss_xtal, -tophat_xtal (kernels.physics)
+SHAPE_CODES = {"SQUARE": 0, "ROUND": 1, "GAUSS": 2, "TOPHAT": 3}
+
+
+def prepare(o: Options, rng) -> Scene:
+    """Resolve options into the :class:`Scene` an engine renders (lines 1110-2525).
+
+    Reads the input files (-hkl or ``Fdump.bin``, -mat, -sourcefile, -stol)
+    and writes ``Fdump.bin`` after reading -hkl, as C does.  C's stdout for
+    this part is ``setup_report(scene.resolved)``; our notes on C's quirks are
+    ``scene.resolved.warnings``.
+
+    Parameters
+    ----------
+    o : Options
+        Parsed flags (:func:`nbnumba.cargs.parse_args`), C's internal units.
+    rng : RandomStreams
+        C's generators (:class:`nbnumba.simulate.RandomStreams`); a random
+        misset and the mosaic domains draw from it, in C's order.
+
+    Returns
+    -------
+    Scene
+
+    Raises
+    ------
+    SetupExit
+        No structure factors or no cell given, an empty -sourcefile or -stol
+        file, or a divergence grid with no direction left (C: usage or NaN).
+    InputFileError, ResourceError
+        Unreadable or impossibly large input files.
+    """
+    return pack(resolve(o, rng))
+
+
+def resolve(o: Options, rng) -> ResolvedSetup:
+    """C's setup rules in C's order, each a named step; see :func:`prepare`."""
+    from ..inputs import stream_warnings
+
+    warnings = stream_warnings([("-hkl", o.hklfilename), ("-sourcefile", o.sourcefilename),
+                                ("-stol", o.stolfilename)])
+    detector = resolve_detector(o)
+    _require_crystal(o)
+    sampling = resolve_sampling(o)
+    interpolate, interpolation_auto = interpolation(o)
+    cell = build_cell(o, o.lambda0, rng)
+    crystal = crystal_size(o, cell, detector.distance, detector.pixel_size)
+    structure_factors = load_structure_factors(o, o.default_F)
+    warnings += structure_factors.warnings
+    if structure_factors.table.hkls == 0:
+        interpolate = 0
+    stol_read = _read_stol(o, warnings)
+    sources = build_sources(o, sampling, detector.beam_vector, detector.polar_vector,
+                            detector.vert_vector, o.lambda0)
+    umats = mosaic_umats(sampling.mosaic_spread, sampling.mosaic_domains, rng)
+    return ResolvedSetup(
+        options=o, detector=detector, sampling=sampling, cell=cell, crystal=crystal,
+        structure_factors=structure_factors, sources=sources, interpolate=interpolate,
+        interpolation_auto=interpolation_auto, fluence=rules.fluence(o), default_F=o.default_F,
+        umats=umats, stol_read=stol_read, warnings=warnings)
+
+
+def _require_crystal(o: Options) -> None:
+    """C prints its usage and stops without structure factors or a cell (line 1277)."""
+    if ((o.hklfilename is None and not dump_available(o) and o.default_F == 0.0)
+            or (o.matfilename is None and o.cell_a == 0.0)):
+        raise SetupExit("need -hkl (or a Fdump.bin, or -default_F) and -mat (or -cell); "
+                        "nanobragg-nb -h lists every flag")
+
+
+def _read_stol(o: Options, warnings: list[str]) -> bool:
+    """C reads a -stol/-4stol/-Q table and never uses it (line 2150)."""
+    if o.stolfilename is None:
+        return False
+    from ..io import read_text_file
+
+    columns = read_text_file(o.stolfilename, 2, skip_comments=not o.c_parity)
+    if len(columns[0]) == 0:
+        raise SetupExit(f"no data in input file {o.stolfilename}")
+    warnings.append("warning: -stol/-4stol/-Q data is read but, as in nanoBragg.c, "
+                    "not used by the simulation")
+    return True
+
+
+def pack(r: ResolvedSetup) -> Scene:
+    """The resolved setup as the few arrays and scalars an engine takes."""
+    o, d, s, x, sf = r.options, r.detector, r.sampling, r.crystal, r.structure_factors
+    table = sf.table
+    I_bg = (WATER_F * WATER_F * R_E_SQR * r.fluence * o.water_size * o.water_size
+            * o.water_size * 1e6 * AVOGADRO / WATER_MW)
+    # C re-unitizes the polarization axis on every call; settle it to its fixed point
+    polar_vector = list(d.polar_vector)
+    for _ in range(4):
+        g.unitize(polar_vector, polar_vector)
+    phi_values = s.phi_values
+    cells, first_pass_differs = cell_tables(r.cell.a, r.cell.b, r.cell.c, d.spindle_vector,
+                                            phi_values, r.umats, s.mosaic_spread, o.c_parity)
+    det = np.array([d.fdet_vector[1:], d.sdet_vector[1:], d.odet_vector[1:],
+                    d.pix0_vector[1:], d.beam_vector[1:], polar_vector[1:]], dtype=np.float64)
+    oversample = max(x.oversample, 1)
+    steps = len(r.sources.rows) * s.mosaic_domains * s.phisteps * oversample * oversample
+    params = KernelParams(
+        oversample=int(oversample), subpixel_size=d.pixel_size / oversample,
+        pixel_size=d.pixel_size, distance=d.distance, close_distance=d.close_distance,
+        detector_thicksteps=int(s.thicksteps), detector_thickstep=s.thickstep,
+        detector_thick=s.thick, detector_mu=s.detector_mu,
+        curved_detector=bool(o.curved_detector), point_pixel=bool(o.point_pixel),
+        oversample_thick=bool(o.oversample_thick), oversample_polar=bool(o.oversample_polar),
+        oversample_omega=bool(o.oversample_omega), nopolar=bool(o.nopolar),
+        polarization=o.polarization, dmin=o.dmin, phisteps=int(s.phisteps),
+        mosaic_domains=int(s.mosaic_domains), xtal_shape=SHAPE_CODES[o.xtal_shape], Na=x.Na,
+        Nb=x.Nb, Nc=x.Nc, fudge=o.fudge, default_F=r.default_F, hkls=int(table.hkls),
+        h_min=int(table.h_min), h_max=int(table.h_max), h_range=int(table.h_range),
+        k_min=int(table.k_min), k_max=int(table.k_max), k_range=int(table.k_range),
+        l_min=int(table.l_min), l_max=int(table.l_max), l_range=int(table.l_range),
+        water_size=o.water_size, I_bg=I_bg, r_e_sqr=R_E_SQR, fluence=r.fluence,
+        steps=int(steps))
+    a_star = np.array([r.cell.a_star[1:], r.cell.b_star[1:], r.cell.c_star[1:]],
+                      dtype=np.float64)
+    c = d.centre
+    header = dict(fpixels=d.fpixels, spixels=d.spixels, pixel_size=d.pixel_size,
+                  distance=d.distance, lambda0=o.lambda0, Xbeam=c.Xbeam, Ybeam=c.Ybeam,
+                  Fbeam=c.Fbeam, Sbeam=c.Sbeam, detsize_s=d.detsize_s,
+                  dials_origin=tuple(d.dials_origin), ORGX=d.ORGX, ORGY=d.ORGY,
+                  close_distance=d.close_distance, phi0=s.phi0, osc=s.osc,
+                  detector_twotheta=d.twotheta)
+    mask = np.zeros(0, dtype=np.uint16)
+    if o.mask_image is not None:
+        mask = np.ascontiguousarray(o.mask_image, dtype=np.uint16).reshape(-1)
+    return Scene(params=params, det=det, sources=r.sources.directions, cells=cells,
+                 a_star=a_star, fhkl=table.fhkl, mask=mask, interpolate=bool(r.interpolate),
+                 fpixels=int(d.fpixels), spixels=int(d.spixels), roi=d.roi, header=header,
+                 opts=o, phi_values=phi_values, first_pass_differs=first_pass_differs,
+                 spindle_vector=tuple(float(v) for v in d.spindle_vector[1:]), resolved=r)
