@@ -29,6 +29,7 @@ from ..errors import (
     InputFileError,
     NbError,
     Terminated,
+    write_error,
 )
 
 # set to see the traceback behind an internal error
@@ -216,11 +217,10 @@ def failure(exc: BaseException, prog: str,
     if isinstance(exc, MemoryError):
         return EXIT_RESOURCES, "out of memory" + (f" ({exc})" if str(exc) else "")
     if isinstance(exc, OSError):
-        code = EXIT_RESOURCES if exc.errno in RESOURCE_ERRNOS else EXIT_FILE
-        if exc.filename is not None:
-            return code, f"cannot write {written_name(os.fspath(exc.filename))}: " \
-                         f"{exc.strerror or exc}"
-        return code, str(exc)
+        if exc.filename is not None:  # the one wording of errors.write_error
+            error = write_error(written_name(os.fspath(exc.filename)), exc)
+            return error.exit_code, str(error)
+        return (EXIT_RESOURCES if exc.errno in RESOURCE_ERRNOS else EXIT_FILE), str(exc)
     if isinstance(exc, ArithmeticError):
         return EXIT_USAGE, (f"these options make nanoBragg.c's setup fail "
                             f"({type(exc).__name__}: {exc}); check the numbers given")
