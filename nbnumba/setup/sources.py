@@ -16,7 +16,8 @@ from ..config import Options
 from ..errors import SetupExit
 from .sampling import Sampling
 
-__all__ = ["Sources", "build_sources", "SOURCE_DISTANCE"]
+__all__ = ["Sources", "build_sources", "divergence_grid", "wavelengths", "source_positions",
+           "SOURCE_DISTANCE"]
 
 # C places generated sources 10 m upstream of the sample
 SOURCE_DISTANCE = 10.0
@@ -107,32 +108,65 @@ def _read_sourcefile(o: Options, beam_vector, lambda0: float) -> list:
 def _grid(o: Options, s: Sampling, beam_vector, polar_vector, vert_vector, lambda0: float,
           sources: Sources) -> None:
     """The divergence grid (cut round unless -square_div) times the wavelengths."""
-    def div_ok(hdiv: float, vdiv: float) -> bool:
-        # with no divergence C divides 0 by 0: the NaN makes the test false
-        test = _cdiv(hdiv * hdiv - s.hdivstep * s.hdivstep / 4.0 * (1 - s.hdivsteps % 2),
-                     s.hdivrange)
-        test += _cdiv(vdiv * vdiv - s.vdivstep * s.vdivstep / 4.0 * (1 - s.vdivsteps % 2),
-                      s.vdivrange)
-        return not (o.round_div and test * 4.0 > 1.1)
-
-    for hdiv_tic in range(s.hdivsteps):
-        for vdiv_tic in range(s.vdivsteps):
-            hdiv = s.hdivstep * hdiv_tic - s.hdivrange / 2.0
-            vdiv = s.vdivstep * vdiv_tic - s.vdivrange / 2.0
-            if div_ok(hdiv, vdiv):
-                sources.deviations.append((hdiv, vdiv))
+    sources.deviations = divergence_grid(s.hdivsteps, s.hdivrange, s.hdivstep, s.vdivsteps,
+                                         s.vdivrange, s.vdivstep, o.round_div)
     sources.divsteps = len(sources.deviations)
-    sources.lambdas = [lambda0 * (1.0 + s.dispstep * disp_tic - s.dispersion / 2.0)
-                       for disp_tic in range(s.dispsteps)]
+    sources.lambdas = wavelengths(lambda0, s.dispsteps, s.dispersion, s.dispstep)
     n = sources.divsteps * s.dispsteps
     weight = 1.0 / n if n else math.inf
-    for hdiv, vdiv in sources.deviations:
-        vector = g.vec(-SOURCE_DISTANCE * beam_vector[1], -SOURCE_DISTANCE * beam_vector[2],
-                       -SOURCE_DISTANCE * beam_vector[3])
+    for X, Y, Z in source_positions(sources.deviations, beam_vector, polar_vector, vert_vector,
+                                    SOURCE_DISTANCE):
+        for lam in sources.lambdas:
+            sources.rows.append((X, Y, Z, weight, lam))
+
+
+def divergence_grid(hdivsteps: int, hdivrange: float, hdivstep: float, vdivsteps: int,
+                    vdivrange: float, vdivstep: float,
+                    round_div: bool) -> list[tuple[float, float]]:
+    """(horizontal, vertical) divergence angles (rad) C keeps, in C's order.
+
+    The grid spans each range around 0; with ``round_div`` C keeps the points
+    inside the ellipse of the two ranges (with 10 % slack).  nanoBragg.c line
+    2300 and nonBragg.c line 1290 are the same code.
+    """
+    def keep(hdiv: float, vdiv: float) -> bool:
+        # with no divergence C divides 0 by 0: the NaN makes the test false
+        test = _cdiv(hdiv * hdiv - hdivstep * hdivstep / 4.0 * (1 - hdivsteps % 2), hdivrange)
+        test += _cdiv(vdiv * vdiv - vdivstep * vdivstep / 4.0 * (1 - vdivsteps % 2), vdivrange)
+        return not (round_div and test * 4.0 > 1.1)
+
+    grid = []
+    for hdiv_tic in range(hdivsteps):
+        for vdiv_tic in range(vdivsteps):
+            hdiv = hdivstep * hdiv_tic - hdivrange / 2.0
+            vdiv = vdivstep * vdiv_tic - vdivrange / 2.0
+            if keep(hdiv, vdiv):
+                grid.append((hdiv, vdiv))
+    return grid
+
+
+def wavelengths(lambda0: float, dispsteps: int, dispersion: float,
+                dispstep: float) -> list[float]:
+    """C's wavelengths (m): ``lambda0·(1 + dispstep·i − dispersion/2)`` for each step."""
+    return [lambda0 * (1.0 + dispstep * disp_tic - dispersion / 2.0)
+            for disp_tic in range(dispsteps)]
+
+
+def source_positions(deviations: list[tuple[float, float]], beam_vector, polar_vector,
+                     vert_vector, distance: float) -> list[tuple[float, float, float]]:
+    """Source positions (m) ``distance`` upstream, tilted by each divergence deviation.
+
+    C turns the upstream point about the polarization axis by the vertical
+    angle, then about beam × polarization by the horizontal one.
+    """
+    positions = []
+    for hdiv, vdiv in deviations:
+        vector = g.vec(-distance * beam_vector[1], -distance * beam_vector[2],
+                       -distance * beam_vector[3])
         newvector = g.rotate_axis(vector, g.vec(0, 0, 0), polar_vector, vdiv)
         g.rotate_axis(newvector, vector, vert_vector, hdiv)
-        for lam in sources.lambdas:
-            sources.rows.append((vector[1], vector[2], vector[3], weight, lam))
+        positions.append((vector[1], vector[2], vector[3]))
+    return positions
 
 
 def _cdiv(num: float, den: float) -> float:
