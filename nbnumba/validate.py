@@ -154,14 +154,13 @@ def resolved_phisteps(o: Options) -> float:
 
 
 def detector_shape(o: Options) -> tuple[int, int]:
-    """(fpixels, spixels) as C resolves them from pixel counts or detector size (line 1112)."""
-    detsize_f, detsize_s = o.detsize_f, o.detsize_s
-    if o.fpixels:
-        detsize_f = o.pixel_size * o.fpixels
-    if o.spixels:
-        detsize_s = o.pixel_size * o.spixels
+    """(fpixels, spixels) as C resolves them from pixel counts or detector size (line 1112);
+    unlike :func:`nbnumba.setup.rules.detector_size` never raises: NaN gives 0 pixels and
+    a count past 2**62 is capped there, for the checks to word."""
+    from .setup.rules import detector_extent
+
     shape = []
-    for size in (detsize_f, detsize_s):
+    for size in detector_extent(o):
         n = size / o.pixel_size - 0.5
         if math.isnan(n):
             n = 0.0

@@ -14,9 +14,8 @@ import numpy as np
 from ..config import Options
 from ..constants import RTD
 
-__all__ = ["c_int_ceil", "detector_size", "fluence", "phi_sampling", "pick_steps",
-           "mosaic_sampling",
-           "thickness_sampling"]
+__all__ = ["c_int_ceil", "detector_extent", "detector_size", "fluence", "phi_sampling",
+           "pick_steps", "mosaic_sampling", "thickness_sampling"]
 
 
 def detector_size(o: Options) -> tuple[float, float, int, int]:
@@ -26,14 +25,20 @@ def detector_size(o: Options) -> tuple[float, float, int, int]:
     ``ceil(size/pixel - 0.5)``.  Raises ``ValueError``/``OverflowError`` for
     sizes that give no integer count (NaN, inf); the checks catch those first.
     """
+    detsize_f, detsize_s = detector_extent(o)
+    fpixels = math.ceil(detsize_f / o.pixel_size - 0.5)
+    spixels = math.ceil(detsize_s / o.pixel_size - 0.5)
+    return detsize_f, detsize_s, fpixels, spixels
+
+
+def detector_extent(o: Options) -> tuple[float, float]:
+    """``(detsize_f, detsize_s)`` in m: pixel counts given win over detector sizes (line 1112)."""
     detsize_f, detsize_s = o.detsize_f, o.detsize_s
     if o.fpixels:
         detsize_f = o.pixel_size * o.fpixels
     if o.spixels:
         detsize_s = o.pixel_size * o.spixels
-    fpixels = math.ceil(detsize_f / o.pixel_size - 0.5)
-    spixels = math.ceil(detsize_s / o.pixel_size - 0.5)
-    return detsize_f, detsize_s, fpixels, spixels
+    return detsize_f, detsize_s
 
 
 def fluence(o: Options) -> float:
