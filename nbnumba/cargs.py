@@ -21,6 +21,7 @@ import math
 import os
 from dataclasses import dataclass, field
 
+from .cnum import c_div
 from .config import (
     ADXV,
     BEAM,
@@ -73,16 +74,6 @@ def numeric_note(flag: str, s: str, kind: str, value: float,
         return (f"warning: {flag} {typed}: {prog}'s {kind}() reads {shown(s)} as {read_as} "
                 f"(ignores {shown(rest)})")
     return None
-
-
-def _cdiv(a: float, b: float) -> float:
-    """IEEE division as C does it: x/0 gives inf or nan instead of raising."""
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a == 0.0 or math.isnan(a):
-            return math.nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 # ------------------------------------------------------------- bookkeeping
@@ -590,7 +581,7 @@ class _CParser:
                               f"detector_thick to 0 (nanoBragg.c line 746)")
                 hit(lab, 743, 1, detector_thick=0.0, detector_mu=0.0)
             else:
-                hit(lab, 743, 1, detector_mu=_cdiv(1.0, x * 1e-6))
+                hit(lab, 743, 1, detector_mu=c_div(1.0, x * 1e-6))
         if (lab := m("-detector_thick", 15)) and self.need_ge(lab, 752):
             hit(lab, 752, 1, detector_thick=f(1) * 1e-6)
         if (lab := m("-detector_thicksteps")) and self.need_ge(lab, 756):
@@ -644,7 +635,7 @@ class _CParser:
         if (lab := m("-lambda") or m("-wave")) and need(1, lab):
             hit(lab, 853, 1, lambda0=f(1) / 1.0e10)
         if (lab := m("-energy")) and need(1, lab):
-            hit(lab, 857, 1, lambda0=_cdiv(12398.42, f(1)) / 1.0e10)
+            hit(lab, 857, 1, lambda0=c_div(12398.42, f(1)) / 1.0e10)
         if (lab := m("-fluence")) and need(1, lab):
             hit(lab, 861, 1, fluence=f(1))
         if (lab := m("-flux")) and need(1, lab):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import geometry as g
+from ..cnum import c_div
 from ..config import Options
 from ..errors import SetupExit
 from .sampling import Sampling
@@ -131,8 +132,10 @@ def divergence_grid(hdivsteps: int, hdivrange: float, hdivstep: float, vdivsteps
     """
     def keep(hdiv: float, vdiv: float) -> bool:
         # with no divergence C divides 0 by 0: the NaN makes the test false
-        test = _cdiv(hdiv * hdiv - hdivstep * hdivstep / 4.0 * (1 - hdivsteps % 2), hdivrange)
-        test += _cdiv(vdiv * vdiv - vdivstep * vdivstep / 4.0 * (1 - vdivsteps % 2), vdivrange)
+        test = c_div(c_div(hdiv * hdiv - hdivstep * hdivstep / 4.0 * (1 - hdivsteps % 2),
+                           hdivrange), hdivrange)
+        test += c_div(c_div(vdiv * vdiv - vdivstep * vdivstep / 4.0 * (1 - vdivsteps % 2),
+                            vdivrange), vdivrange)
         return not (round_div and test * 4.0 > 1.1)
 
     grid = []
@@ -167,9 +170,3 @@ def source_positions(deviations: list[tuple[float, float]], beam_vector, polar_v
         g.rotate_axis(newvector, vector, vert_vector, hdiv)
         positions.append((vector[1], vector[2], vector[3]))
     return positions
-
-
-def _cdiv(num: float, den: float) -> float:
-    """``num/den/den`` with C's IEEE semantics (x/0 gives ±inf or NaN, no exception)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.float64(num) / np.float64(den) / np.float64(den))
