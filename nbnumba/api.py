@@ -205,9 +205,9 @@ class Simulation:
         rendered.
         """
         if self._scene is None:
+            from .rng import RandomStreams
             from .setup.prepare import prepare
             from .setup.report import setup_report
-            from .simulate import RandomStreams
 
             rng = RandomStreams(self.options)
             self._scene = prepare(self.options, rng)

@@ -22,6 +22,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .config import Options
+
 # ran1's constants (Park-Miller minimal standard with a Bays-Durham shuffle), lines 3762-3771
 IA = 16807
 IM = 2147483647
@@ -474,3 +476,27 @@ class CRandom:
     def umat2misset(self, umat) -> tuple[float, float, float]:
         """(rotx, roty, rotz) radians of a rotation matrix."""
         return umat2misset(umat)
+
+
+class RandomStreams:
+    """nanoBragg.c's three seeds (noise, mosaic, misset) sharing one generator state.
+
+    C draws the random misset, then the mosaic domains, then the noise image
+    from one ran1 state with three seed variables; the order of the draws is
+    part of the contract.  Seeds are 1-element int64 arrays that the draws
+    update in place, as C's ``long *idum``.
+    """
+
+    def __init__(self, opts: Options):
+        self.gen = CRandom()
+        self.seed = np.array([opts.seed], dtype=np.int64)
+        self.mosaic_seed = np.array([opts.mosaic_seed], dtype=np.int64)
+        self.misset_seed = np.array([opts.misset_seed], dtype=np.int64)
+
+    def mosaic_rotation_umat(self, mosaicity: float, seed: np.ndarray) -> np.ndarray:
+        """A random rotation (9 float64, row-major) on a cap of ``mosaicity`` rad."""
+        return self.gen.mosaic_rotation_umat(mosaicity, seed)
+
+    def umat2misset(self, umat) -> tuple[float, float, float]:
+        """(rotx, roty, rotz) in rad of a rotation matrix."""
+        return self.gen.umat2misset(umat)

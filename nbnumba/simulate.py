@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import Options
 from .engines import Renderer
 from .setup.scene import Scene
 
@@ -26,24 +25,6 @@ class Rendered:
     image: np.ndarray  # float32 [slow, fast]
     omega_sum: float  # sr, summed over sub-pixels and layers
     fallback: tuple[float, float, float] | None  # h, k, l where interpolation gave up
-
-
-class RandomStreams:
-    """C's three seeds sharing one generator state, as in nanoBragg.c."""
-
-    def __init__(self, opts: Options):
-        from .rng import CRandom
-
-        self.gen = CRandom()
-        self.seed = np.array([opts.seed], dtype=np.int64)
-        self.mosaic_seed = np.array([opts.mosaic_seed], dtype=np.int64)
-        self.misset_seed = np.array([opts.misset_seed], dtype=np.int64)
-
-    def mosaic_rotation_umat(self, mosaicity: float, seed: np.ndarray) -> np.ndarray:
-        return self.gen.mosaic_rotation_umat(mosaicity, seed)
-
-    def umat2misset(self, umat) -> tuple[float, float, float]:
-        return self.gen.umat2misset(umat)
 
 
 def serial_pixels(scene: Scene):

@@ -96,3 +96,29 @@ def test_steps_compose_to_the_same_scene(tmp_path, monkeypatch):
     assert list(scene.det[3]) == r.detector.pix0_vector[1:]
     assert scene.params.Na == r.crystal.Na == 3.0
     assert scene.sources.shape == (len(r.sources.rows), 4)
+
+
+def test_structure_factor_origin_is_decided_once(tmp_path, monkeypatch):
+    """C opens Fdump.bin once (line 1279): a dump appearing later in the setup is not read."""
+    from nbnumba.setup import prepare as prepare_module
+
+    monkeypatch.chdir(tmp_path)
+    real_build_cell = prepare_module.build_cell
+
+    def build_cell_then_dump_appears(*args, **kwargs):
+        cell = real_build_cell(*args, **kwargs)
+        from nbnumba import io as nbio
+
+        nbio.write_fdump("Fdump.bin", nbio.read_hkl(str(_hkl(tmp_path)), 0.0))
+        return cell
+
+    monkeypatch.setattr(prepare_module, "build_cell", build_cell_then_dump_appears)
+    resolved = nb.Simulation(**{**BASE, "dump": "Fdump.bin"}).scene.resolved
+    assert resolved.structure_factors.origin == "default"
+    assert resolved.structure_factors.table.hkls == 0
+
+
+def _hkl(folder: pathlib.Path) -> pathlib.Path:
+    path = folder / "tiny.hkl"
+    path.write_text("0 0 1 10\n1 0 0 20\n0 1 0 30\n")
+    return path

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from .. import geometry as g
 from ..config import Options
 from ..constants import AVOGADRO, DBL_MIN
+from ..geometry import Vec
 from . import rules
 
-__all__ = ["Cell", "CrystalSize", "build_cell", "crystal_size", "mosaic_umats", "cell_tables",
-           "ODDBALL_LIMIT"]
+__all__ = ["Cell", "CrystalSize", "Checks", "SetupRandom", "build_cell", "crystal_size",
+           "mosaic_umats", "cell_tables", "ODDBALL_LIMIT"]
 
 # C warns of "oddball" angles when a sine or cosine is outside ±ODDBALL_LIMIT
 ODDBALL_LIMIT = 1.0000001
@@ -29,28 +31,40 @@ ODDBALL_LIMIT = 1.0000001
 Checks = list[tuple[str, float]]  # (C's label, value) of the sines and cosines C checks
 
 
+class SetupRandom(Protocol):
+    """The part of C's generators the setup draws from (:class:`nbnumba.rng.RandomStreams`)."""
+
+    mosaic_seed: np.ndarray
+    misset_seed: np.ndarray
+
+    def mosaic_rotation_umat(self, mosaicity: float, seed: np.ndarray) -> np.ndarray: ...
+
+    def umat2misset(self, umat) -> tuple[float, float, float]: ...
+
+
 @dataclass
 class Cell:
     """The oriented unit cell (lines 1790-2070).
 
-    ``a``, ``b``, ``c`` are real-space vectors in m (what the kernel rotates);
-    ``a_angstrom`` etc. the same in Å, as C prints them; ``a_star`` etc. are
-    reciprocal vectors in 1/Å.  Angles in rad, ``V_cell`` in Å³.  The other
-    fields record what C warned about, for the report.
+    C's 4-vectors ``[length, x, y, z]``: ``a``, ``b``, ``c`` are the
+    real-space vectors in m (what the kernel rotates), ``a_angstrom`` etc. the
+    same in Å as C prints them, ``a_star_per_angstrom`` etc. the reciprocal
+    vectors in 1/Å.  Angles in rad.  The other fields record what C warned
+    about, for the report.
     """
 
-    a: list[float]
-    b: list[float]
-    c: list[float]
-    a_star: list[float]
-    b_star: list[float]
-    c_star: list[float]
-    a_angstrom: list[float]
-    b_angstrom: list[float]
-    c_angstrom: list[float]
+    a: Vec
+    b: Vec
+    c: Vec
+    a_star_per_angstrom: Vec
+    b_star_per_angstrom: Vec
+    c_star_per_angstrom: Vec
+    a_angstrom: Vec
+    b_angstrom: Vec
+    c_angstrom: Vec
     angles: tuple[float, float, float]  # alpha, beta, gamma
     reciprocal_angles: tuple[float, float, float]  # alpha*, beta*, gamma*
-    V_cell: float
+    volume_angstrom3: float
     cell_checks: Checks
     reciprocal_checks: Checks
     user_cell_checks: Checks | None = None  # -cell: the reciprocal angles C first derives
@@ -80,16 +94,15 @@ class CrystalSize:
         return max(self.xtalsize)
 
 
-def build_cell(o: Options, lambda0: float, rng) -> Cell:
+def build_cell(o: Options, rng: SetupRandom) -> Cell:
     """Unit cell from -cell or -mat, misset applied, direct and reciprocal (line 1790).
 
     Parameters
     ----------
     o : Options
-        Parsed flags (cell lengths in Å, angles in rad).
-    lambda0 : float
-        Wavelength (m); an -mat file's vectors are scaled by 1 Å/λ.
-    rng : RandomStreams
+        Parsed flags (cell lengths in Å, angles in rad; ``lambda0`` in m, by
+        which an -mat file's vectors are divided).
+    rng : SetupRandom
         C's generators; ``-misset random`` draws one orientation from them.
 
     Returns
@@ -108,10 +121,10 @@ def build_cell(o: Options, lambda0: float, rng) -> Cell:
     a_star = g.vec(0, 0, 0)
     b_star = g.vec(0, 0, 0)
     c_star = g.vec(0, 0, 0)
-    cell = Cell(a=a, b=b, c=c, a_star=a_star, b_star=b_star, c_star=c_star, a_angstrom=[],
-                b_angstrom=[], c_angstrom=[], angles=(0.0, 0.0, 0.0),
-                reciprocal_angles=(0.0, 0.0, 0.0), V_cell=0.0, cell_checks=[],
-                reciprocal_checks=[])
+    cell = Cell(a=a, b=b, c=c, a_star_per_angstrom=a_star, b_star_per_angstrom=b_star,
+                c_star_per_angstrom=c_star, a_angstrom=[], b_angstrom=[], c_angstrom=[],
+                angles=(0.0, 0.0, 0.0), reciprocal_angles=(0.0, 0.0, 0.0), volume_angstrom3=0.0,
+                cell_checks=[], reciprocal_checks=[])
     V_cell = 0.0
     if o.user_cell:
         V_cell = _reciprocal_from_cell(o, cell)
@@ -121,7 +134,7 @@ def build_cell(o: Options, lambda0: float, rng) -> Cell:
         cell.matfilename = o.matfilename
         astar, bstar, cstar = read_mat(o.matfilename)
         a_star[1:], b_star[1:], c_star[1:] = list(astar), list(bstar), list(cstar)
-        scale = 1e-10 / lambda0
+        scale = 1e-10 / o.lambda0
         g.vector_scale(a_star, a_star, scale)
         g.vector_scale(b_star, b_star, scale)
         g.vector_scale(c_star, c_star, scale)
@@ -148,7 +161,8 @@ def _reciprocal_from_cell(o: Options, cell: Cell) -> float:
     """Reciprocal vectors from -cell's lengths and angles (line 1800); returns V_cell (Å³)."""
     sin, cos = math.sin, math.cos
     a, b, c = cell.a, cell.b, cell.c
-    a_star, b_star, c_star = cell.a_star, cell.b_star, cell.c_star
+    a_star, b_star, c_star = cell.a_star_per_angstrom, cell.b_star_per_angstrom, \
+        cell.c_star_per_angstrom
     alpha, beta, gamma = o.alpha, o.beta, o.gamma
     if b[0] <= 0.0:
         b[0] = a[0]
@@ -211,7 +225,8 @@ def _reciprocal_from_cell(o: Options, cell: Cell) -> float:
 def _real_from_reciprocal(o: Options, cell: Cell, V_cell: float) -> None:
     """Real-space vectors, volume and angles from the oriented reciprocal ones (line 1990)."""
     a, b, c = cell.a, cell.b, cell.c
-    a_star, b_star, c_star = cell.a_star, cell.b_star, cell.c_star
+    a_star, b_star, c_star = cell.a_star_per_angstrom, cell.b_star_per_angstrom, \
+        cell.c_star_per_angstrom
     a_star_cross_b_star = g.cross_product(a_star, b_star, g.vec(0, 0, 0))
     b_star_cross_c_star = g.cross_product(b_star, c_star, g.vec(0, 0, 0))
     c_star_cross_a_star = g.cross_product(c_star, a_star, g.vec(0, 0, 0))
@@ -257,7 +272,7 @@ def _real_from_reciprocal(o: Options, cell: Cell, V_cell: float) -> None:
     cell.reciprocal_angles = (_angle(sin_alpha_star, cos_alpha_star),
                               _angle(sin_beta_star, cos_beta_star),
                               _angle(sin_gamma_star, cos_gamma_star))
-    cell.V_cell = V_cell
+    cell.volume_angstrom3 = V_cell
 
 
 def _angle(s: float, c: float) -> float:
@@ -271,9 +286,22 @@ def _angle(s: float, c: float) -> float:
 def crystal_size(o: Options, cell: Cell, distance: float, pixel_size: float) -> CrystalSize:
     """Cells per axis (from -N or the sample size) and the oversampling (line 2075).
 
-    ``distance`` and ``pixel_size`` (m) give the reciprocal pixel size that
-    C's recommended oversampling compares with the crystal's largest size.
-    A -beamsize smaller than the sample clips the sample first (line 1125).
+    Parameters
+    ----------
+    o : Options
+        Parsed flags: -N/-Na/-Nb/-Nc, the sample size, -beamsize, -oversample.
+        A -beamsize smaller than the sample clips the sample first (lines
+        1134-1140).
+    cell : Cell
+        The unit cell (:func:`build_cell`).
+    distance, pixel_size : float
+        Detector distance and pixel size (m): with λ they give the reciprocal
+        pixel size that C's recommended oversampling compares with the
+        crystal's largest size.
+
+    Returns
+    -------
+    CrystalSize
     """
     sample_x, sample_y, sample_z = o.sample_x, o.sample_y, o.sample_z
     clipped = (0.0 <= o.beamsize < sample_y, 0.0 <= o.beamsize < sample_z)
@@ -304,8 +332,25 @@ def crystal_size(o: Options, cell: Cell, distance: float, pixel_size: float) -> 
         molecular_weight=volume * 1.2e6 * AVOGADRO / (Na * Nb * Nc), sample_clipped=clipped)
 
 
-def mosaic_umats(mosaic_spread: float, mosaic_domains: int, rng) -> list[list[float]]:
-    """Mosaic domain rotations from C's generator; domain 0 is forced to identity (line 2440)."""
+def mosaic_umats(mosaic_spread: float, mosaic_domains: int,
+                 rng: SetupRandom) -> list[list[float]]:
+    """Mosaic domain rotations from C's generator (line 2440).
+
+    Parameters
+    ----------
+    mosaic_spread : float
+        Spread (rad).
+    mosaic_domains : int
+        How many domains.
+    rng : SetupRandom
+        C's generators; C draws every domain's rotation, even for a zero
+        spread, and then forces domain 0 to the identity.
+
+    Returns
+    -------
+    list of list of float
+        ``mosaic_domains`` row-major 3×3 rotation matrices.
+    """
     umats = []
     for mos_tic in range(mosaic_domains):
         umat = list(rng.mosaic_rotation_umat(mosaic_spread, rng.mosaic_seed))
@@ -315,17 +360,37 @@ def mosaic_umats(mosaic_spread: float, mosaic_domains: int, rng) -> list[list[fl
     return umats
 
 
-def cell_tables(a, b, c, spindle, phi_values, umats, mosaic_spread,
-                c_parity) -> tuple[np.ndarray, bool]:
+def cell_tables(a: Vec, b: Vec, c: Vec, spindle: Vec, phi_values: list[float],
+                umats: list[list[float]], mosaic_spread: float,
+                c_parity: bool) -> tuple[np.ndarray, bool]:
     """Rotated cell vectors per φ step and mosaic domain, hoisted out of the pixel loop.
 
-    Returns ``(cells, first_pass_differs)``: ``cells`` has shape
-    ``(2, phisteps, mosaic_domains, 3, 3)`` (m).  Table 0 is what every pass
-    through C's φ loop uses; table 1 is for the very first pass.  They differ
-    only with ``c_parity``: serial C rotates only when φ ≠ 0 and otherwise
-    keeps the last rotation it computed (see ../shared/golden/README.md),
-    which is the unrotated cell on the first pass and the last φ ≠ 0 step of
-    the previous pass afterwards.
+    Parameters
+    ----------
+    a, b, c : Vec
+        Real-space cell vectors (m).
+    spindle : Vec
+        Unit rotation axis.
+    phi_values : list of float
+        φ of each step (rad).
+    umats : list of list of float
+        Mosaic rotations (:func:`mosaic_umats`).
+    mosaic_spread : float
+        Spread (rad); zero leaves the vectors unrotated, as C does.
+    c_parity : bool
+        Reproduce serial C's φ=0 carry-over (see below).
+
+    Returns
+    -------
+    cells : ndarray, shape (2, phisteps, mosaic_domains, 3, 3)
+        ``cells[table, φ, domain, axis]`` (m).  Table 0 is what every pass
+        through C's φ loop uses; table 1 is for the very first pass.  They
+        differ only with ``c_parity``: serial C rotates only when φ ≠ 0 and
+        otherwise keeps the last rotation it computed (see
+        ../shared/golden/README.md), which is the unrotated cell on the first
+        pass and the last φ ≠ 0 step of the previous pass afterwards.
+    first_pass_differs : bool
+        Whether the two tables differ.
     """
     nphi = len(phi_values)
     nmos = len(umats)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from .. import geometry as g
 from ..config import Options
 from ..constants import DBL_MIN
+from ..geometry import Vec
 from . import rules
 
 __all__ = ["BeamCentre", "Detector", "resolve_detector"]
@@ -55,7 +57,7 @@ class Detector:
     """
 
     convention: str
-    pivot: str  # "BEAM" or "SAMPLE"
+    pivot: Literal["BEAM", "SAMPLE"]
     fpixels: int
     spixels: int
     detsize_f: float
@@ -67,15 +69,15 @@ class Detector:
     distance: float
     close_distance: float
     twotheta: float
-    fdet_vector: list[float]
-    sdet_vector: list[float]
-    odet_vector: list[float]
-    pix0_vector: list[float]
-    beam_vector: list[float]
-    polar_vector: list[float]
-    vert_vector: list[float]
-    spindle_vector: list[float]
-    twotheta_axis: list[float]
+    fdet_vector: Vec
+    sdet_vector: Vec
+    odet_vector: Vec
+    pix0_vector: Vec
+    beam_vector: Vec
+    polar_vector: Vec
+    vert_vector: Vec
+    spindle_vector: Vec
+    twotheta_axis: Vec
     dials_origin: tuple[float, float, float]  # mm
     roi: tuple[int, int, int, int]  # C's roi_xmin, roi_xmax, roi_ymin, roi_ymax
     odet_generated: bool  # -odet_vector was zero: C made it fdet × sdet and warned

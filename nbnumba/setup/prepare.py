@@ -4,8 +4,9 @@ This follows nanoBragg.c's ``main`` from the end of the argv loop (line 1110)
 to the start of the pixel loop (line 2525) in C's order, because several
 settings depend on the order C resolves them in and because two steps draw
 from C's random number generators (a random misset, then the mosaic domains).
-Each step is a function of its own module that returns a record; the stdout C
-prints along the way is rendered afterwards from those records by
+Each step returns a record (most are functions of their own module:
+detector, sampling, crystal, structure_factors, sources); the stdout C prints
+along the way is rendered afterwards from those records by
 :mod:`nbnumba.setup.report`.  Line numbers refer to nanoBragg.c
 (bl831/nanoBragg, 8-10-25 header).
 """
@@ -14,26 +15,35 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import config
 from .. import geometry as g
 from ..config import Options
 from ..constants import AVOGADRO, R_E_SQR, WATER_F, WATER_MW
 from ..errors import SetupExit
+from ..kernels import physics
 from ..kernels.params import KernelParams
 from . import rules
-from .crystal import build_cell, cell_tables, crystal_size, mosaic_umats
+from .crystal import SetupRandom, build_cell, cell_tables, crystal_size, mosaic_umats
 from .detector import resolve_detector
 from .sampling import resolve_sampling
 from .scene import ResolvedSetup, Scene
 from .sources import build_sources
-from .structure_factors import dump_available, interpolation, load_structure_factors
+from .structure_factors import (
+    Origin,
+    interpolation,
+    load_structure_factors,
+    read_stol,
+    structure_factor_origin,
+)
 
 __all__ = ["prepare", "resolve", "pack", "SHAPE_CODES"]
 
-# the kernels' codes for -square_xtal, -round_xtal, -gauss_xtal, -tophat_xtal (kernels.physics)
-SHAPE_CODES = {"SQUARE": 0, "ROUND": 1, "GAUSS": 2, "TOPHAT": 3}
+# -square_xtal, -round_xtal, -gauss_xtal, -tophat_xtal as the kernels number them
+SHAPE_CODES = {config.SQUARE: physics.SQUARE, config.ROUND: physics.ROUND,
+               config.GAUSS: physics.GAUSS, config.TOPHAT: physics.TOPHAT}
 
 
-def prepare(o: Options, rng) -> Scene:
+def prepare(o: Options, rng: SetupRandom) -> Scene:
     """Resolve options into the :class:`Scene` an engine renders (lines 1110-2525).
 
     Reads the input files (-hkl or ``Fdump.bin``, -mat, -sourcefile, -stol)
@@ -45,9 +55,9 @@ def prepare(o: Options, rng) -> Scene:
     ----------
     o : Options
         Parsed flags (:func:`nbnumba.cargs.parse_args`), C's internal units.
-    rng : RandomStreams
-        C's generators (:class:`nbnumba.simulate.RandomStreams`); a random
-        misset and the mosaic domains draw from it, in C's order.
+    rng : SetupRandom
+        C's generators (:class:`nbnumba.rng.RandomStreams`); a random misset
+        and the mosaic domains draw from it, in C's order.
 
     Returns
     -------
@@ -64,57 +74,63 @@ def prepare(o: Options, rng) -> Scene:
     return pack(resolve(o, rng))
 
 
-def resolve(o: Options, rng) -> ResolvedSetup:
-    """C's setup rules in C's order, each a named step; see :func:`prepare`."""
+def resolve(o: Options, rng: SetupRandom) -> ResolvedSetup:
+    """C's setup rules in C's order, each a named step (lines 1110-2525).
+
+    Parameters, errors: as :func:`prepare`.
+
+    Returns
+    -------
+    ResolvedSetup
+        The records of every step, our warnings on C's quirks among them.
+    """
     from ..inputs import stream_warnings
 
     warnings = stream_warnings([("-hkl", o.hklfilename), ("-sourcefile", o.sourcefilename),
                                 ("-stol", o.stolfilename)])
     detector = resolve_detector(o)
-    _require_crystal(o)
+    origin = structure_factor_origin(o)
+    _require_crystal(o, origin)
     sampling = resolve_sampling(o)
     interpolate, interpolation_auto = interpolation(o)
-    cell = build_cell(o, o.lambda0, rng)
+    cell = build_cell(o, rng)
     crystal = crystal_size(o, cell, detector.distance, detector.pixel_size)
-    structure_factors = load_structure_factors(o, o.default_F)
+    structure_factors = load_structure_factors(o, origin)
     warnings += structure_factors.warnings
     if structure_factors.table.hkls == 0:
         interpolate = 0
-    stol_read = _read_stol(o, warnings)
-    sources = build_sources(o, sampling, detector.beam_vector, detector.polar_vector,
-                            detector.vert_vector, o.lambda0)
+    stol_warnings = read_stol(o)
+    warnings += stol_warnings
+    sources = build_sources(o, sampling, detector)
     umats = mosaic_umats(sampling.mosaic_spread, sampling.mosaic_domains, rng)
     return ResolvedSetup(
         options=o, detector=detector, sampling=sampling, cell=cell, crystal=crystal,
         structure_factors=structure_factors, sources=sources, interpolate=interpolate,
-        interpolation_auto=interpolation_auto, fluence=rules.fluence(o), default_F=o.default_F,
-        umats=umats, stol_read=stol_read, warnings=warnings)
+        interpolation_auto=interpolation_auto, fluence=rules.fluence(o), umats=umats,
+        stol_read=o.stolfilename is not None, warnings=warnings)
 
 
-def _require_crystal(o: Options) -> None:
+def _require_crystal(o: Options, origin: Origin) -> None:
     """C prints its usage and stops without structure factors or a cell (line 1277)."""
-    if ((o.hklfilename is None and not dump_available(o) and o.default_F == 0.0)
-            or (o.matfilename is None and o.cell_a == 0.0)):
+    if (origin == "default" and o.default_F == 0.0) or (o.matfilename is None
+                                                         and o.cell_a == 0.0):
         raise SetupExit("need -hkl (or a Fdump.bin, or -default_F) and -mat (or -cell); "
                         "nanobragg-nb -h lists every flag")
 
 
-def _read_stol(o: Options, warnings: list[str]) -> bool:
-    """C reads a -stol/-4stol/-Q table and never uses it (line 2150)."""
-    if o.stolfilename is None:
-        return False
-    from ..io import read_text_file
-
-    columns = read_text_file(o.stolfilename, 2, skip_comments=not o.c_parity)
-    if len(columns[0]) == 0:
-        raise SetupExit(f"no data in input file {o.stolfilename}")
-    warnings.append("warning: -stol/-4stol/-Q data is read but, as in nanoBragg.c, "
-                    "not used by the simulation")
-    return True
-
-
 def pack(r: ResolvedSetup) -> Scene:
-    """The resolved setup as the few arrays and scalars an engine takes."""
+    """The resolved setup as the few arrays and scalars an engine takes.
+
+    Parameters
+    ----------
+    r : ResolvedSetup
+        From :func:`resolve`.
+
+    Returns
+    -------
+    Scene
+        ``scene.resolved`` is ``r``.
+    """
     o, d, s, x, sf = r.options, r.detector, r.sampling, r.crystal, r.structure_factors
     table = sf.table
     I_bg = (WATER_F * WATER_F * R_E_SQR * r.fluence * o.water_size * o.water_size
@@ -128,7 +144,7 @@ def pack(r: ResolvedSetup) -> Scene:
                                             phi_values, r.umats, s.mosaic_spread, o.c_parity)
     det = np.array([d.fdet_vector[1:], d.sdet_vector[1:], d.odet_vector[1:],
                     d.pix0_vector[1:], d.beam_vector[1:], polar_vector[1:]], dtype=np.float64)
-    oversample = max(x.oversample, 1)
+    oversample = x.oversample  # >= 1: C's recommendation is at least 1
     steps = len(r.sources.rows) * s.mosaic_domains * s.phisteps * oversample * oversample
     params = KernelParams(
         oversample=int(oversample), subpixel_size=d.pixel_size / oversample,
@@ -140,14 +156,14 @@ def pack(r: ResolvedSetup) -> Scene:
         oversample_omega=bool(o.oversample_omega), nopolar=bool(o.nopolar),
         polarization=o.polarization, dmin=o.dmin, phisteps=int(s.phisteps),
         mosaic_domains=int(s.mosaic_domains), xtal_shape=SHAPE_CODES[o.xtal_shape], Na=x.Na,
-        Nb=x.Nb, Nc=x.Nc, fudge=o.fudge, default_F=r.default_F, hkls=int(table.hkls),
+        Nb=x.Nb, Nc=x.Nc, fudge=o.fudge, default_F=o.default_F, hkls=int(table.hkls),
         h_min=int(table.h_min), h_max=int(table.h_max), h_range=int(table.h_range),
         k_min=int(table.k_min), k_max=int(table.k_max), k_range=int(table.k_range),
         l_min=int(table.l_min), l_max=int(table.l_max), l_range=int(table.l_range),
         water_size=o.water_size, I_bg=I_bg, r_e_sqr=R_E_SQR, fluence=r.fluence,
         steps=int(steps))
-    a_star = np.array([r.cell.a_star[1:], r.cell.b_star[1:], r.cell.c_star[1:]],
-                      dtype=np.float64)
+    a_star = np.array([r.cell.a_star_per_angstrom[1:], r.cell.b_star_per_angstrom[1:],
+                       r.cell.c_star_per_angstrom[1:]], dtype=np.float64)
     c = d.centre
     header = dict(fpixels=d.fpixels, spixels=d.spixels, pixel_size=d.pixel_size,
                   distance=d.distance, lambda0=o.lambda0, Xbeam=c.Xbeam, Ybeam=c.Ybeam,

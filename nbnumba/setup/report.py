@@ -31,14 +31,16 @@ def setup_report(r: ResolvedSetup) -> str:
     Parameters
     ----------
     r : ResolvedSetup
-        The setup :func:`nbnumba.setup.prepare.prepare` resolved.
+        The setup :func:`nbnumba.setup.prepare.resolve` resolved (a scene's
+        ``resolved``).
 
     Returns
     -------
     str
     """
     lines: list[str] = []
-    for section in (_inputs, _geometry_warnings, _sampling_warnings, _placement, _cell,
+    for section in (_inputs, _geometry_warnings, _sampling_warnings, _placement,
+                    _interpolation, _cell,
                     _crystal_size, _structure_factors, _steps, _sources, _summary, _noise):
         lines.extend(section(r))
     return "".join(lines)
@@ -91,11 +93,15 @@ def _placement(r: ResolvedSetup) -> list[str]:
     lines.append(f"XDS incident beam: {g.dot_product(beam, d.fdet_vector):g} "
                  f"{g.dot_product(beam, d.sdet_vector):g} "
                  f"{g.dot_product(beam, d.odet_vector):g}\n")
-    if r.interpolation_auto == "tricubic":
-        lines.append("auto-selected tricubic interpolation of structure factors\n")
-    elif r.interpolation_auto == "none":
-        lines.append("auto-selected no interpolation\n")
     return lines
+
+
+def _interpolation(r: ResolvedSetup) -> list[str]:
+    if r.interpolation_auto == "tricubic":
+        return ["auto-selected tricubic interpolation of structure factors\n"]
+    if r.interpolation_auto == "none":
+        return ["auto-selected no interpolation\n"]
+    return []
 
 
 def _oddball(title: str, checks: Checks) -> list[str]:
@@ -122,13 +128,14 @@ def _cell(r: ResolvedSetup) -> list[str]:
     lines += _oddball("WARNING: oddball cell angles:\n", cell.cell_checks)
     lines += _oddball("WARNING: oddball reciprocal cell angles:\n", cell.reciprocal_checks)
     a, b, c = cell.a_angstrom, cell.b_angstrom, cell.c_angstrom
-    a_star, b_star, c_star = cell.a_star, cell.b_star, cell.c_star
+    a_star, b_star, c_star = (cell.a_star_per_angstrom, cell.b_star_per_angstrom,
+                              cell.c_star_per_angstrom)
     alpha, beta, gamma = (angle * RTD for angle in cell.angles)
     alpha_star, beta_star, gamma_star = (angle * RTD for angle in cell.reciprocal_angles)
     lines.append(f"Unit Cell: {a[0]:g} {b[0]:g} {c[0]:g} {alpha:g} {beta:g} {gamma:g}\n")
     lines.append(f"Recp Cell: {a_star[0]:g} {b_star[0]:g} {c_star[0]:g} {alpha_star:g} "
                  f"{beta_star:g} {gamma_star:g}\n")
-    lines.append(f"volume = {cell.V_cell:g} A^3\n")
+    lines.append(f"volume = {cell.volume_angstrom3:g} A^3\n")
     lines.append("real-space cell vectors (Angstrom):\n")
     lines.append(f"     {'a':<10}  {'b':<10}  {'c':<10}\n")
     for i, axis in ((1, "X"), (2, "Y"), (3, "Z")):
@@ -193,7 +200,7 @@ def _summary(r: ResolvedSetup) -> list[str]:
     o, d, s, x = r.options, r.detector, r.sampling, r.crystal
     c = d.centre
     lines = [f"  {r.structure_factors.table.hkls} initialized hkls (all others "
-             f"={r.default_F:g})\n",
+             f"={o.default_F:g})\n",
              f"  {SHAPE_WORDS[o.xtal_shape]} xtal: {x.Na:.0f}x{x.Nb:.0f}x{x.Nc:.0f} cells\n",
              f"  wave={o.lambda0:g} meters +/- {s.dispersion * 100:g}% in {s.dispsteps} steps\n"]
     if o.nopolar:

@@ -8,6 +8,7 @@ parser leaves them (:class:`nbnumba.config.Options`, C's internal units).
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from ..config import Options
 from ..constants import RTD
 
 __all__ = ["c_int_ceil", "detector_extent", "detector_size", "fluence", "phi_sampling",
-           "pick_steps", "mosaic_sampling", "thickness_sampling"]
+           "pick_steps", "mosaic_sampling", "MosaicAdjustment", "thickness_sampling"]
 
 
 def detector_size(o: Options) -> tuple[float, float, int, int]:
@@ -121,7 +122,11 @@ def thickness_sampling(thicksteps: int, thick: float,
     return thicksteps, thick, thickstep
 
 
-def mosaic_sampling(spread: float, domains: int) -> tuple[float, int, str | None]:
+MosaicAdjustment = Literal["upped", "no_spread", "zero_spread"]
+
+
+def mosaic_sampling(spread: float,
+                    domains: int) -> tuple[float, int, MosaicAdjustment | None]:
     """``(mosaic_spread, mosaic_domains, why)`` as C settles them (line 1620).
 
     ``why`` says which of C's adjustments warned (the report words it):

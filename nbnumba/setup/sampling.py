@@ -39,7 +39,7 @@ class Sampling:
     mu_from_thickness: bool  # no -detector_abs: C set mu = 1/thickness and warned
     mosaic_spread: float  # rad
     mosaic_domains: int
-    mosaic_adjusted: str | None  # rules.mosaic_sampling's reason, or None
+    mosaic_adjusted: rules.MosaicAdjustment | None  # why C changed the domains, or None
 
     @property
     def phi_values(self) -> list[float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -33,9 +34,8 @@ class ResolvedSetup:
     structure_factors: StructureFactors
     sources: Sources
     interpolate: int
-    interpolation_auto: str | None  # "tricubic"/"none" when C chose, else None
+    interpolation_auto: Literal["tricubic", "none"] | None  # what C chose, if it did
     fluence: float  # photons/m²
-    default_F: float
     umats: list[list[float]]  # mosaic domain rotations (row-major 3×3)
     stol_read: bool  # a -stol/-4stol/-Q file was read (and, as in C, not used)
     warnings: list[str] = field(default_factory=list)  # our notes on C's quirks (stderr)
@@ -62,10 +62,10 @@ class Scene:
     roi: tuple[int, int, int, int]  # C's roi_xmin, roi_xmax, roi_ymin, roi_ymax
     header: dict  # SMV header geometry (C's internal units)
     opts: Options
+    resolved: ResolvedSetup
     phi_values: list[float] = field(default_factory=list)  # rad
     first_pass_differs: bool = False
     spindle_vector: tuple = (0.0, 0.0, 1.0)  # unit rotation axis after C's conventions
-    resolved: ResolvedSetup | None = None
 
     @property
     def row_range(self) -> tuple[int, int]:

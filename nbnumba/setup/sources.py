@@ -15,6 +15,8 @@ from .. import geometry as g
 from ..cnum import c_div
 from ..config import Options
 from ..errors import SetupExit
+from ..geometry import Vec
+from .detector import Detector
 from .sampling import Sampling
 
 __all__ = ["Sources", "build_sources", "divergence_grid", "wavelengths", "source_positions",
@@ -44,20 +46,19 @@ class Sources:
     divsteps: int = -1
 
 
-def build_sources(o: Options, sampling: Sampling, beam_vector, polar_vector, vert_vector,
-                  lambda0: float) -> Sources:
+def build_sources(o: Options, sampling: Sampling, detector: Detector) -> Sources:
     """Source directions and wavelengths: -sourcefile or divergence × dispersion (line 2290).
 
     Parameters
     ----------
     o : Options
-        Parsed flags: ``sourcefilename``, ``round_div``, ``c_parity``.
+        Parsed flags: ``sourcefilename``, ``round_div``, ``c_parity``,
+        ``lambda0`` (the central wavelength, m).
     sampling : Sampling
         Divergence and dispersion steps as C settled them.
-    beam_vector, polar_vector, vert_vector : list of float
-        C's 4-vectors of the beam, the polarization axis and beam × polarization.
-    lambda0 : float
-        Central wavelength (m).
+    detector : Detector
+        Its beam, polarization and vertical (beam × polarization) vectors
+        orient the divergence grid.
 
     Returns
     -------
@@ -71,10 +72,11 @@ def build_sources(o: Options, sampling: Sampling, beam_vector, polar_vector, ver
     """
     rows: list[tuple[float, float, float, float, float]] = []
     if o.sourcefilename is not None:
-        rows = _read_sourcefile(o, beam_vector, lambda0)
+        rows = _read_sourcefile(o, detector.beam_vector, o.lambda0)
     sources = Sources(rows=rows, directions=np.zeros((0, 4)))
     if not rows:
-        _grid(o, sampling, beam_vector, polar_vector, vert_vector, lambda0, sources)
+        _grid(o, sampling, detector.beam_vector, detector.polar_vector, detector.vert_vector,
+              o.lambda0, sources)
     if not sources.rows:
         raise SetupExit("-hdivsteps/-vdivsteps/-divsteps with -hdivrange/-vdivrange/-divergence: "
                         "the round divergence cut (-round_div, the default) leaves no source "
@@ -124,11 +126,22 @@ def _grid(o: Options, s: Sampling, beam_vector, polar_vector, vert_vector, lambd
 def divergence_grid(hdivsteps: int, hdivrange: float, hdivstep: float, vdivsteps: int,
                     vdivrange: float, vdivstep: float,
                     round_div: bool) -> list[tuple[float, float]]:
-    """(horizontal, vertical) divergence angles (rad) C keeps, in C's order.
+    """The divergence angles C keeps, in C's order (nanoBragg.c line 2300, nonBragg.c 1290).
 
-    The grid spans each range around 0; with ``round_div`` C keeps the points
-    inside the ellipse of the two ranges (with 10 % slack).  nanoBragg.c line
-    2300 and nonBragg.c line 1290 are the same code.
+    Parameters
+    ----------
+    hdivsteps, vdivsteps : int
+        Grid points across the horizontal and vertical range.
+    hdivrange, hdivstep, vdivrange, vdivstep : float
+        Ranges and steps (rad), as C's sampling rules settled them.
+    round_div : bool
+        Keep only the points inside the ellipse of the two ranges (with C's
+        10 % slack); otherwise the whole rectangle.
+
+    Returns
+    -------
+    list of (float, float)
+        (horizontal, vertical) deviation (rad) of each kept point.
     """
     def keep(hdiv: float, vdiv: float) -> bool:
         # with no divergence C divides 0 by 0: the NaN makes the test false
@@ -150,17 +163,22 @@ def divergence_grid(hdivsteps: int, hdivrange: float, hdivstep: float, vdivsteps
 
 def wavelengths(lambda0: float, dispsteps: int, dispersion: float,
                 dispstep: float) -> list[float]:
-    """C's wavelengths (m): ``lambda0·(1 + dispstep·i − dispersion/2)`` for each step."""
+    """C's wavelengths (m): ``lambda0·(1 + dispstep·i − dispersion/2)`` for each step.
+
+    ``lambda0`` in m; ``dispersion`` and ``dispstep`` are fractions of it.
+    """
     return [lambda0 * (1.0 + dispstep * disp_tic - dispersion / 2.0)
             for disp_tic in range(dispsteps)]
 
 
-def source_positions(deviations: list[tuple[float, float]], beam_vector, polar_vector,
-                     vert_vector, distance: float) -> list[tuple[float, float, float]]:
-    """Source positions (m) ``distance`` upstream, tilted by each divergence deviation.
+def source_positions(deviations: list[tuple[float, float]], beam_vector: Vec,
+                     polar_vector: Vec, vert_vector: Vec,
+                     distance: float) -> list[tuple[float, float, float]]:
+    """Source positions ``distance`` (m) upstream, tilted by each divergence deviation.
 
     C turns the upstream point about the polarization axis by the vertical
-    angle, then about beam × polarization by the horizontal one.
+    angle, then about beam × polarization (``vert_vector``) by the horizontal
+    one.  Returns one (X, Y, Z) in m per deviation.
     """
     positions = []
     for hdiv, vdiv in deviations:

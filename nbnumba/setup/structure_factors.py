@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ..config import Options
 from ..io import HKLTable
 
-__all__ = ["StructureFactors", "FDUMP_WARN_BYTES", "dump_available", "load_structure_factors",
-           "interpolation"]
+__all__ = ["StructureFactors", "Origin", "FDUMP_WARN_BYTES", "structure_factor_origin",
+           "load_structure_factors", "interpolation", "read_stol"]
+
+# where the structure factors come from: -hkl, an earlier Fdump.bin, or -default_F alone
+Origin = Literal["hkl", "dump", "default"]
 
 # a dump file this large is written only after a warning that says so
 FDUMP_WARN_BYTES = 256 * 2**20
@@ -32,27 +36,36 @@ class StructureFactors:
     """
 
     table: HKLTable
-    origin: str
+    origin: Origin
     dumpfilename: str
     dump_written: bool = False
     warnings: list[str] = field(default_factory=list)
 
 
-def dump_available(o: Options) -> bool:
-    """Without -hkl C reads ``Fdump.bin`` when it can open it (line 1277)."""
-    return (o.hklfilename is None and os.path.isfile(o.dumpfilename)
-            and os.access(o.dumpfilename, os.R_OK))
+def structure_factor_origin(o: Options) -> Origin:
+    """Where C takes the structure factors from, decided once as C does (line 1277).
+
+    -hkl if given; else ``Fdump.bin`` (-dump) if C can open it then; else none
+    (every F is -default_F).  C opens the dump file at this point and reads
+    that handle later, so the decision is not made again.
+    """
+    if o.hklfilename is not None:
+        return "hkl"
+    if os.path.isfile(o.dumpfilename) and os.access(o.dumpfilename, os.R_OK):
+        return "dump"
+    return "default"
 
 
-def load_structure_factors(o: Options, default_F: float) -> StructureFactors:
+def load_structure_factors(o: Options, origin: Origin) -> StructureFactors:
     """Fhkl from -hkl (then ``Fdump.bin`` written) or from an earlier ``Fdump.bin`` (line 2104).
 
     Parameters
     ----------
     o : Options
-        Parsed flags: ``hklfilename``, ``dumpfilename``.
-    default_F : float
-        F of every hkl the file does not list.
+        Parsed flags: ``hklfilename``, ``dumpfilename``, ``default_F`` (the F
+        of every hkl the file does not list).
+    origin : {"hkl", "dump", "default"}
+        From :func:`structure_factor_origin`.
 
     Returns
     -------
@@ -61,18 +74,19 @@ def load_structure_factors(o: Options, default_F: float) -> StructureFactors:
     Raises
     ------
     InputFileError, ResourceError
-        An unreadable or impossibly large table.
+        An unreadable or impossibly large table (also a ``Fdump.bin`` that
+        went away since the origin was decided).
     """
     from .. import io as nbio
 
-    if o.hklfilename is None:
-        if not dump_available(o):
-            return StructureFactors(HKLTable.empty(), "default", o.dumpfilename)
+    if origin == "default":
+        return StructureFactors(HKLTable.empty(), "default", o.dumpfilename)
+    if origin == "dump":
         table = nbio.read_fdump(o.dumpfilename)
         warnings = [f"warning: no -hkl given: structure factors come from {o.dumpfilename} "
                     "left by an earlier run (nanoBragg.c does this silently)", *table.warnings]
         return StructureFactors(table, "dump", o.dumpfilename, warnings=warnings)
-    table = nbio.read_hkl(o.hklfilename, default_F)
+    table = nbio.read_hkl(o.hklfilename, o.default_F)
     warnings = list(table.warnings)
     size = table.fhkl.nbytes
     if size >= FDUMP_WARN_BYTES:
@@ -88,15 +102,44 @@ def load_structure_factors(o: Options, default_F: float) -> StructureFactors:
                             warnings=warnings)
 
 
-def interpolation(o: Options) -> tuple[int, str | None]:
-    """C's -interpolate choice (line 1745): ``(interpolate, auto)``.
+def interpolation(o: Options) -> tuple[int, Literal["tricubic", "none"] | None]:
+    """C's -interpolate choice (line 1745).
 
-    Without -interpolate/-nointerpolate C interpolates tricubically only for
-    crystals of at most 2 cells along some axis; ``auto`` is ``"tricubic"`` or
-    ``"none"`` when C chose, else ``None``.
+    Returns
+    -------
+    interpolate : int
+        1 to interpolate structure factors tricubically, 0 not to.
+    auto : {"tricubic", "none"} or None
+        What C chose when neither -interpolate nor -nointerpolate was given
+        (tricubic only for crystals of at most 2 cells along some axis), else
+        None.
     """
     if o.interpolate <= 1:
         return o.interpolate, None
     if float(o.Na) <= 2 or float(o.Nb) <= 2 or float(o.Nc) <= 2:
         return 1, "tricubic"
     return 0, "none"
+
+
+def read_stol(o: Options) -> list[str]:
+    """Read a -stol/-4stol/-Q table as C does, which never uses it (line 2150).
+
+    Returns our warning that the table is unused (none without the flag).
+
+    Raises
+    ------
+    SetupExit
+        The file holds no data (C stops).
+    InputFileError
+        It cannot be read.
+    """
+    if o.stolfilename is None:
+        return []
+    from ..errors import SetupExit
+    from ..io import read_text_file
+
+    columns = read_text_file(o.stolfilename, 2, skip_comments=not o.c_parity)
+    if len(columns[0]) == 0:
+        raise SetupExit(f"no data in input file {o.stolfilename}")
+    return ["warning: -stol/-4stol/-Q data is read but, as in nanoBragg.c, not used by the "
+            "simulation"]
