@@ -381,7 +381,8 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
         No ``-stol`` (C prints its usage and exits 9).
     UsageError
         Where C would crash, read out of bounds or write a NaN/inf image for
-        every pixel (zero-size detector, no source left, a wavelength <= 0).
+        every pixel (zero-size detector, no source left, a wavelength of 0 or
+        not finite; a negative one runs, as in C, with a warning).
     InputFileError
         A table or source file C cannot use.
     """
@@ -533,15 +534,22 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
                          "direction, so nonBragg.c divides by zero steps and writes a NaN "
                          "image; use -square_div or other divergence steps")
     sources = np.zeros((len(rows), 8))
+    negative = False
     for i, (X, Y, Z, inten, lam) in enumerate(rows):
-        if not (lam > 0.0 and math.isfinite(lam)):
+        if lam == 0.0 or not math.isfinite(lam):
             raise UsageError(f"source {i + 1} has wavelength {_g(lam)} m: nonBragg.c divides "
                              "by it and writes a NaN/inf image; give -lambda/-energy > 0")
+        negative = negative or lam < 0.0
         inc = g.vec(-X, -Y, -Z)
         g.unitize(inc, inc)  # C: source_path = unitize(incident, incident)
         again = list(inc)
         g.unitize(again, again)  # polarization_factor unitizes it once more
         sources[i] = (inc[1], inc[2], inc[3], again[1], again[2], again[3], lam, inten)
+    if negative:
+        # stol = |(d - i)/lambda|/2 (line 1503): the sign drops out, C renders |lambda|
+        warn("warning: a negative wavelength (-lambda, -energy, -dispersion or a -sourcefile "
+             "row): nonBragg.c's sin(theta)/lambda takes its magnitude, so the image is "
+             "that of |lambda|")
     oversample = o.oversample if o.oversample > 0 else 1
     steps = len(rows) * oversample * oversample
     subpixel_size = pixel_size / oversample

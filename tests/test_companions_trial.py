@@ -1,0 +1,178 @@
+"""Findings of a new user's trial of nonbragg-nb, noisify-nb and nb-float-add.
+
+Each test pins one finding: the command line a user ran, what serial C does with it
+and what we must do. The C-differential tests run C (``NONBRAGG_C_BIN``,
+``NOISIFY_C_BIN``) and ours in separate fresh folders holding copies of
+``../shared/companions/inputs`` and compare exit code, stdout and every file
+written byte for byte; they skip without the variable. The others hold the same
+behaviour without C. Everything skips without ``../shared``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nbnumba.cli.noisify import main as noisify_main
+from nbnumba.cli.nonbragg import main as nonbragg_main
+
+REPO = Path(__file__).resolve().parents[1]
+COMPANIONS = Path(os.environ.get("NB_COMPANIONS", REPO.parent / "shared" / "companions"))
+PROGRAMS = {"nonbragg": (nonbragg_main, "NONBRAGG_C_BIN"),
+            "noisify": (noisify_main, "NOISIFY_C_BIN")}
+
+
+def fresh_folder(folder: Path) -> Path:
+    if not (COMPANIONS / "README.md").is_file():
+        pytest.skip("../shared/companions is not present")
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in (COMPANIONS / "inputs").iterdir():
+        shutil.copyfile(f, folder / f.name)
+    return folder
+
+
+def run_ours(prog: str, args: list[str], folder: Path) -> tuple[int, str, str]:
+    main = PROGRAMS[prog][0]
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.chdir(cwd)
+    return code, out.getvalue(), err.getvalue()
+
+
+def c_binary(prog: str) -> str:
+    path = os.environ.get(PROGRAMS[prog][1])
+    if not path or not Path(path).is_file():
+        pytest.skip(f"{PROGRAMS[prog][1]} is not set to a C build")
+    return path
+
+
+def new_files(folder: Path, before: set[str]) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.name not in before}
+
+
+def pgm_meant(data: bytes) -> bytes:
+    """nonBragg.c's PGM cut to header + W*H bytes (it writes twice that many)."""
+    head = data.split(b"\n", 4)
+    width, height = (int(v) for v in head[1].split())
+    return data[:len(data) - len(head[4]) + width * height]
+
+
+def against_c(prog: str, args: list[str], tmp_path: Path) -> tuple[str, dict[str, bytes]]:
+    """Run C and ours on ``args``; assert same exit code 0, stdout and files."""
+    c_bin = c_binary(prog)
+    c_dir = fresh_folder(tmp_path / "c")
+    ours_dir = fresh_folder(tmp_path / "ours")
+    before = set(os.listdir(c_dir))
+    argv = list(args) + (["-noprogress"] if prog == "nonbragg" else [])
+    c = subprocess.run([c_bin, *argv], cwd=c_dir, capture_output=True)
+    code, out, err = run_ours(prog, argv, ours_dir)
+    assert c.returncode == 0
+    assert code == 0, err
+    c_lines = [ln for ln in c.stdout.decode().splitlines() if "% done" not in ln]
+    assert out.splitlines() == c_lines
+    c_files, ours = new_files(c_dir, before), new_files(ours_dir, before)
+    assert sorted(c_files) == sorted(ours)
+    for name, data in c_files.items():
+        if prog == "nonbragg" and name.endswith(".pgm"):
+            data = pgm_meant(data)
+        assert ours[name] == data, name
+    return out, ours
+
+
+def write_floats(path: Path, values) -> None:
+    np.asarray(values, dtype="<f4").tofile(path)
+
+
+# ------------------------------------------------------------- nonBragg: wavelength sign
+
+NEGATIVE_WAVELENGTHS = [
+    "-stol water.stol -detpixels 32 -seed 1 -lambda -1",
+    "-stol water.stol -detpixels 32 -seed 1 -energy -12398.42",
+    "-stol shortwater.stol -detpixels 24 -nonoise -lambda -1.5 -dispersion 10 -dispsteps 3",
+]
+
+
+@pytest.mark.parametrize("args", NEGATIVE_WAVELENGTHS)
+def test_negative_wavelength_runs_as_c(args: str, tmp_path: Path) -> None:
+    """nonBragg.c's stol = |(d - i)/lambda|/2 is finite for lambda < 0: it writes the
+    image of |lambda|. We refused it (exit 2)."""
+    against_c("nonbragg", args.split(), tmp_path)
+
+
+def test_negative_wavelength_is_the_image_of_its_magnitude(tmp_path: Path) -> None:
+    folder = fresh_folder(tmp_path)
+    base = ["-stol", "water.stol", "-detpixels", "32", "-nonoise", "-nopgm"]
+    code, _, err = run_ours("nonbragg", base + ["-lambda", "-1", "-floatfile", "neg.bin"],
+                            folder)
+    assert code == 0, err
+    assert "negative wavelength" in err
+    code, _, err = run_ours("nonbragg", base + ["-lambda", "1", "-floatfile", "pos.bin"],
+                            folder)
+    assert code == 0, err
+    assert (folder / "neg.bin").read_bytes() == (folder / "pos.bin").read_bytes()
+
+
+# ------------------------------------------------------ noisify: NaN and huge ADU values
+
+def nan_inputs(folder: Path) -> None:
+    values = np.full(100, np.inf, dtype=np.float32)
+    values[3] = np.nan
+    values[5] = -np.inf
+    values[7] = -3.0
+    values[9] = 1e30
+    values[11] = 3e9
+    write_floats(folder / "weird.bin", values)
+    # noiseless tail: the last pixels % 8 go through gcc's scalar (64-bit) conversion
+    tail = np.full(13, -1e12, dtype=np.float32)
+    tail[::3] = np.nan
+    write_floats(folder / "tail.bin", tail)
+
+
+NAN_CASES = [
+    "-floatfile weird.bin -seed 1",
+    "-floatfile weird.bin -seed 1 -bits 32",
+    "-floatfile spots128.bin -seed 1 -readout 1e10 -bits 32",
+    "-floatfile tail.bin -detpixels_x 13 -detpixels_y 1 -bits 32 -nonoise -seed 1",
+]
+
+
+@pytest.mark.parametrize("args", NAN_CASES)
+def test_nan_and_huge_adu_as_c(args: str, tmp_path: Path) -> None:
+    """C's noise loop converts with a 64-bit cvttsd2si (NaN -> 0, -1e10 -> its low 32
+    bits); its noiseless loop with a packed 32-bit one for blocks of 8 pixels and the
+    64-bit one for the rest. stdout prints a negative NaN sum as ``-nan``."""
+    nan_inputs(tmp_path / "c")
+    nan_inputs(tmp_path / "ours")
+    against_c("noisify", args.split(), tmp_path)
+
+
+def test_noise_image_conversions_without_c(tmp_path: Path) -> None:
+    folder = fresh_folder(tmp_path)
+    nan_inputs(folder)
+    code, out, err = run_ours("noisify", ["-floatfile", "weird.bin", "-seed", "1",
+                                          "-bits", "32", "-calibration", "0"], folder)
+    assert code == 0, err
+    assert "-nan photons on noise image" in out
+    noise = np.fromfile(folder / "noiseimage.img", dtype="<u4", offset=512)
+    assert noise[3] == 0 and noise[0] == 0  # NaN counts: the 64-bit conversion's low bits
+    code, out, err = run_ours("noisify", ["-floatfile", "tail.bin", "-detpixels_x", "13",
+                                          "-detpixels_y", "1", "-bits", "32", "-nonoise",
+                                          "-seed", "1", "-intfile", "t.img"], folder)
+    assert code == 0, err
+    ints = np.fromfile(folder / "t.img", dtype="<u4", offset=512)
+    low32 = (int(np.float32(-1e12)) + 40) % 2**32
+    # pixels 0..7: packed conversion (INT_MIN); 8..12: scalar 64-bit (NaN -> 0)
+    assert list(ints[:8]) == [2**31] * 8
+    assert list(ints[8:]) == [low32, 0, low32, low32, 0]
