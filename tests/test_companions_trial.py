@@ -153,8 +153,8 @@ def test_nan_and_huge_adu_as_c(args: str, tmp_path: Path) -> None:
     """C's noise loop converts with a 64-bit cvttsd2si (NaN -> 0, -1e10 -> its low 32
     bits); its noiseless loop with a packed 32-bit one for blocks of 8 pixels and the
     64-bit one for the rest. stdout prints a negative NaN sum as ``-nan``."""
-    nan_inputs(tmp_path / "c")
-    nan_inputs(tmp_path / "ours")
+    nan_inputs(fresh_folder(tmp_path / "c"))
+    nan_inputs(fresh_folder(tmp_path / "ours"))
     against_c("noisify", args.split(), tmp_path)
 
 

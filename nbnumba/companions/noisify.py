@@ -144,6 +144,13 @@ class NoisifyOptions:
     parse_stdout: list[str] = field(default_factory=list)  # lines C prints inside its loop
 
 
+def _printf_f0(x: float) -> str:
+    """printf ``%.0f`` as glibc prints it: NaN keeps its sign (``-nan``)."""
+    if x != x:
+        return "-nan" if math.copysign(1.0, x) < 0 else "nan"
+    return f"{x:.0f}"
+
+
 def _cdiv_int(a: int, b: int) -> int:
     """C's int division (truncates toward zero)."""
     q = abs(a) // abs(b)
@@ -834,7 +841,7 @@ def _finish(o, say, note, photons, pixels, xpixels, ypixels, pixel, distance, la
     # PSF: they are drawn in the thread while the PSF runs
     reads = pool.submit(k.gauss_draws, pixels, seed_cell, state) if readout > 0.0 else None
     if psf_on:
-        say(f"{total:.0f} photons on noise image before PSF\n")
+        say(f"{_printf_f0(total)} photons on noise image before PSF\n")
         say(f"  applying PSF width = {g(psf_fwhm * 1e6)} um\n")
         noisy = _apply_psf(noisy, xpixels, ypixels, o.psftype, fwhm_pixels, o.psf_radius,
                            say, note)
@@ -842,7 +849,7 @@ def _finish(o, say, note, photons, pixels, xpixels, ypixels, pixel, distance, la
     draws = reads.result() if reads is not None else np.zeros(0, dtype=np.float32)
     n32, n16, overloads = k.quantise(noisy, gain, adc, float(readout), draws, bits)
     _check_negative_adu(noisy, gain, adc, readout, note)
-    say(f"{total:.0f} photons on noise image ({int(overloads)} overloads)\n")
+    say(f"{_printf_f0(total)} photons on noise image ({int(overloads)} overloads)\n")
     if bits == 16:
         say(f"writing {o.noisefilename} as 2-byte integers\n")
     elif bits == 32:

@@ -44,9 +44,23 @@ def adu_to_uint(adu):
     """C's ``(unsigned int) adu`` and ``(unsigned short int) adu`` (lines 515-517, 630-635)
     as gcc -O3 compiles them on x86-64: a 32-bit truncating conversion (INT_MIN when out of
     range or NaN) whose low 32 and 16 bits are kept. Only negative or NaN ``adu`` (no
-    ADC offset with read noise, negative input) makes this differ from plain truncation."""
+    ADC offset with read noise, negative input) makes this differ from plain truncation.
+    The uint16 stores always convert this way; the uint32 store does only in the packed
+    part of the noiseless loop (else :func:`adu_to_uint32_wide`)."""
     v = c_int(adu)
     return v & 0xFFFFFFFF, v & 0xFFFF
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def adu_to_uint32_wide(adu):
+    """C's ``(unsigned int) adu`` where gcc -O3 emits a scalar 64-bit conversion
+    (``cvttsd2si %xmm, %r64``; the noise loop, line 630, and the last ``pixels % 8``
+    pixels of the noiseless loop, line 515): truncation to int64 whose low 32 bits are
+    kept, so -1e10 keeps its low bits, and NaN or |adu| >= 2^63 (0x8000000000000000)
+    gives 0. Differs from :func:`adu_to_uint` only below -2^31 and for NaN."""
+    if adu != adu or adu >= 9223372036854775808.0 or adu < -9223372036854775808.0:
+        return 0
+    return np.int64(adu) & 0xFFFFFFFF
 
 
 # ----------------------------------------------------------------------------- noise
@@ -124,8 +138,7 @@ def quantise(photons, gain, adc, readout, draws, count_bits):
             adu = 2147483647.0
             if count_bits == 32:
                 over[i] = 1
-        u32, _ = adu_to_uint(adu)
-        out32[i] = u32
+        out32[i] = adu_to_uint32_wide(adu)
         if adu > 65535.0:
             adu = 65535.0
             if count_bits == 16:
@@ -141,10 +154,16 @@ def quantise(photons, gain, adc, readout, draws, count_bits):
 @njit(parallel=True, cache=True, error_model="numpy")
 def noiseless_int(photons, gain, adc):
     """The noiseless int images (lines 508-519): the 65535 clamp comes BEFORE the uint32
-    store, so the 32-bit noiseless image never exceeds 65535 either."""
+    store, so the 32-bit noiseless image never exceeds 65535 either.
+
+    gcc -O3 vectorises this loop 8 pixels at a time with a packed 32-bit conversion
+    (``cvttpd2dq``: INT_MIN for NaN and below -2^31) and converts the last
+    ``pixels % 8`` pixels with the scalar 64-bit one (:func:`adu_to_uint32_wide`);
+    the two differ only for NaN or ADU below -2^31 (checked against the C build)."""
     n = photons.size
     out32 = np.empty(n, dtype=np.uint32)
     out16 = np.empty(n, dtype=np.uint16)
+    packed = n - n % 8
     for i in prange(n):
         adu = np.float64(photons[i]) * gain + adc
         if adu > 2147483647.0:
@@ -152,7 +171,7 @@ def noiseless_int(photons, gain, adc):
         if adu > 65535.0:
             adu = 65535.0
         u32, u16 = adu_to_uint(adu)
-        out32[i] = u32
+        out32[i] = u32 if i < packed else adu_to_uint32_wide(adu)
         out16[i] = u16
     return out32, out16
 
