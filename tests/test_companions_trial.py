@@ -176,3 +176,31 @@ def test_noise_image_conversions_without_c(tmp_path: Path) -> None:
     # pixels 0..7: packed conversion (INT_MIN); 8..12: scalar 64-bit (NaN -> 0)
     assert list(ints[:8]) == [2**31] * 8
     assert list(ints[8:]) == [low32, 0, low32, low32, 0]
+
+
+# ------------------------------------------------------- nonBragg: float32 overflow
+
+def huge_table(folder: Path) -> None:
+    (folder / "huge.stol").write_text("0 1e30\n0.1 1e30\n0.2 1e30\n0.5 1e30\n")
+
+
+@pytest.mark.parametrize("args", ["-stol huge.stol -detpixels 32 -seed 1",
+                                  "-stol water.stol -detpixels 32 -seed 1 -point_pixel "
+                                  "-distance 0"])
+def test_infinite_pixels_clear_warning(args: str, tmp_path: Path) -> None:
+    """F = 1e30 (F^2 overflows float32), or a pixel at R = 0 with -point_pixel: C writes
+    inf pixels and prints inf/-nan stats. We printed numpy's 'invalid value encountered
+    in subtract'; now one line that says what happened."""
+    folder = fresh_folder(tmp_path)
+    huge_table(folder)
+    code, out, err = run_ours("nonbragg", args.split(), folder)
+    assert code == 0, err
+    assert "encountered" not in err
+    assert "infinite (beyond float32" in err
+    assert "rmsd= -nan" in out
+
+
+def test_infinite_pixels_as_c(tmp_path: Path) -> None:
+    huge_table(fresh_folder(tmp_path / "c"))
+    huge_table(fresh_folder(tmp_path / "ours"))
+    against_c("nonbragg", "-stol huge.stol -detpixels 32 -seed 1".split(), tmp_path)

@@ -328,12 +328,19 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
     # C's rmsd loop (line 1690) increments j first: pixel j+1 (the last reads the zero pad)
     shifted = np.zeros(scene.pixels + 1, dtype=np.float32)
     shifted[:scene.pixels] = image.reshape(-1)
-    dev = shifted[1:][mask.reshape(-1)].astype(np.float64) - avg
-    sumsqr2, n2 = _sequential_sum(dev * dev), int(dev.size)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is C's NaN, silently
+        dev = shifted[1:][mask.reshape(-1)].astype(np.float64) - avg
+        dev2 = dev * dev
+    sumsqr2, n2 = _sequential_sum(dev2), int(dev.size)
     if n2 <= 1:
         n2 = 2
     rmsd = math.sqrt(sumsqr2 / (n2 - 1)) if sumsqr2 == sumsqr2 else sumsqr2
 
+    infs = int(np.count_nonzero(np.isinf(image)))
+    if infs:
+        note(f"warning: {infs} pixel{'s are' if infs > 1 else ' is'} infinite (beyond "
+             "float32's 3.4e38 photons), as in nonBragg.c, whose stats then print inf or "
+             "-nan and whose automatic -scale becomes 0")
     nans = int(np.count_nonzero(np.isnan(image)))
     if nans:
         note(f"warning: {nans} pixel{'s are' if nans > 1 else ' is'} NaN, as in nonBragg.c: "
