@@ -204,3 +204,43 @@ def test_infinite_pixels_as_c(tmp_path: Path) -> None:
     huge_table(fresh_folder(tmp_path / "c"))
     huge_table(fresh_folder(tmp_path / "ours"))
     against_c("nonbragg", "-stol huge.stol -detpixels 32 -seed 1".split(), tmp_path)
+
+
+# --------------------------------------------- noisify: a PSF without an int radius
+
+NO_INT_RADIUS = [
+    "-floatfile spots128.bin -seed 1 -psf gauss -pixel 0",
+    "-floatfile spots128.bin -seed 1 -psf gauss -psf_fwhm 1e300",
+    "-floatfile spots128.bin -seed 1 -psf fiber -psf_fwhm 1e12 -nonoise",
+    "-floatfile spots128.bin -seed 1 -psf fiber -pixel 0 -nonoise",
+]
+
+
+@pytest.mark.parametrize("args", NO_INT_RADIUS)
+def test_psf_without_int_radius_as_c(args: str, tmp_path: Path) -> None:
+    """The automatic radius 1+ceil(...) is inf or beyond int: C's (int) gives INT_MIN,
+    nothing renders and the 'lost photons' come back evenly. We stopped with exit 2 and
+    'nanoBragg.c's setup fail (OverflowError ...)'."""
+    against_c("noisify", args.split(), tmp_path)
+
+
+def test_psf_without_int_radius_runs(tmp_path: Path) -> None:
+    folder = fresh_folder(tmp_path)
+    code, out, err = run_ours("noisify", ["-floatfile", "spots128.bin", "-seed", "1",
+                                          "-psf", "gauss", "-psf_fwhm", "1e300", "-nonoise",
+                                          "-calibration", "0"], folder)
+    assert code == 0, err
+    assert "encountered" not in err and "nanoBragg.c" not in err
+    assert "no int rendering radius" in err
+    assert "auto-selected psf_radius = -2147483648 pixels" in out
+    ints = np.fromfile(folder / "intimage.img", dtype="<u2", offset=512)
+    assert np.unique(ints).size == 1  # the photons spread evenly
+
+
+def test_arithmetic_failure_names_the_right_c_program() -> None:
+    from nbnumba.cli.common import failure
+
+    for prog, name in [("noisify-nb", "noisify.c"), ("nonbragg-nb", "nonBragg.c"),
+                       ("nanobragg-nb", "nanoBragg.c")]:
+        code, message = failure(OverflowError("x"), prog)
+        assert code == 2 and f"{name}'s setup fail" in message

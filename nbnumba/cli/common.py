@@ -222,7 +222,9 @@ def failure(exc: BaseException, prog: str,
             return error.exit_code, str(error)
         return (EXIT_RESOURCES if exc.errno in RESOURCE_ERRNOS else EXIT_FILE), str(exc)
     if isinstance(exc, ArithmeticError):
-        return EXIT_USAGE, (f"these options make nanoBragg.c's setup fail "
+        c_program = {"nonbragg-nb": "nonBragg.c", "noisify-nb": "noisify.c",
+                     "nb-float-add": "float_add"}.get(prog.split()[0], "nanoBragg.c")
+        return EXIT_USAGE, (f"these options make {c_program}'s setup fail "
                             f"({type(exc).__name__}: {exc}); check the numbers given")
     if os.environ.get(DEBUG_ENV):
         traceback.print_exception(type(exc), exc, exc.__traceback__)

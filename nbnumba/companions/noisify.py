@@ -151,6 +151,12 @@ def _printf_f0(x: float) -> str:
     return f"{x:.0f}"
 
 
+def _one_plus_ceil_to_int(x: float) -> int:
+    """C's ``(int)(1 + ceil(x))``: INT_MIN (gcc's x86-64 conversion) for NaN, inf and out
+    of range, where Python's math.ceil would raise."""
+    return c_int_from_double(1.0 + math.ceil(x) if math.isfinite(x) else x)
+
+
 def _cdiv_int(a: int, b: int) -> int:
     """C's int division (truncates toward zero)."""
     q = abs(a) // abs(b)
@@ -285,7 +291,8 @@ def parse_args(argv: Sequence[str]) -> tuple[NoisifyOptions, list[str]]:
         if take("-psf_rad", m("-psf_rad")):
             o.psf_radius = c_int_from_double(f())  # int psf_radius = atof(...)
         if take("-psf_fwhm", m("-psf_si") or m("-psf_fw") or m("-psf_wi")):
-            o.psf_fwhm = np.float32(f() / 1e6)
+            with np.errstate(over="ignore"):  # C's float: beyond 3.4e38 it is inf
+                o.psf_fwhm = np.float32(f() / 1e6)
         if take("-fluence", m("-fluence")):
             o.fluence = f()
         if take("-floatfile", m("-floatfile") or m("-floatimage") or m("-bin")):
@@ -509,6 +516,7 @@ def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
         out("WARNING: apply_psf function has zero size\n")
         return image
     radius = user_radius
+    below_001 = False  # gauss, automatic radius: sqrt of a negative number
     if radius <= 0:
         finite = image[~np.isnan(image)]
         max_I = max(0.0, float(finite.max())) if finite.size else 0.0
@@ -521,10 +529,11 @@ def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
         with np.errstate(all="ignore"):
             if psftype == GAUSS:
                 arg = -math.log(lost / max_I) / math.log(4) / 2
-                radius = c_int_from_double(
-                    1 + math.ceil(math.sqrt(arg) * fwhm_pixels) if arg >= 0 else math.nan)
+                below_001 = not arg >= 0
+                radius = _one_plus_ceil_to_int(math.sqrt(arg) * fwhm_pixels
+                                               if arg >= 0 else math.nan)
             else:
-                radius = c_int_from_double(1 + math.ceil(g * (max_I / lost)))
+                radius = _one_plus_ceil_to_int(g * (max_I / lost))
         out(f"  auto-selected psf_radius = {radius} pixels\n")
         if radius == 0:
             radius = 1
@@ -532,13 +541,24 @@ def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
     if radius > maxwidth:
         radius = maxwidth
     if radius < 0:
-        # gauss, automatic radius, every pixel below 0.01 photons: sqrt of a negative
-        # number; C's int overflows in kernel_size and no pixel renders (lost = 0)
-        warn("warning: automatic Gaussian PSF radius of an image below 0.01 photons/pixel: "
-             "undefined in noisify.c (sqrt of a negative number); the photons vanish as "
-             "in gcc's build")
-        out("adding back 0 lost photons\n")
-        return np.zeros(pixels, dtype=np.float32)
+        # The automatic radius is not an int (INT_MIN): sqrt of a negative number (gauss,
+        # every pixel below 0.01 photons) or an infinite/huge width (-pixel 0, a huge
+        # -psf_fwhm). C's kernel_size overflows to 1 and every pixel's own radius is
+        # INT_MIN too, so no pixel renders: the image is the lost photons spread evenly.
+        radii, lost_arr, used = k.psf_radii(image, psftype, float(fwhm_pixels), float(g),
+                                            int(user_radius), int(maxwidth))
+        total_lost = float(k.psf_lost_total(lost_arr, used))
+        if below_001:
+            warn("warning: automatic Gaussian PSF radius of an image below 0.01 "
+                 "photons/pixel: undefined in noisify.c (sqrt of a negative number); the "
+                 "photons vanish as in gcc's build")
+        else:
+            warn(f"warning: a PSF {c_format_g(fwhm_pixels)} pixels wide has no int "
+                 "rendering radius in noisify.c (INT_MIN): nothing is rendered, only its "
+                 "'lost photons' are added back evenly, as in gcc's build")
+        out(f"adding back {c_format_g(total_lost)} lost photons\n")
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.full(pixels, np.float32(total_lost / pixels), dtype=np.float32)
     size = 2 * radius + 1
     if size * size > MAX_KERNEL_ELEMENTS:
         raise ResourceError(f"PSF radius {radius} px: the {size}x{size} kernel overflows "
