@@ -161,15 +161,18 @@ def statistics(image: np.ndarray, mask: np.ndarray, rows: tuple[int, int],
 
 
 def int_scale(requested: float, max_I: float) -> float:
-    """C's ``intfile_scale``: the one given, else 55000 counts at the brightest pixel (3140)."""
-    if requested > 0.0:
+    """C's ``intfile_scale``: the one given, else 55000 counts at the brightest pixel (3140).
+
+    C tests ``intfile_scale <= 0.0``, so a NaN scale is kept (an int image of 0s)."""
+    if not requested <= 0.0:
         return requested
     return 55000.0 / max_I if max_I > 0.0 else 1.0
 
 
 def pgm_scale(requested: float, intfile_scale: float, rmsd: float) -> float:
-    """C's ``pgm_scale``: the one given, else 250 grey levels at 5 rmsd (3178)."""
-    if requested > 0.0:
+    """C's ``pgm_scale``: the one given, else 250 grey levels at 5 rmsd (3178); NaN is kept,
+    as C tests ``pgm_scale <= 0.0``."""
+    if not requested <= 0.0:
         return requested
     return 250.0 / (5.0 * rmsd) if rmsd > 0.0 else intfile_scale
 

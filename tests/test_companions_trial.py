@@ -244,3 +244,32 @@ def test_arithmetic_failure_names_the_right_c_program() -> None:
                        ("nanobragg-nb", "nanoBragg.c")]:
         code, message = failure(OverflowError("x"), prog)
         assert code == 2 and f"{name}'s setup fail" in message
+
+
+# ------------------------------------------------------------ nonBragg: NaN numbers
+
+NAN_NUMBERS = [
+    "-stol water.stol -detpixels 16 -seed 1 -scale nan",
+    "-stol water.stol -detpixels 16 -seed 1 -pgmscale nan",
+    "-stol water.stol -detpixels 16 -seed 1 -scale -nan -pgmscale -nan",
+    "-stol water.stol -detpixels 16 -seed 1 -polar -nan",
+]
+
+
+@pytest.mark.parametrize("args", NAN_NUMBERS)
+def test_nan_numbers_as_c(args: str, tmp_path: Path) -> None:
+    """C keeps a NaN -scale/-pgmscale (it tests `scale <= 0.0`): intfile_scale = nan and
+    an int image of 0s; we took the automatic scale. `-polar -nan` prints `-nan`."""
+    against_c("nonbragg", args.split(), tmp_path)
+
+
+def test_nan_scale_without_c(tmp_path: Path) -> None:
+    folder = fresh_folder(tmp_path)
+    code, out, err = run_ours("nonbragg", "-stol water.stol -detpixels 16 -nonoise -scale "
+                                          "nan -polar -nan".split(), folder)
+    assert code == 0, err
+    assert "intfile_scale = nan" in out and "Kahn polarization factor: -nan" in out
+    assert "-scale nan: nonBragg.c keeps it" in err
+    assert not np.fromfile(folder / "intimage.img", dtype="<u2", offset=512).any()
+    # NaN pixels from the numbers given are not blamed on the table
+    assert "repeated stol" not in err and "the numbers given make them NaN" in err

@@ -343,15 +343,24 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
              "-nan and whose automatic -scale becomes 0")
     nans = int(np.count_nonzero(np.isnan(image)))
     if nans:
+        body = scene.stol_of[:scene.stols]
+        if np.any(np.diff(body) == 0.0):
+            why = (f"their interpolation window in {o.stolfilename} spans repeated stol "
+                   "values (division by zero in polint)")
+        else:  # -distance nan, -pixel 1e300, -polar nan, ...: NaN from the numbers given
+            why = "the geometry or the numbers given make them NaN"
         note(f"warning: {nans} pixel{'s are' if nans > 1 else ' is'} NaN, as in nonBragg.c: "
-             f"their interpolation window in {o.stolfilename} spans repeated stol values "
-             "(division by zero in polint); the int image gets 0 there")
+             f"{why}; the int image gets 0 there")
 
     emit(f"writing {o.floatfilename} as {scene.pixels} 4-byte floats\n")
     max_x, max_y = max_position(max_index, fpixels, scene.oversample, scene.subpixel_size)
     emit(f"max_I = {_g(max_I)}  at {_g(max_x)} {_g(max_y)}\n")
     emit(f"mean= {_g(avg)} rms= {_g(rms)} rmsd= {_g(rmsd)}\n")
     intfile_scale = int_scale(o.intfile_scale, max_I)
+    for name, value in (("-scale", o.intfile_scale), ("-pgmscale", o.pgm_scale)):
+        if value != value:
+            note(f"warning: {name} nan: nonBragg.c keeps it (its automatic scale is taken "
+                 f"only for {name} <= 0), so that image's pixels are all 0")
     emit(f"intfile_scale = {_g(intfile_scale)}\n")
     rows = (max(ymin, 0), min(ymax, spixels - 1) + 1)
     cols = (max(xmin, 0), min(xmax, fpixels - 1) + 1)

@@ -559,7 +559,12 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     if o.nopolar:
         out("  polarization effect disabled\n")
     else:
-        out(f"  Kahn polarization factor: {o.polarization:f}\n")
+        kahn = o.polarization
+        if kahn != kahn:  # glibc's %f prints the sign of a NaN
+            text = "-nan" if math.copysign(1.0, kahn) < 0 else "nan"
+        else:
+            text = f"{kahn:f}"
+        out(f"  Kahn polarization factor: {text}\n")
     if o.curved_detector:
         out("  curved detector: all pixels same distance from origin\n")
     if o.point_pixel:
