@@ -273,3 +273,60 @@ def test_nan_scale_without_c(tmp_path: Path) -> None:
     assert not np.fromfile(folder / "intimage.img", dtype="<u2", offset=512).any()
     # NaN pixels from the numbers given are not blamed on the table
     assert "repeated stol" not in err and "the numbers given make them NaN" in err
+
+
+# ------------------------------------------------------- stdout on a full disk
+
+class FullStdout(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def run_full_stdout(main, args: list[str], folder: Path) -> tuple[int, str]:
+    err = io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stdout(FullStdout()), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.chdir(cwd)
+    return code, err.getvalue()
+
+
+@pytest.mark.parametrize("prog, args", [
+    ("noisify", ["-floatfile", "water256.bin", "-seed", "1"]),
+    ("nonbragg", ["-stol", "water.stol", "-detpixels", "8"]),
+    ("float_add", ["water256.bin", "water256.bin", "-o", "sum.bin"]),
+])
+def test_full_stdout_one_clear_line_no_files(prog: str, args: list[str],
+                                             tmp_path: Path) -> None:
+    """`noisify-nb ... > /dev/full` said '[Errno 28] No space left on device' (which
+    file?); nb-float-add also left its sum behind while exiting 4."""
+    from nbnumba.cli.float_add import main as float_add_main
+
+    main = float_add_main if prog == "float_add" else PROGRAMS[prog][0]
+    folder = fresh_folder(tmp_path)
+    before = set(os.listdir(folder))
+    code, err = run_full_stdout(main, args, folder)
+    assert code == 4
+    assert err.strip().endswith("error: cannot write stdout: No space left on device")
+    assert set(os.listdir(folder)) == before
+
+
+def test_float_add_in_place_keeps_the_sum_on_failure(tmp_path: Path) -> None:
+    """`nb-float-add acc.bin next.bin -o acc.bin` replaced its input; a failure after the
+    write must not delete it (the clean-up would lose the user's data)."""
+    from nbnumba.cli.float_add import main as float_add_main
+
+    folder = fresh_folder(tmp_path)
+    shutil.copyfile(folder / "water256.bin", folder / "acc.bin")
+    code, _ = run_full_stdout(float_add_main, ["acc.bin", "water256.bin", "-o", "acc.bin"],
+                              folder)
+    assert code == 4
+    acc = np.fromfile(folder / "acc.bin", dtype="<f4")
+    water = np.fromfile(folder / "water256.bin", dtype="<f4")
+    assert np.array_equal(acc, water + water)

@@ -59,6 +59,10 @@ class Console:
             # the reader went away (| head): keep computing, stop printing
             self._stdout_open = False
             stdout_reader_gone()
+        except OSError as exc:  # stdout on a full disk (> /dev/full): say it is stdout
+            if exc.filename is None:
+                raise OSError(exc.errno, exc.strerror, "stdout") from exc
+            raise
 
     def warn(self, text: str) -> None:
         if self.quiet or text in self._seen:

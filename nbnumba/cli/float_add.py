@@ -2,7 +2,9 @@
 
 ``SUM = ((A + B) + C)`` in float32, element by element, in argument order (what
 bl831's ``float_add`` does; the pipeline cases' combine rule). Errors: one line on
-stderr, exit 2 (usage) or 3 (a file); the output is written atomically.
+stderr, exit 2 (usage), 3 (a file) or 4 (full disk, stdout included); the output is
+written atomically and removed again if the run fails after writing it (unless it
+replaced one of the inputs).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import argparse
 import sys
 
 from ..errors import EXIT_OK, EXIT_USAGE
-from .common import Console, exit_without_teardown, failure
+from .common import Console, Job, Outputs, exit_without_teardown, run_job, stdout_reader_gone
 
 PROG = "nb-float-add"
 
@@ -25,28 +27,41 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Run(Job):
+    prog = PROG
+
+    def execute(self, inputs: list[str], output: str) -> None:
+        from ..companions.floatadd import float_add_files
+        from ..inputs import same_file
+        from ..io import write_float_image
+
+        total = float_add_files(inputs)
+        # a failure after the write (stdout full, Ctrl-C) removes the sum, unless it
+        # replaced one of the inputs (``nb-float-add sum.bin next.bin -o sum.bin``)
+        in_place = any(same_file(output, name) for name in inputs)
+        self.outputs = Outputs([] if in_place else [output])
+        with self.outputs.recording():
+            write_float_image(output, total)
+            n = len(inputs)
+            self.con.out(f"wrote {output}: {total.size} pixels, sum of {n} "
+                         f"image{'s' if n != 1 else ''}\n")
+            try:
+                sys.stdout.flush()  # a full stdout fails the run here, inside the clean-up
+            except BrokenPipeError:  # the reader went away (| head): not a failure
+                stdout_reader_gone()
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, "stdout") from exc
+
+
 @exit_without_teardown
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``nb-float-add``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    con = Console(PROG)
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse printed its usage line
         return EXIT_OK if exc.code in (0, None) else EXIT_USAGE
-    try:
-        from ..companions.floatadd import float_add_files
-        from ..io import write_float_image
-
-        total = float_add_files(args.inputs)
-        write_float_image(args.output, total)
-        con.out(f"wrote {args.output}: {total.size} pixels, sum of {len(args.inputs)} images\n")
-    except (KeyboardInterrupt, Exception) as exc:
-        code, message = failure(exc, PROG)
-        con.error(message)
-        return code
-    return EXIT_OK
-
+    return run_job(_Run(argv, Console(PROG)), args.inputs, args.output)
 
 if __name__ == "__main__":
     sys.exit(main())
