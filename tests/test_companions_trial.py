@@ -330,3 +330,33 @@ def test_float_add_in_place_keeps_the_sum_on_failure(tmp_path: Path) -> None:
     acc = np.fromfile(folder / "acc.bin", dtype="<f4")
     water = np.fromfile(folder / "water256.bin", dtype="<f4")
     assert np.array_equal(acc, water + water)
+
+
+# ----------------------------------------------------------- API: write errors
+
+def test_api_write_errors_are_output_path_errors(tmp_path: Path) -> None:
+    """NonBraggResult.write raised a bare FileNotFoundError naming its temporary
+    ('.x.bin.z1iu08iy.tmp'); NoisifyResult.write('a_file') a bare FileExistsError."""
+    import nbnumba as nb
+    from nbnumba.errors import OutputPathError
+
+    folder = fresh_folder(tmp_path)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        result = nb.NonBragg(stol="water.stol", detpixels=8, nonoise=True).run()
+        with pytest.raises(OutputPathError, match=r"cannot write nodir/x\.bin: No such"):
+            result.write(floatfile="nodir/x.bin")
+        noisy = nb.Noisify(seed=1).run(image=np.ones((4, 4), dtype=np.float32))
+        with pytest.raises(OutputPathError, match="cannot write water256.bin"):
+            noisy.write("water256.bin")
+    finally:
+        os.chdir(cwd)
+
+
+def test_noisify_cli_names_the_output_as_given(tmp_path: Path) -> None:
+    folder = fresh_folder(tmp_path)
+    code, _, err = run_ours("noisify", ["-floatfile", "water256.bin", "-noisefile",
+                                        "nodir/x.bin"], folder)
+    assert code == 3
+    assert err.strip().endswith("error: cannot write nodir/x.bin: No such file or directory")

@@ -44,11 +44,15 @@ class _Run(Job):
                     raise UsageError(f"{path}: that is the input file {name}; an output "
                                      "must not overwrite an input of the run")
         self.outputs = Outputs([path for path, _ in files])
+        from ..errors import write_error
         from ..io import atomic_write
 
         with self.outputs.recording():  # the clean-up removes only what this run put
             for path, chunks in files:
-                atomic_write(path, chunks)
+                try:
+                    atomic_write(path, chunks)
+                except OSError as exc:  # the name as given, not its absolute temporary
+                    raise write_error(path, exc) from exc
 
     def input_flag(self, path: str) -> str | None:
         o = self.opts

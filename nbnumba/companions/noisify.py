@@ -456,7 +456,10 @@ class NoisifyResult:
         in ``folder`` when given (created if missing). Returns the paths written.
         """
         if folder is not None:
-            os.makedirs(folder, exist_ok=True)
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:  # a file of that name, no permission, ...
+                raise write_error(folder, exc) from exc
         written = []
         for path, chunks in self.files(intfile, noisefile, pgmfile):
             if folder is not None and not os.path.isabs(path):

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..cargs import WarningList
 from ..constants import M_PI, RTD
-from ..errors import UsageError
+from ..errors import UsageError, write_error
 from ..io import atomic_write, c_format_g, write_float_image, write_pgm, write_smv
 from .nonbragg_args import NonBraggOptions, keywords_to_argv, parse_nonbragg_args
 from .nonbragg_setup import NonBraggScene, read_img_header, setup
@@ -119,7 +119,9 @@ class NonBraggResult:
         and defaults; the PGM unless ``-nopgm``); with arguments, only those.
         ``warn`` receives the note about C's PGM size (also kept in ``warnings``).
         Returns the paths written.  Raises ``ValueError`` for a noise image
-        of a ``-nonoise`` run or a stol table without ``-img``.
+        of a ``-nonoise`` run or a stol table without ``-img``, and
+        :class:`~nbnumba.errors.OutputPathError` (exit code 3, 4 for a full disk)
+        naming the file that could not be written.
         """
         o = self.options
         if all(p is None for p in (floatfile, intfile, noisefile, pgmfile, stolout)):
@@ -128,17 +130,23 @@ class NonBraggResult:
             floatfile, intfile = names["-floatfile"], names["-intfile"]
             pgmfile, noisefile = names.get("-pgmfile"), names.get("-noisefile")
         written: list[str] = []
+
+        def put(path: str | os.PathLike, write: Callable[[], None]) -> None:
+            try:
+                write()
+            except OSError as exc:  # names the file (not its temporary); full disk: exit 4
+                raise write_error(path, exc) from exc
+            written.append(os.fspath(path))
+
         if stolout is not None:
             if self.stol_table is None:
                 raise ValueError("no stol table: the run had no -img")
-            atomic_write(stolout, self.stol_table.encode("ascii"))
-            written.append(os.fspath(stolout))
+            table = self.stol_table.encode("ascii")
+            put(stolout, lambda: atomic_write(stolout, table))
         if floatfile is not None:
-            write_float_image(floatfile, self.image)
-            written.append(os.fspath(floatfile))
+            put(floatfile, lambda: write_float_image(floatfile, self.image))
         if intfile is not None:
-            write_smv(intfile, self.header_bytes, self._int)
-            written.append(os.fspath(intfile))
+            put(intfile, lambda: write_smv(intfile, self.header_bytes, self._int))
         if pgmfile is not None:
             text = (f"warning: nonBragg.c writes {2 * self.scene.pixels} pixel bytes to its "
                     f"PGM, the second half uninitialised memory (fwrite with sizeof(unsigned "
@@ -147,14 +155,12 @@ class NonBraggResult:
                 self.warnings.append(text)
                 if warn is not None:
                     warn(text)
-            write_pgm(pgmfile, self._pgm, self.scene.fpixels, self.scene.spixels,
-                      self.pgm_scale)
-            written.append(os.fspath(pgmfile))
+            put(pgmfile, lambda: write_pgm(pgmfile, self._pgm, self.scene.fpixels,
+                                           self.scene.spixels, self.pgm_scale))
         if noisefile is not None:
             if self._noise is None:
                 raise ValueError("no noise image: the run had -nonoise")
-            write_smv(noisefile, self.header_bytes, self._noise)
-            written.append(os.fspath(noisefile))
+            put(noisefile, lambda: write_smv(noisefile, self.header_bytes, self._noise))
         return written
 
 
