@@ -360,3 +360,27 @@ def test_noisify_cli_names_the_output_as_given(tmp_path: Path) -> None:
                                         "nodir/x.bin"], folder)
     assert code == 3
     assert err.strip().endswith("error: cannot write nodir/x.bin: No such file or directory")
+
+
+# ------------------------------------------------------- API: in-memory images
+
+def test_api_image_size_mismatch_is_warned() -> None:
+    """Noisify(detpixels=100).run(image=<256x256 array>) silently used the first 10000
+    values in memory order (as C reads a longer file)."""
+    import nbnumba as nb
+
+    image = np.ones((256, 256), dtype=np.float32)
+    res = nb.Noisify(seed=1, detpixels=100).run(image=image)
+    assert res.noise_image.shape == (100, 100)
+    assert any("256x256 (fast x slow) array read as 100x100" in w for w in res.warnings)
+    res = nb.Noisify(seed=1).run(image=image)  # the array's own shape: nothing to say
+    assert not any("array read as" in w for w in res.warnings)
+
+
+def test_api_complex_image_is_refused() -> None:
+    """A complex array printed numpy's ComplexWarning and dropped the imaginary part."""
+    import nbnumba as nb
+    from nbnumba.errors import UsageError
+
+    with pytest.raises(UsageError, match="real numbers"):
+        nb.Noisify(seed=1).run(image=np.ones((8, 8), dtype=np.complex64))

@@ -33,13 +33,18 @@ def float_add(images: Sequence[np.ndarray]) -> np.ndarray:
     Raises
     ------
     UsageError
-        No images, or shapes that differ.
+        No images, shapes that differ, or values that are not real numbers.
     """
     if len(images) == 0:
         raise UsageError("float_add needs at least one image")
     shapes = {np.shape(a) for a in images}
     if len(shapes) != 1:
         raise UsageError(f"float_add: images of different shapes {sorted(shapes)}")
+    for a in images:
+        kind = np.asarray(a).dtype.kind
+        if kind not in "biuf":  # complex would lose its imaginary part, objects/strings fail
+            raise UsageError(f"float_add: images must hold real numbers (photons/pixel), "
+                             f"not dtype {np.asarray(a).dtype}")
     total = np.array(images[0], dtype=np.float32, copy=True)
     for other in images[1:]:
         total += np.asarray(other, dtype=np.float32)  # float32 + float32, rounded each step

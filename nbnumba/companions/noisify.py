@@ -728,6 +728,10 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
         raise UsageError(f"a {xpixels}x{ypixels} pixel image with a PSF: noisify.c would "
                          "index outside its images")
 
+    if shape2d is not None and tuple(shape2d) != (ypixels, xpixels):
+        note(f"warning: image: a {shape2d[1]}x{shape2d[0]} (fast x slow) array read as "
+             f"{xpixels}x{ypixels} pixels (the size -detpixels/-header gives), in memory "
+             "order, as noisify.c reads a file of another size")
     say(f"importing {pixels} pixel intensites: {name}\n")
     floatimage = _as_float32(data, pixels, name, note)
     if o.add_files:
