@@ -384,3 +384,31 @@ def test_api_complex_image_is_refused() -> None:
 
     with pytest.raises(UsageError, match="real numbers"):
         nb.Noisify(seed=1).run(image=np.ones((8, 8), dtype=np.complex64))
+
+
+# ------------------------------------------------------------------- first contact
+
+@pytest.mark.parametrize("prog", ["nonbragg", "noisify"])
+@pytest.mark.parametrize("flag", ["-h", "-help", "--help"])
+def test_help_flag_gives_help_and_exit_0(prog: str, flag: str, capsys) -> None:
+    """`nonbragg-nb -h` printed C's usage, 'warning: -h matches no nonBragg.c option'
+    and an error line, exit 2 (C: usage, exit 9); nanobragg-nb -h gives help, exit 0."""
+    main = PROGRAMS[prog][0]
+    assert main([flag]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out.startswith("nonBragg amorphous" if prog == "nonbragg"
+                                   else "noisify - add noise")
+    assert "all flags" in captured.out and "exit codes:" in captured.out
+    if prog == "noisify":
+        assert "-add F" in captured.out and "-calibration f (default 0.03!)" in captured.out
+    else:
+        assert "-detpixels N (-detpixels_f/_s)" in captured.out
+
+
+@pytest.mark.parametrize("prog", ["nonbragg", "noisify"])
+def test_version_flag(prog: str, capsys) -> None:
+    from nbnumba import __version__
+
+    assert PROGRAMS[prog][0](["--version"]) == 0
+    assert capsys.readouterr().out == f"{prog}-nb (nbnumba) {__version__}\n"

@@ -71,6 +71,11 @@ class _Run(Job):
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``noisify-nb``; returns the exit code (the process exits with it)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .companion_help import first_contact
+
+    first = first_contact(argv, PROG)
+    if first is not None:
+        return first
     return run_job(_Run(argv, Console(PROG)))
 
 

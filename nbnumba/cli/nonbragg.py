@@ -42,6 +42,11 @@ class _Run(Job):
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (called without ``argv``, it exits the process)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .companion_help import first_contact
+
+    first = first_contact(argv, PROG)
+    if first is not None:
+        return first
     return run_job(_Run(argv, Console(PROG)))
 
 
