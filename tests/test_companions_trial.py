@@ -412,3 +412,22 @@ def test_version_flag(prog: str, capsys) -> None:
 
     assert PROGRAMS[prog][0](["--version"]) == 0
     assert capsys.readouterr().out == f"{prog}-nb (nbnumba) {__version__}\n"
+
+
+# ----------------------------------------------------- nonBragg: the sign of zero
+
+def test_negative_molecules_zero_pixels_are_plus_zero(tmp_path: Path) -> None:
+    """ice.stol (F = 0 rows) with -thick -1: C adds -0.0 onto its calloc'd +0.0 and
+    writes +0.0 ('mean= 0'); we wrote -0.0 ('mean= -0')."""
+    folder = fresh_folder(tmp_path)
+    code, out, err = run_ours("nonbragg", "-stol ice.stol -detpixels 8 -thick -1 -nonoise "
+                                          "-floatfile f.bin".split(), folder)
+    assert code == 0, err
+    image = np.fromfile(folder / "f.bin", dtype="<f4")
+    zeros = image == 0.0
+    assert zeros.any() and not np.signbit(image[zeros]).any()
+    assert "mean= 0 rms= 0 rmsd= 0" in out
+
+
+def test_negative_molecules_as_c(tmp_path: Path) -> None:
+    against_c("nonbragg", "-stol ice.stol -detpixels 8 -thick -1 -seed 1".split(), tmp_path)

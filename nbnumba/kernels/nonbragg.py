@@ -263,8 +263,9 @@ def _row(spixel, geom, flags, sources, stol_of, F_of, den, image, detail, keep, 
         Ibg, Fbg, stol, polar, omega, px, py, pz, last = pixel_intensity(
             fpixel, spixel, geom, flags, sources, stol_of, F_of, den, nearest, per_source,
             bucket, lo, width)
-        # C: floatimage[j] += Ibg*r_e_sqr*fluence*molecules/steps (line 1541)
-        value = Ibg * geom[G_SCALE_RE] * geom[G_FLUENCE] * geom[G_MOLECULES] / steps
+        # C: floatimage[j] += Ibg*r_e_sqr*fluence*molecules/steps (line 1541), onto a
+        # calloc'd +0.0: the 0.0 + makes a -0.0 product (F = 0, negative molecules) +0.0
+        value = 0.0 + Ibg * geom[G_SCALE_RE] * geom[G_FLUENCE] * geom[G_MOLECULES] / steps
         if flags[F_FMAP]:
             value = Fbg
         image[spixel, fpixel] = np.float32(value)
