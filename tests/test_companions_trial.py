@@ -431,3 +431,26 @@ def test_negative_molecules_zero_pixels_are_plus_zero(tmp_path: Path) -> None:
 
 def test_negative_molecules_as_c(tmp_path: Path) -> None:
     against_c("nonbragg", "-stol ice.stol -detpixels 8 -thick -1 -seed 1".split(), tmp_path)
+
+
+NEGATIVE_PIXEL = [
+    "-stol water.stol -seed 1 -detpixels 20 -pixel -0.1",
+    "-stol water.stol -seed 1 -detpixels_f 20 -detpixels_s 10 -pixel -0.2 -Xbeam 1 -Ybeam 2 "
+    "-oversample 2",
+]
+
+
+@pytest.mark.parametrize("args", NEGATIVE_PIXEL)
+def test_negative_pixel_with_counts_runs_as_c(args: str, tmp_path: Path) -> None:
+    """-detpixels 20 -pixel -0.1: C's count ceil(detsize/pixel) is 20 and it writes a
+    finite image; we refused ('pixel count is undefined')."""
+    against_c("nonbragg", args.split(), tmp_path)
+
+
+def test_negative_pixel_warns(tmp_path: Path) -> None:
+    folder = fresh_folder(tmp_path)
+    code, _, err = run_ours("nonbragg", NEGATIVE_PIXEL[0].split() + ["-nonoise"], folder)
+    assert code == 0, err
+    assert "-pixel -0.1 mm is negative" in err
+    code, _, err = run_ours("nonbragg", "-stol water.stol -pixel 0 -nonoise".split(), folder)
+    assert code == 2 and "pixel count is undefined" in err

@@ -403,10 +403,14 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     if o.spixels:
         detsize_y = pixel_size * o.spixels
     fx, fy = _c_div(detsize_x, pixel_size), _c_div(detsize_y, pixel_size)
-    if not (math.isfinite(fx) and math.isfinite(fy)) or pixel_size <= 0.0:
+    if not (math.isfinite(fx) and math.isfinite(fy)) or pixel_size == 0.0:
         raise UsageError(f"-pixel {pixel_size * 1000:g} mm with a {detsize_x * 1000:g} x "
                          f"{detsize_y * 1000:g} mm detector: nonBragg.c's pixel count is "
                          "undefined; give a pixel size > 0")
+    if pixel_size < 0.0:  # with -detpixels the count is as for |pixel|: C runs it
+        warn(f"warning: -pixel {pixel_size * 1000:g} mm is negative: nonBragg.c runs it as "
+             "given (a negative detector size, pixels stepping the other way); "
+             "reproduced")
     fpixels, spixels = math.ceil(fx), math.ceil(fy)
     if fpixels <= 0 or spixels <= 0:
         raise UsageError(f"the detector has {fpixels} x {spixels} pixels: nonBragg.c writes "
