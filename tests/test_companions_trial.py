@@ -454,3 +454,26 @@ def test_negative_pixel_warns(tmp_path: Path) -> None:
     assert "-pixel -0.1 mm is negative" in err
     code, _, err = run_ours("nonbragg", "-stol water.stol -pixel 0 -nonoise".split(), folder)
     assert code == 2 and "pixel count is undefined" in err
+
+
+EMPTY_ROI = [
+    "-stol shortwater.stol -seed 1 -detpixels 16 -divsteps 1 -roi 20 30 0 3",
+    "-stol shortwater.stol -seed 1 -detpixels 16 -lambda 0 -roi 5 4 0 10",
+    "-stol shortwater.stol -seed 1 -detpixels 16 -MW 0 -roi 5 4 0 10 -printout",
+]
+
+
+@pytest.mark.parametrize("args", EMPTY_ROI)
+def test_nan_refusals_do_not_apply_to_an_empty_roi(args: str, tmp_path: Path) -> None:
+    """With a -roi that holds no pixel C computes nothing and writes zeros, whatever the
+    numbers; we refused (no source / wavelength 0 / inf molecules) or crashed
+    (IndexError for the -printout weight with no source)."""
+    against_c("nonbragg", args.split(), tmp_path)
+
+
+def test_empty_roi_without_c(tmp_path: Path) -> None:
+    folder = fresh_folder(tmp_path)
+    code, _, err = run_ours("nonbragg", EMPTY_ROI[0].split() + ["-floatfile", "f.bin"],
+                            folder)
+    assert code == 0, err
+    assert not np.fromfile(folder / "f.bin", dtype="<f4").any()

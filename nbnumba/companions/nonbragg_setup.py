@@ -437,6 +437,10 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     roi_xmax = fpixels if o.roi_xmax < 0 else o.roi_xmax
     roi_ymin = 0 if o.roi_ymin < 0 else o.roi_ymin
     roi_ymax = spixels if o.roi_ymax < 0 else o.roi_ymax
+    # C computes only pixels inside the -roi (line 1460): with none, no NaN/inf can reach
+    # the image, whatever the numbers, and C writes zeros
+    roi_empty = not (max(roi_xmin, 0) <= min(roi_xmax, fpixels - 1)
+                     and max(roi_ymin, 0) <= min(roi_ymax, spixels - 1))
 
     # beam and sample (line 858)
     fluence, beamsize = o.fluence, o.beamsize
@@ -455,7 +459,8 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     if molecules != 0:
         density = _c_div(_c_div(molecules, volume), AVOGADRO) * o.molecular_weight
     molecules = _c_div(volume * density * AVOGADRO, o.molecular_weight)
-    if not o.Fmap_pixel and not (math.isfinite(fluence) and math.isfinite(molecules)):
+    if (not o.Fmap_pixel and not roi_empty
+            and not (math.isfinite(fluence) and math.isfinite(molecules))):
         raise UsageError(f"fluence {_g(fluence)} photons/m^2 and {_g(molecules)} molecules: "
                          "nonBragg.c scales every pixel by their product and writes an inf/NaN "
                          "image; check -flux/-fluence/-beamsize and -density/-MW/-molecules")
@@ -533,14 +538,14 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     rows, divsteps = _build_sources(o, beam, polar, vert, lambda0, hdivsteps, hdivrange,
                                     hdivstep, vdivsteps, vdivrange, vdivstep, dispsteps,
                                     dispersion, dispstep, out)
-    if not rows:
+    if not rows and not roi_empty:
         raise UsageError("the round divergence cut (-round_div, the default) leaves no source "
                          "direction, so nonBragg.c divides by zero steps and writes a NaN "
                          "image; use -square_div or other divergence steps")
     sources = np.zeros((len(rows), 8))
     negative = False
     for i, (X, Y, Z, inten, lam) in enumerate(rows):
-        if lam == 0.0 or not math.isfinite(lam):
+        if (lam == 0.0 or not math.isfinite(lam)) and not roi_empty:
             raise UsageError(f"source {i + 1} has wavelength {_g(lam)} m: nonBragg.c divides "
                              "by it and writes a NaN/inf image; give -lambda/-energy > 0")
         negative = negative or lam < 0.0
@@ -619,5 +624,6 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
         point_pixel=bool(o.point_pixel), fmap=bool(o.Fmap_pixel),
         roi=(roi_xmin, roi_xmax, roi_ymin, roi_ymax), fluence=fluence, molecules=molecules,
         stol_of=stol_of, F_of=F_of, stols=stols, stol_file_mult=o.stol_file_mult,
-        table_increasing=increasing, sources=sources, last_weight=float(rows[-1][3]),
+        table_increasing=increasing, sources=sources,
+        last_weight=float(rows[-1][3]) if rows else 0.0,  # C's I: never set without sources
         divsteps=divsteps, img=img)
