@@ -477,3 +477,16 @@ def test_empty_roi_without_c(tmp_path: Path) -> None:
                             folder)
     assert code == 0, err
     assert not np.fromfile(folder / "f.bin", dtype="<f4").any()
+
+
+def test_summaries_are_lines_in_every_result() -> None:
+    """NoisifyResult.summary held C's printf chunks with their newlines, while
+    NonBraggResult.summary and nbnumba.Result.summary hold lines without them."""
+    import nbnumba as nb
+
+    for noise in (True, False):
+        res = nb.Noisify(seed=1, nonoise=not noise).run(image=np.ones((8, 8), np.float32))
+        assert res.summary[0] == "noisify - add noise to pixels - James Holton 3-19-16"
+        assert not any("\n" in line for line in res.summary)
+        assert res.stdout == "".join(line + "\n" for line in res.summary)
+        assert res.stdout.endswith("integers\n")

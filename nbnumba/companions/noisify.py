@@ -424,7 +424,7 @@ class NoisifyResult:
     @property
     def stdout(self) -> str:
         """C's stdout as one string."""
-        return "".join(self.summary)
+        return "".join(line + "\n" for line in self.summary)
 
     def _smv_bytes(self, image: np.ndarray) -> list:
         bits = self.options.intimage_bits
@@ -811,12 +811,16 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
         shot = pool.submit(k.shot_noise, photons, float(flicker), float(calibration),
                            seed_cell, calib_cell, state, _lgamma_for(photons))
     try:
-        return _finish(o, say, note, photons, pixels, xpixels, ypixels, pixel, distance,
-                       lambda0, Xbeam, Ybeam, detsize_y, header_bytes, summary, warnings, seed,
-                       psf_on, fwhm_pixels, readout, state, seed_cell, shot, pool)
+        result = _finish(o, say, note, photons, pixels, xpixels, ypixels, pixel, distance,
+                         lambda0, Xbeam, Ybeam, detsize_y, header_bytes, summary, warnings,
+                         seed, psf_on, fwhm_pixels, readout, state, seed_cell, shot, pool)
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
+    # one line per element, without newlines, as NonBraggResult.summary and
+    # nbnumba.Result.summary (say() collected C's printf chunks)
+    result.summary = "".join(summary).splitlines()
+    return result
 
 
 def _finish(o, say, note, photons, pixels, xpixels, ypixels, pixel, distance, lambda0, Xbeam,
