@@ -490,3 +490,13 @@ def test_summaries_are_lines_in_every_result() -> None:
         assert not any("\n" in line for line in res.summary)
         assert res.stdout == "".join(line + "\n" for line in res.summary)
         assert res.stdout.endswith("integers\n")
+
+
+def test_unreadable_input_prints_c_usage(tmp_path: Path) -> None:
+    """noisify.c prints its usage when the input cannot be opened (floatfile == NULL);
+    we printed only the banner (stdout is C's, exit code ours: 3)."""
+    folder = fresh_folder(tmp_path)
+    code, out, err = run_ours("noisify", ["-floatfile", "nothere.bin", "-seed", "1"], folder)
+    assert code == 3
+    assert out.splitlines()[1] == "usage: noisify -floatfile floatimage.bin"
+    assert err.strip().endswith("nothere.bin: cannot read it: No such file or directory")

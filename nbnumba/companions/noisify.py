@@ -642,7 +642,11 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
                 say(line)
             raise SetupExit("no input float image: give -floatfile FILE (noisify.c prints "
                             "its usage and exits)")
-        data: bytes | np.ndarray = _read_input(name, o.floatfile_flag)
+        try:
+            data: bytes | np.ndarray = _read_input(name, o.floatfile_flag)
+        except InputFileOpenError as exc:  # C's fopen gave NULL: its usage, exit 9
+            exc.messages = USAGE.splitlines(keepends=True)
+            raise
         nbytes = len(data)
         shape2d = None
     else:
