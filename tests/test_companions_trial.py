@@ -101,6 +101,9 @@ NEGATIVE_WAVELENGTHS = [
     "-stol water.stol -detpixels 32 -seed 1 -lambda -1",
     "-stol water.stol -detpixels 32 -seed 1 -energy -12398.42",
     "-stol shortwater.stol -detpixels 24 -nonoise -lambda -1.5 -dispersion 10 -dispsteps 3",
+    # -energy 0: lambda = inf, stol = 0 at every pixel: a finite image (we refused it)
+    "-stol water.stol -detpixels 16 -seed 1 -energy 0",
+    "-stol water.stol -detpixels 16 -seed 1 -lambda -inf -dispersion 10 -dispsteps 3",
 ]
 
 

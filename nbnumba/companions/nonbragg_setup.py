@@ -543,17 +543,24 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
                          "direction, so nonBragg.c divides by zero steps and writes a NaN "
                          "image; use -square_div or other divergence steps")
     sources = np.zeros((len(rows), 8))
-    negative = False
+    negative = infinite = False
     for i, (X, Y, Z, inten, lam) in enumerate(rows):
-        if (lam == 0.0 or not math.isfinite(lam)) and not roi_empty:
+        # (d - i)/0 is inf or NaN; an infinite wavelength (-energy 0) gives stol = 0
+        # everywhere, a finite image of F(0), which C writes
+        if (lam == 0.0 or math.isnan(lam)) and not roi_empty:
             raise UsageError(f"source {i + 1} has wavelength {_g(lam)} m: nonBragg.c divides "
                              "by it and writes a NaN/inf image; give -lambda/-energy > 0")
+        infinite = infinite or math.isinf(lam)
         negative = negative or lam < 0.0
         inc = g.vec(-X, -Y, -Z)
         g.unitize(inc, inc)  # C: source_path = unitize(incident, incident)
         again = list(inc)
         g.unitize(again, again)  # polarization_factor unitizes it once more
         sources[i] = (inc[1], inc[2], inc[3], again[1], again[2], again[3], lam, inten)
+    if infinite:
+        warn("warning: an infinite wavelength (-energy 0, -lambda inf): nonBragg.c's "
+             "sin(theta)/lambda is 0 at every pixel (the image is that of F at stol = 0); "
+             "reproduced")
     if negative:
         # stol = |(d - i)/lambda|/2 (line 1503): the sign drops out, C renders |lambda|
         warn("warning: a negative wavelength (-lambda, -energy, -dispersion or a -sourcefile "
