@@ -503,3 +503,21 @@ def test_unreadable_input_prints_c_usage(tmp_path: Path) -> None:
     assert code == 3
     assert out.splitlines()[1] == "usage: noisify -floatfile floatimage.bin"
     assert err.strip().endswith("nothere.bin: cannot read it: No such file or directory")
+
+
+def test_float_add_names_the_output_as_given(tmp_path: Path) -> None:
+    """nb-float-add ... -o nodir/x.bin said 'cannot write /abs/path/nodir/x.bin'."""
+    from nbnumba.cli.float_add import main as float_add_main
+
+    folder = fresh_folder(tmp_path)
+    err = io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = float_add_main(["water256.bin", "water256.bin", "-o", "nodir/x.bin"])
+    finally:
+        os.chdir(cwd)
+    assert code == 3
+    assert err.getvalue().strip() == ("nb-float-add: error: cannot write nodir/x.bin: "
+                                      "No such file or directory")

@@ -32,6 +32,7 @@ class _Run(Job):
 
     def execute(self, inputs: list[str], output: str) -> None:
         from ..companions.floatadd import float_add_files
+        from ..errors import write_error
         from ..inputs import same_file
         from ..io import write_float_image
 
@@ -41,7 +42,10 @@ class _Run(Job):
         in_place = any(same_file(output, name) for name in inputs)
         self.outputs = Outputs([] if in_place else [output])
         with self.outputs.recording():
-            write_float_image(output, total)
+            try:
+                write_float_image(output, total)
+            except OSError as exc:  # the name as given, not its absolute temporary
+                raise write_error(output, exc) from exc
             n = len(inputs)
             self.con.out(f"wrote {output}: {total.size} pixels, sum of {n} "
                          f"image{'s' if n != 1 else ''}\n")
