@@ -121,7 +121,6 @@ _FINITE = (
     ("detector_twotheta", "-twotheta", False),
     ("dmin", "-dmin", False), ("polarization", "-polar", False), ("phi0", "-phi", False),
     ("phistep", "-phistep", False), ("osc", "-osc", False), ("default_F", "-default_F", False),
-    ("intfile_scale", "-scale", False), ("pgm_scale", "-pgmscale", False),
     ("Xbeam", "-Xbeam", True), ("Ybeam", "-Ybeam", True), ("Xclose", "-Xclose", True),
     ("Yclose", "-Yclose", True), ("close_distance", "-close_distance", True),
     ("ORGX", "-ORGX", True), ("ORGY", "-ORGY", True),
@@ -198,6 +197,17 @@ def check_options(o: Options) -> list[str]:
         v = getattr(o, name)
         if math.isinf(v) or (math.isnan(v) and not nan_is_unset):
             raise UsageError(f"{_from(o, flags)}: {v:g} is not a finite number")
+    for name, flag, pixels in (("intfile_scale", "-scale", "int"), ("pgm_scale", "-pgmscale",
+                                                                     "PGM")):
+        v = getattr(o, name)
+        # C tests `scale <= 0.0` (lines 3135, 3191) and keeps the rest: only the integer
+        # images see it, and C's conversions make NaN pixels 0 and inf ones saturate
+        if math.isnan(v):
+            warnings.append(f"warning: {flag} {v:g}: nanoBragg.c keeps it (it tests <= 0), "
+                            f"so every {pixels} pixel is 0")
+        elif v == math.inf:
+            warnings.append(f"warning: {flag} inf: every lit {pixels} pixel saturates and "
+                            "the unlit ones are 0 (0 x inf is NaN), as in nanoBragg.c")
     for name, flag in _VECTORS:
         v = getattr(o, name)
         if not all(math.isfinite(x) for x in v):

@@ -212,6 +212,37 @@ def test_adc_not_finite(adc, count, tmp_path, monkeypatch, capsys):
         assert (pixels == count).all(), name
 
 
+@pytest.mark.parametrize("flags, int_count, pgm_level", [
+    (["-scale", "nan"], 0, None), (["-scale", "-nan", "-pgmscale", "nan"], 0, 0),
+    (["-pgmscale", "inf"], None, (0, 255)), (["-scale", "inf"], (0, 65535), None)])
+def test_scale_not_finite(flags, int_count, pgm_level, tmp_path, monkeypatch, capsys):
+    """C tests ``scale <= 0.0`` (lines 3135, 3191) and keeps NaN and inf: only the integer
+    images see them (NaN converts to 0; inf saturates lit pixels, 0 x inf is NaN -> 0)."""
+    _write_files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main([*BASE, *flags, "-pgmfile", "img.pgm"]) == 0
+    captured = capsys.readouterr()
+    assert "nanoBragg.c" in captured.err and "Traceback" not in captured.err
+    assert ("intfile_scale = " + ("-nan" if "-nan" in flags else flags[1])) in captured.out \
+        or flags[0] != "-scale"
+    ints = np.frombuffer((tmp_path / "int.img").read_bytes()[512:], dtype="<u2")
+    pgm = np.frombuffer((tmp_path / "img.pgm").read_bytes()[-ints.size:], dtype="u1")
+    for pixels, want in ((ints, int_count), (pgm, pgm_level)):
+        if isinstance(want, int):
+            assert (pixels == want).all()
+        elif want is not None:
+            assert max(want) in pixels and set(np.unique(pixels)) <= set(want)
+    c_bin = os.environ.get("NB_C_BIN")
+    if c_bin and Path(c_bin).is_file():
+        (tmp_path / "c").mkdir()
+        c = subprocess.run([c_bin, *BASE, *flags, "-pgmfile", "img.pgm"], cwd=tmp_path / "c",
+                           capture_output=True, text=True, check=True)
+        for name in ("int.img", "img.pgm", "float.bin"):
+            assert (tmp_path / "c" / name).read_bytes() == (tmp_path / name).read_bytes(), name
+        assert [line for line in c.stdout.splitlines() if "scale" in line] == \
+            [line for line in captured.out.splitlines() if "scale" in line]
+
+
 def _make_references(c_bin: str) -> None:
     """Run C on every row and store the stats (``python tests/test_refusals.py NB_C_BIN``)."""
     import tempfile
