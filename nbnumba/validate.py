@@ -111,15 +111,14 @@ _FINITE = (
     ("fudge", "-fudge", False), ("sample_x", "-xtalsize/-xtal_x/-sample_x", False),
     ("sample_y", "-xtalsize/-xtal_y/-sample_y", False),
     ("sample_z", "-xtalsize/-xtal_z/-sample_z", False),
-    ("density", "-density", False), ("molecular_weight", "-MW", False),
     ("water_size", "-water", False), ("cell_a", "-cell", False), ("cell_b", "-cell", False),
     ("cell_c", "-cell", False), ("alpha", "-cell", False), ("beta", "-cell", False),
     ("gamma", "-cell", False), ("detsize_f", "-detsize/-detsize_f", False),
-    ("detsize_s", "-detsize/-detsize_s", False), ("detector_mu", "-detector_abs", False),
+    ("detsize_s", "-detsize/-detsize_s", False),
     ("detector_thick", "-detector_thick", False), ("detector_rotx", "-detector_rotx", False),
     ("detector_roty", "-detector_roty", False), ("detector_rotz", "-detector_rotz", False),
     ("detector_twotheta", "-twotheta", False),
-    ("dmin", "-dmin", False), ("polarization", "-polar", False), ("phi0", "-phi", False),
+    ("polarization", "-polar", False), ("phi0", "-phi", False),
     ("phistep", "-phistep", False), ("osc", "-osc", False), ("default_F", "-default_F", False),
     ("Xbeam", "-Xbeam", True), ("Ybeam", "-Ybeam", True), ("Xclose", "-Xclose", True),
     ("Yclose", "-Yclose", True), ("close_distance", "-close_distance", True),
@@ -197,6 +196,36 @@ def check_options(o: Options) -> list[str]:
         v = getattr(o, name)
         if math.isinf(v) or (math.isnan(v) and not nan_is_unset):
             raise UsageError(f"{_from(o, flags)}: {v:g} is not a finite number")
+    # C parses -density and -MW but overwrites both before use (lines 2098-2100)
+    for name, flag in (("density", "-density"), ("molecular_weight", "-MW")):
+        if not math.isfinite(getattr(o, name)):
+            warnings.append(f"warning: {flag} {getattr(o, name):g}: nanoBragg.c reads it but "
+                            "never uses it (it computes its own density and MW)")
+    # -dmin cuts pixels where dmin > 0.5/stol (line 2763): NaN and -inf cut nothing, inf
+    # cuts every pixel with stol > 0; the image stays finite either way
+    if math.isnan(o.dmin) or o.dmin == math.inf:
+        what = "cuts nothing" if math.isnan(o.dmin) else "leaves only stol = 0 pixels"
+        warnings.append(f"warning: -dmin {o.dmin * 1e10:g}: nanoBragg.c's resolution cut "
+                        f"{what}")
+    if not math.isfinite(o.detector_mu):
+        from .setup.rules import thickness_sampling
+
+        steps, thick, step = thickness_sampling(o.detector_thicksteps, o.detector_thick,
+                                                o.detector_thickstep)
+        layered = thick > 0.0 and step > 0.0 and steps > 0
+        # the attenuation enters each layer's capture fraction (lines 2686-2738): NaN gives
+        # a NaN image, and so does +inf when it is recomputed per sub-pixel (0 x inf)
+        if layered and (math.isnan(o.detector_mu)
+                        or (o.detector_mu > 0.0 and o.oversample_thick)):
+            raise UsageError(f"{_from(o, '-detector_abs')}: an attenuation length giving "
+                             f"mu = {o.detector_mu:g} makes nanoBragg.c's image NaN with a "
+                             "sensor thickness; give a finite positive length")
+        if not layered:
+            warnings.append(f"warning: -detector_abs: mu = {o.detector_mu:g} is not used "
+                            "without a sensor thickness (-detector_thick), as in nanoBragg.c")
+        else:
+            warnings.append(f"warning: -detector_abs: mu = {o.detector_mu:g}: nanoBragg.c "
+                            "computes the sensor's capture fraction with it as it is")
     for name, flag, pixels in (("intfile_scale", "-scale", "int"), ("pgm_scale", "-pgmscale",
                                                                      "PGM")):
         v = getattr(o, name)

@@ -116,7 +116,20 @@ CASES = [
     # the ADC offset only enters the int and noise images (see test_adc_not_finite)
     ("adc inf", [*BASE, "-adc", "inf"], "c"),
     ("adc nan", [*BASE, "-adc", "nan"], "c"),
+    # -dmin's cut tests dmin > 0.5/stol (line 2763); -density/-MW are overwritten (2098)
+    ("dmin NaN", [*BASE, "-dmin", "nan"], "c"),
+    ("dmin inf", [*BASE, "-dmin", "inf"], "c"),
+    ("density and MW unused", [*BASE, "-density", "nan", "-MW", "inf"], "c"),
+    # the attenuation only enters with a sensor thickness (lines 2686-2738)
+    ("absorption NaN, no thickness", [*BASE, "-detector_abs", "nan"], "c"),
+    ("absorption inf, thickness", [*BASE, "-detector_abs", "1e-320", "-detector_thick", "100"],
+     "c"),
     # refusals that stay: C's image is NaN there (tests/data has its non-finite count)
+    ("absorption NaN, thickness", [*BASE, "-detector_abs", "nan", "-detector_thick", "100"],
+     (2, "makes nanoBragg.c's image NaN")),
+    ("absorption inf, thickness oversampled", [*BASE, "-detector_abs", "1e-320",
+                                               "-detector_thick", "100", "-oversample_thick"],
+     (2, "makes nanoBragg.c's image NaN")),
     ("zero wavelength", [*BASE, "-lambda", "0"], (2, "writes a NaN image")),
     ("hkl with NaN", ["-hkl", "nan.hkl", *BASE], (3, "'nan' is not a finite number")),
     ("osc NaN", [*BASE, "-osc", "nan"], (2, "-osc: nan is not a finite number")),
@@ -125,7 +138,8 @@ CASES = [
 ]
 FILES["nan.hkl"] = b"0 0 1 nan\n1 0 0 100\n"
 NAN_IN_C = {"zero wavelength", "hkl with NaN", "sourcefile comments as C, N 5", "osc NaN",
-            "zero phi steps", "zero beam size"}
+            "zero phi steps", "zero beam size", "absorption NaN, thickness",
+            "absorption inf, thickness oversampled"}
 
 
 def _stats(path: Path) -> dict:
