@@ -205,14 +205,27 @@ class Simulation:
         rendered.
         """
         if self._scene is None:
+            from .errors import NbError, UsageError
             from .rng import RandomStreams
             from .setup.prepare import prepare
             from .setup.report import setup_report
+            from .validate import check_scene_finite, nonfinite_flags
 
             rng = RandomStreams(self.options)
-            self._scene = prepare(self.options, rng)
-            self._setup_stdout = setup_report(self._scene.resolved)
-            self._setup_warnings = list(self._scene.resolved.warnings)
+            suspects = nonfinite_flags(self.options)
+            try:
+                scene = prepare(self.options, rng)
+            except (ValueError, ArithmeticError) as exc:
+                if not suspects or isinstance(exc, NbError):
+                    raise
+                # C converts such a value to an int (undefined) or divides by it
+                given = ", ".join(f"{flag}: {v:g}" for flag, v in suspects)
+                raise UsageError(f"{given} is not a finite number; nanoBragg.c's setup cannot "
+                                 "use it") from None
+            finite_notes = check_scene_finite(scene, suspects)
+            self._scene = scene
+            self._setup_stdout = setup_report(scene.resolved)
+            self._setup_warnings = list(scene.resolved.warnings) + finite_notes
             # C's noise draws from the generator state setup left: keep a copy per run
             self._rng_after_setup = copy.deepcopy(rng)
         return self._scene

@@ -220,12 +220,19 @@ def parse_checked(args: Sequence[str]):
     errors keep a single run's message and exit code. Returns (options, warnings)."""
     from .cargs import parse_args
     from .errors import InputFileError, NbError
-    from .validate import input_flag, validate_inputs
+    from .validate import input_flag, nonfinite_flags, validate_inputs
 
     opts = None
     try:
         opts, warnings = parse_args(list(args))
-        return opts, warnings + validate_inputs(opts, warnings)
+        warnings = warnings + validate_inputs(opts, warnings)
+        if nonfinite_flags(opts):
+            # whether an inf/NaN value reaches C's pixel loop shows in the resolved
+            # setup: judge it once here, before any frame is sent
+            from .api import Simulation
+
+            _ = Simulation.from_options(opts, check=False).scene
+        return opts, warnings
     except InputFileError as exc:
         flag = input_flag(opts, exc.path) if opts is not None else None
         raise SeriesError(f"{flag} {exc}" if flag else str(exc), exc.exit_code) from exc

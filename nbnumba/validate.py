@@ -52,6 +52,9 @@ __all__ = [
     "check_outputs",
     "check_outputs_not_inputs",
     "check_memory",
+    "check_scene_finite",
+    "nonfinite_flags",
+    "nonfinite_kernel_inputs",
     "check_crystal",
     "estimate_work",
     "check_work",
@@ -189,13 +192,69 @@ def _source_count(o: Options) -> float:
     return float(counts[0]) * counts[1] * counts[2]
 
 
-def check_options(o: Options) -> list[str]:
-    """Refuse values with which C computes garbage; returns warnings for kept oddities."""
-    warnings: list[str] = []
+def nonfinite_flags(o: Options) -> list[tuple[str, float]]:
+    """The flags given a value C cannot compute with as such (inf, or NaN where NaN does
+    not mean "not given"): ``(flag text, value)`` pairs, for :func:`check_scene_finite`."""
+    found = []
     for name, flags, nan_is_unset in _FINITE:
         v = getattr(o, name)
         if math.isinf(v) or (math.isnan(v) and not nan_is_unset):
-            raise UsageError(f"{_from(o, flags)}: {v:g} is not a finite number")
+            found.append((_from(o, flags), v))
+    return found
+
+
+def nonfinite_kernel_inputs(scene) -> list[str]:
+    """The inputs of the pixel loop that are not finite and that this run's loop uses.
+
+    ``scene`` is a :class:`nbnumba.setup.scene.Scene`.  The polarization axis and
+    factor count only with polarization on, the crystal-shape fudge only for a
+    non-square shape; the sensor's attenuation is judged by :func:`check_options`.
+    """
+    import numpy as np
+
+    p, o = scene.params, scene.opts
+    det = scene.det[:5] if o.nopolar else scene.det
+    bad = [name for name, array in (("detector vectors", det), ("sources", scene.sources),
+                                    ("cell vectors", scene.cells),
+                                    ("reciprocal cell", scene.a_star))
+           if not np.isfinite(array).all()]
+    names = ["subpixel_size", "pixel_size", "distance", "close_distance", "Na", "Nb", "Nc",
+             "fluence", "I_bg", "default_F"]
+    if p.detector_thick != 0.0:  # C: capture fraction 1 for a zero thickness (line 2686)
+        names += ["detector_thick", "detector_thickstep"]
+    if not p.nopolar:
+        names.append("polarization")
+    if o.xtal_shape != SQUARE:
+        names.append("fudge")
+    return bad + [name for name in names if not math.isfinite(getattr(p, name))]
+
+
+def check_scene_finite(scene, suspects: list[tuple[str, float]]) -> list[str]:
+    """Refuse a run whose non-finite flag values reach C's pixel loop (its image would be
+    NaN or inf); the others run as C runs them, each with a warning.
+
+    Raises
+    ------
+    UsageError
+        Naming the flags, when :func:`nonfinite_kernel_inputs` finds any.
+    """
+    if not suspects:
+        return []
+    reached = nonfinite_kernel_inputs(scene)
+    given = ", ".join(f"{flag}: {v:g}" for flag, v in suspects)
+    if reached:
+        raise UsageError(f"{given} is not a finite number; it reaches nanoBragg.c's pixel "
+                         f"loop ({', '.join(reached)}), so C's image would be NaN or inf")
+    return [f"warning: {flag} {v:g}: not a finite number, but nothing this run's pixel loop "
+            "uses depends on it; run as nanoBragg.c runs it" for flag, v in suspects]
+
+
+def check_options(o: Options) -> list[str]:
+    """Refuse values with which C computes garbage; returns warnings for kept oddities."""
+    warnings: list[str] = []
+    # a non-finite flag value is judged once the setup is resolved (check_scene_finite):
+    # many reach nothing C computes in a given run (-fudge for a square crystal, -beamsize
+    # without -flux, -ORGX under a beam pivot, a negative infinity for "not given")
     # C parses -density and -MW but overwrites both before use (lines 2098-2100)
     for name, flag in (("density", "-density"), ("molecular_weight", "-MW")):
         if not math.isfinite(getattr(o, name)):

@@ -124,7 +124,18 @@ CASES = [
     ("absorption NaN, no thickness", [*BASE, "-detector_abs", "nan"], "c"),
     ("absorption inf, thickness", [*BASE, "-detector_abs", "1e-320", "-detector_thick", "100"],
      "c"),
+    # a non-finite value that nothing in this run's pixel loop uses (judged on the setup)
+    ("fudge NaN, square crystal", [*BASE, "-fudge", "nan"], "c"),
+    ("beamsize inf without flux", [*BASE, "-beamsize", "inf"], "c"),
+    ("ORGX inf under a beam pivot", [*BASE, "-ORGX", "inf"], "c"),
+    ("xtalsize -inf", [*BASE, "-xtalsize", "-inf"], "c"),
+    ("mosaic -inf", [*BASE, "-mosaic", "-inf"], "c"),
+    ("polarization NaN, polarization off", [*BASE, "-polar", "nan", "-nopolar"], "c"),
     # refusals that stay: C's image is NaN there (tests/data has its non-finite count)
+    ("fudge NaN, round crystal", [*BASE, "-round_xtal", "-fudge", "nan"],
+     (2, "it reaches nanoBragg.c's pixel loop (fudge)")),
+    ("ORGX inf, XDS", [*BASE, "-xds", "-ORGX", "inf"], (2, "-ORGX: inf is not a finite number")),
+    ("polarization NaN", [*BASE, "-polar", "nan"], (2, "-polar: nan is not a finite number")),
     ("absorption NaN, thickness", [*BASE, "-detector_abs", "nan", "-detector_thick", "100"],
      (2, "makes nanoBragg.c's image NaN")),
     ("absorption inf, thickness oversampled", [*BASE, "-detector_abs", "1e-320",
@@ -139,6 +150,7 @@ CASES = [
 FILES["nan.hkl"] = b"0 0 1 nan\n1 0 0 100\n"
 NAN_IN_C = {"zero wavelength", "hkl with NaN", "sourcefile comments as C, N 5", "osc NaN",
             "zero phi steps", "zero beam size", "absorption NaN, thickness",
+            "fudge NaN, round crystal", "ORGX inf, XDS", "polarization NaN",
             "absorption inf, thickness oversampled"}
 
 
