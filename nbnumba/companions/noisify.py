@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..cargs import numeric_note
+from ..cnum import c_div
 from ..constants import R_E_SQR
 from ..errors import (
     InputFileError,
@@ -717,13 +718,13 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
         if xpixels:
             detsize_x = pixel * xpixels
         else:
-            xpixels = c_int_from_double(math.ceil(_fdiv(detsize_x, pixel) - 0.5)
-                                        if _finite(_fdiv(detsize_x, pixel)) else math.nan)
+            xpixels = c_int_from_double(math.ceil(c_div(detsize_x, pixel) - 0.5)
+                                        if _finite(c_div(detsize_x, pixel)) else math.nan)
         if ypixels:
             detsize_y = pixel * ypixels
         else:
-            ypixels = c_int_from_double(math.ceil(_fdiv(detsize_y, pixel) - 0.5)
-                                        if _finite(_fdiv(detsize_y, pixel)) else math.nan)
+            ypixels = c_int_from_double(math.ceil(c_div(detsize_y, pixel) - 0.5)
+                                        if _finite(c_div(detsize_y, pixel)) else math.nan)
     pixels = wrap_int32(xpixels * ypixels)
     if pixels <= 0 or xpixels * ypixels != pixels:
         raise UsageError(f"a {xpixels}x{ypixels} pixel image: noisify.c cannot allocate or "
@@ -798,7 +799,7 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
         f"( {g(max_I * o.photon_scale * o.fluence * R_E_SQR)} on photon scale)\n")
 
     psf_on = o.psftype != UNKNOWN and psf_fwhm > 0.0
-    fwhm_pixels = _fdiv(psf_fwhm, pixel)
+    fwhm_pixels = c_div(psf_fwhm, pixel)
     if not o.calculate_noise and psf_on:  # lines 495-504
         say(f"  applying PSF to noiseless image width = {g(fwhm_pixels)} pixels\n")
         photons = _apply_psf(photons, xpixels, ypixels, o.psftype, fwhm_pixels, o.psf_radius,
@@ -905,16 +906,6 @@ def _lgamma_for(photons: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.float32)  # the rejection branch is never taken
     n = int(min(2**20, top + 10.0 * math.sqrt(top) + 100.0))
     return lgamma_table(n)
-
-
-def _fdiv(a: float, b: float) -> float:
-    """C's double division (inf/NaN instead of ZeroDivisionError)."""
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a == 0.0 or math.isnan(a):
-            return math.nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def _finite(x: float) -> bool:

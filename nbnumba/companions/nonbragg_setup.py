@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import geometry as g
+from ..cnum import c_div
 from ..constants import AVOGADRO, DBL_MIN, R_E_SQR, RTD
 from ..errors import InputFileError, InputFileOpenError, SetupExit, UsageError
 from ..io import c_format_g as _g
 from ..io import read_smv, read_text_file
 from ..setup.rules import pick_steps
+from ..setup.sources import divergence_grid, source_positions, wavelengths
 from .nonbragg_args import SAMPLE, NonBraggOptions
 
 __all__ = ["NonBraggScene", "read_img_header", "setup", "BANNER", "USAGE"]
@@ -131,16 +133,6 @@ class NonBraggScene:
     @property
     def pixels(self) -> int:
         return self.fpixels * self.spixels
-
-
-def _c_div(a: float, b: float) -> float:
-    """IEEE division as C does it (x/0 → ±inf or NaN)."""
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a == 0.0 or a != a:
-            return math.nan
-        return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def read_img_header(o: NonBraggOptions, out: Callable[[str], None]) -> None:
@@ -327,36 +319,18 @@ def _build_sources(o: NonBraggOptions, beam, polar, vert, lambda0, hdivsteps, hd
             lam = lambda0 if math.isnan(lam) else float(lam)
             rows.append([X, Y, Z, inten, lam])
     if not rows:
-        def keep(hdiv: float, vdiv: float) -> bool:
-            test = _c_div(_c_div(hdiv * hdiv - hdivstep * hdivstep / 4.0 * (1 - hdivsteps % 2),
-                                 hdivrange), hdivrange)
-            test += _c_div(_c_div(vdiv * vdiv - vdivstep * vdivstep / 4.0
-                                  * (1 - vdivsteps % 2), vdivrange), vdivrange)
-            return not (o.round_div and test * 4.0 > 1.1)
-
-        grid = []
-        divsteps = 0
-        for hdiv_tic in range(hdivsteps):
-            for vdiv_tic in range(vdivsteps):
-                hdiv = hdivstep * hdiv_tic - hdivrange / 2.0
-                vdiv = vdivstep * vdiv_tic - vdivrange / 2.0
-                if not keep(hdiv, vdiv):
-                    continue
-                divsteps += 1
-                out(f"divergence deviation: {_g(hdiv)} {_g(vdiv)}\n")
-                grid.append((hdiv, vdiv))
-        lambdas = []
-        for disp_tic in range(dispsteps):
-            lam = lambda0 * (1.0 + dispstep * disp_tic - dispersion / 2.0)
-            lambdas.append(lam)
-            out(f"lambda{disp_tic} = {lam:.15g}\n")
+        # nonBragg.c's grid is nanoBragg.c's code (weights 1 here, C's source_distance)
+        grid = divergence_grid(hdivsteps, hdivrange, hdivstep, vdivsteps, vdivrange, vdivstep,
+                               o.round_div)
+        divsteps = len(grid)
         for hdiv, vdiv in grid:
-            vector = g.vec(-source_distance * beam[1], -source_distance * beam[2],
-                           -source_distance * beam[3])
-            newvector = g.rotate_axis(vector, g.vec(0, 0, 0), polar, vdiv)
-            g.rotate_axis(newvector, vector, vert, hdiv)
+            out(f"divergence deviation: {_g(hdiv)} {_g(vdiv)}\n")
+        lambdas = wavelengths(lambda0, dispsteps, dispersion, dispstep)
+        for disp_tic, lam in enumerate(lambdas):
+            out(f"lambda{disp_tic} = {lam:.15g}\n")
+        for X, Y, Z in source_positions(grid, beam, polar, vert, source_distance):
             for lam in lambdas:
-                rows.append([vector[1], vector[2], vector[3], 1.0, lam])
+                rows.append([X, Y, Z, 1.0, lam])
     out(f"  created a total of {len(rows)} sources:\n")
     for X, Y, Z, inten, lam in rows:
         out(f"{_g(X)} {_g(Y)} {_g(Z)}   {_g(inten)} {_g(lam)}\n")
@@ -402,7 +376,7 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
         detsize_x = pixel_size * o.fpixels
     if o.spixels:
         detsize_y = pixel_size * o.spixels
-    fx, fy = _c_div(detsize_x, pixel_size), _c_div(detsize_y, pixel_size)
+    fx, fy = c_div(detsize_x, pixel_size), c_div(detsize_y, pixel_size)
     if not (math.isfinite(fx) and math.isfinite(fy)) or pixel_size == 0.0:
         raise UsageError(f"-pixel {pixel_size * 1000:g} mm with a {detsize_x * 1000:g} x "
                          f"{detsize_y * 1000:g} mm detector: nonBragg.c's pixel count is "
@@ -446,7 +420,7 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     fluence, beamsize = o.fluence, o.beamsize
     sample_x, sample_y, sample_z = o.sample_x, o.sample_y, o.sample_z
     if o.flux != 0.0 and o.exposure > 0.0 and beamsize >= 0:
-        fluence = _c_div(_c_div(o.flux * o.exposure, beamsize), beamsize)
+        fluence = c_div(c_div(o.flux * o.exposure, beamsize), beamsize)
     if beamsize >= 0:
         if beamsize < sample_y:
             out(f"WARNING: clipping sample ({_g(sample_y)} m high) with beam ({_g(beamsize)} m)\n")
@@ -457,8 +431,8 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     volume = sample_x * sample_y * sample_z
     density, molecules = o.density, o.molecules
     if molecules != 0:
-        density = _c_div(_c_div(molecules, volume), AVOGADRO) * o.molecular_weight
-    molecules = _c_div(volume * density * AVOGADRO, o.molecular_weight)
+        density = c_div(c_div(molecules, volume), AVOGADRO) * o.molecular_weight
+    molecules = c_div(volume * density * AVOGADRO, o.molecular_weight)
     if (not o.Fmap_pixel and not roi_empty
             and not (math.isfinite(fluence) and math.isfinite(molecules))):
         raise UsageError(f"fluence {_g(fluence)} photons/m^2 and {_g(molecules)} molecules: "
