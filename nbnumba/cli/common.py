@@ -22,6 +22,7 @@ from ..errors import (
     EXIT_FILE,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    EXIT_OK,
     EXIT_RESOURCES,
     EXIT_TERMINATED,
     EXIT_USAGE,
@@ -234,6 +235,32 @@ def failure(exc: BaseException, prog: str,
         traceback.print_exception(type(exc), exc, exc.__traceback__)
     return EXIT_INTERNAL, (f"internal error: {type(exc).__name__}: {exc} (a bug in "
                            f"{prog}; {DEBUG_ENV}=1 shows where)")
+
+
+HELP_FLAGS = ("-h", "-help", "--help")
+
+
+def answer_help(argv: list[str], prog: str, help_text: Callable[[], str]) -> int | None:
+    """-h/-help/--help anywhere: ``help_text()`` on stdout, exit 0; --version likewise.
+
+    Returns the exit code, or None for an ordinary run (``| head`` closing stdout early
+    is no error).
+    """
+    from .usage import package_version
+
+    try:
+        if any(a in HELP_FLAGS for a in argv):
+            sys.stdout.write(help_text())
+            sys.stdout.flush()
+            return EXIT_OK
+        if "--version" in argv:
+            sys.stdout.write(f"{prog} (nbnumba) {package_version()}\n")
+            sys.stdout.flush()
+            return EXIT_OK
+    except BrokenPipeError:
+        stdout_reader_gone()
+        return EXIT_OK
+    return None
 
 
 def stdout_reader_gone() -> None:

@@ -10,14 +10,9 @@ only some) and what nbnumba adds. Anything else on the command line is ignored, 
 
 from __future__ import annotations
 
-import sys
+from .common import answer_help
 
-from ..errors import EXIT_OK
-from .common import stdout_reader_gone
-
-__all__ = ["HELP_FLAGS", "help_text", "first_contact"]
-
-HELP_FLAGS = ("-h", "-help", "--help")
+__all__ = ["help_text", "first_contact"]
 
 _EXIT_CODES = ("exit codes: 0 done, 2 usage, 3 input or output file, 4 resources (memory, "
                "disk),\n130 SIGINT, 143 SIGTERM; a failed run leaves none of its files "
@@ -82,18 +77,4 @@ def help_text(prog: str) -> str:
 def first_contact(argv: list[str], prog: str) -> int | None:
     """``-h``/``-help``/``--help`` anywhere: the help on stdout, exit 0; ``--version``.
     None: an ordinary run (an empty command line runs too: C's usage, exit 2)."""
-    from .usage import package_version
-
-    try:
-        if any(a in HELP_FLAGS for a in argv):
-            sys.stdout.write(help_text(prog))
-            sys.stdout.flush()
-            return EXIT_OK
-        if "--version" in argv:
-            sys.stdout.write(f"{prog} (nbnumba) {package_version()}\n")
-            sys.stdout.flush()
-            return EXIT_OK
-    except BrokenPipeError:  # `noisify-nb -h | head`
-        stdout_reader_gone()
-        return EXIT_OK
-    return None
+    return answer_help(argv, prog, lambda: help_text(prog))

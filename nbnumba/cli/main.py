@@ -21,7 +21,15 @@ from ..errors import (
     EXIT_TERMINATED,
     EXIT_USAGE,
 )
-from .common import Console, Job, Outputs, exit_without_teardown, run_job, stdout_reader_gone
+from .common import (
+    Console,
+    Job,
+    Outputs,
+    answer_help,
+    exit_without_teardown,
+    run_job,
+    stdout_reader_gone,
+)
 
 EXIT_INPUT = EXIT_FILE
 __all__ = ["main", "EXIT_CODES", "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_INPUT",
@@ -91,30 +99,15 @@ def run_single(argv: list[str], engine: str = "auto", progress: bool | None = No
     return run_job(_Run(list(argv), Console(PROG)), engine, progress, **engine_options)
 
 
-HELP_FLAGS = ("-h", "-help", "--help")
-
-
 def _first_contact(argv: list[str]) -> int | None:
     """No arguments: the usage listing on stderr, exit 2; -h/-help/--help: on stdout,
     exit 0; --version. None: an ordinary run."""
-    from .usage import package_version, usage_text
+    from .usage import usage_text
 
-    try:
-        if not argv:
-            sys.stderr.write(usage_text(PROG))
-            return EXIT_USAGE
-        if any(a in HELP_FLAGS for a in argv):
-            sys.stdout.write(usage_text(PROG))
-            sys.stdout.flush()
-            return EXIT_OK
-        if "--version" in argv:
-            sys.stdout.write(f"{PROG} (nbnumba) {package_version()}\n")
-            sys.stdout.flush()
-            return EXIT_OK
-    except BrokenPipeError:  # `nanobragg-nb -h | head`
-        stdout_reader_gone()
-        return EXIT_OK
-    return None
+    if not argv:
+        sys.stderr.write(usage_text(PROG))
+        return EXIT_USAGE
+    return answer_help(argv, PROG, lambda: usage_text(PROG))
 
 
 def _with_hint(warning: str) -> str:
