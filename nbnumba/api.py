@@ -205,11 +205,11 @@ class Simulation:
         rendered.
         """
         if self._scene is None:
-            from .errors import NbError, UsageError
+            from .errors import NbError
             from .rng import RandomStreams
             from .setup.prepare import prepare
             from .setup.report import setup_report
-            from .validate import check_scene_finite, nonfinite_flags
+            from .validate import check_scene_finite, nonfinite_flags, not_finite_error
 
             rng = RandomStreams(self.options)
             suspects = nonfinite_flags(self.options)
@@ -219,9 +219,7 @@ class Simulation:
                 if not suspects or isinstance(exc, NbError):
                     raise
                 # C converts such a value to an int (undefined) or divides by it
-                given = ", ".join(f"{flag}: {v:g}" for flag, v in suspects)
-                raise UsageError(f"{given} is not a finite number; nanoBragg.c's setup cannot "
-                                 "use it") from None
+                raise not_finite_error(suspects, "nanoBragg.c's setup cannot use it") from None
             finite_notes = check_scene_finite(scene, suspects)
             self._scene = scene
             self._setup_stdout = setup_report(scene.resolved)

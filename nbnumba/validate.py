@@ -16,9 +16,11 @@ Only numpy is imported here, so that bad input is refused quickly.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -53,6 +55,7 @@ __all__ = [
     "check_outputs_not_inputs",
     "check_memory",
     "check_scene_finite",
+    "not_finite_error",
     "nonfinite_flags",
     "nonfinite_kernel_inputs",
     "check_crystal",
@@ -241,10 +244,10 @@ def check_scene_finite(scene, suspects: list[tuple[str, float]]) -> list[str]:
     if not suspects:
         return []
     reached = nonfinite_kernel_inputs(scene)
-    given = ", ".join(f"{flag}: {v:g}" for flag, v in suspects)
     if reached:
-        raise UsageError(f"{given} is not a finite number; it reaches nanoBragg.c's pixel "
-                         f"loop ({', '.join(reached)}), so C's image would be NaN or inf")
+        raise not_finite_error(suspects, f"it reaches nanoBragg.c's pixel loop "
+                                         f"({', '.join(reached)}), so C's image would be "
+                                         "NaN or inf")
     return [f"warning: {flag} {v:g}: not a finite number, but nothing this run's pixel loop "
             "uses depends on it; run as nanoBragg.c runs it" for flag, v in suspects]
 
@@ -928,10 +931,11 @@ def validate(o: Options, parse_warnings: list[str], engine: str = "auto") -> lis
     :class:`nbnumba.io.InputFileError` (exit code 3).
     """
     warnings = validate_inputs(o, parse_warnings)
-    warnings += check_outputs(o)
-    check_outputs_not_inputs(o)
-    check_memory(o)
-    warnings += check_device(o, engine)
+    with _nonfinite_as_usage(o):
+        warnings += check_outputs(o)
+        check_outputs_not_inputs(o)
+        check_memory(o)
+        warnings += check_device(o, engine)
     return warnings
 
 
@@ -940,6 +944,25 @@ def validate_inputs(o: Options, parse_warnings: list[str]) -> list[str]:
     what a series makes once on the client before any frame is sent to a worker."""
     check_parse_warnings(parse_warnings)
     warnings = check_input_files(o)
-    warnings += check_options(o)
-    check_crystal(o)
-    return warnings + check_work(o)
+    with _nonfinite_as_usage(o):
+        warnings += check_options(o)
+        check_crystal(o)
+        return warnings + check_work(o)
+
+
+@contextlib.contextmanager
+def _nonfinite_as_usage(o: Options) -> Iterator[None]:
+    """A check that fails on an inf/NaN flag value (math domain, overflow) says so."""
+    try:
+        yield
+    except (ValueError, ArithmeticError) as exc:
+        suspects = nonfinite_flags(o)
+        if not suspects or isinstance(exc, NbError):
+            raise
+        raise not_finite_error(suspects, "nanoBragg.c's setup cannot use it") from None
+
+
+def not_finite_error(suspects: list[tuple[str, float]], why: str) -> UsageError:
+    """The error for flags given inf/NaN (:func:`nonfinite_flags`), with the reason."""
+    given = ", ".join(f"{flag}: {v:g}" for flag, v in suspects)
+    return UsageError(f"{given} is not a finite number; {why}")
