@@ -10,9 +10,11 @@ only some) and what nbnumba adds. Anything else on the command line is ignored, 
 
 from __future__ import annotations
 
-from .common import answer_help
+from collections.abc import Callable
 
-__all__ = ["help_text", "first_contact"]
+from .common import Console, Job, answer_help, run_job
+
+__all__ = ["help_text", "first_contact", "companion_main"]
 
 _EXIT_CODES = ("exit codes: 0 done, 2 usage, 3 input or output file, 4 resources (memory, "
                "disk),\n130 SIGINT, 143 SIGTERM; a failed run leaves none of its files "
@@ -78,3 +80,12 @@ def first_contact(argv: list[str], prog: str) -> int | None:
     """``-h``/``-help``/``--help`` anywhere: the help on stdout, exit 0; ``--version``.
     None: an ordinary run (an empty command line runs too: C's usage, exit 2)."""
     return answer_help(argv, prog, lambda: help_text(prog))
+
+
+def companion_main(argv: list[str], prog: str, make_run: Callable[[list[str], Console], Job]
+                   ) -> int:
+    """A companion program's entry: -h/--version answered, else one run through ``run_job``."""
+    first = first_contact(argv, prog)
+    if first is not None:
+        return first
+    return run_job(make_run(argv, Console(prog)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import Console, Job, Outputs, exit_without_teardown, run_job
+from .common import Job, Outputs, exit_without_teardown
 
 PROG = "noisify-nb"
 
@@ -70,13 +70,9 @@ class _Run(Job):
 @exit_without_teardown
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``noisify-nb``; returns the exit code (the process exits with it)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    from .companion_help import first_contact
+    from .companion_help import companion_main
 
-    first = first_contact(argv, PROG)
-    if first is not None:
-        return first
-    return run_job(_Run(argv, Console(PROG)))
+    return companion_main(list(sys.argv[1:] if argv is None else argv), PROG, _Run)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import Console, Job, Outputs, exit_without_teardown, run_job
+from .common import Job, Outputs, exit_without_teardown
 
 PROG = "nonbragg-nb"
 __all__ = ["main"]
@@ -41,13 +41,9 @@ class _Run(Job):
 @exit_without_teardown
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (called without ``argv``, it exits the process)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    from .companion_help import first_contact
+    from .companion_help import companion_main
 
-    first = first_contact(argv, PROG)
-    if first is not None:
-        return first
-    return run_job(_Run(argv, Console(PROG)))
+    return companion_main(list(sys.argv[1:] if argv is None else argv), PROG, _Run)
 
 
 if __name__ == "__main__":
