@@ -205,22 +205,16 @@ class Simulation:
         rendered.
         """
         if self._scene is None:
-            from .errors import NbError
             from .rng import RandomStreams
             from .setup.prepare import prepare
             from .setup.report import setup_report
-            from .validate import check_scene_finite, nonfinite_flags, not_finite_error
+            from .validate import check_scene_finite, nonfinite_as_usage, nonfinite_flags
 
             rng = RandomStreams(self.options)
-            suspects = nonfinite_flags(self.options)
-            try:
+            # C converts an inf/NaN value to an int (undefined) or divides by it
+            with nonfinite_as_usage(self.options):
                 scene = prepare(self.options, rng)
-            except (ValueError, ArithmeticError) as exc:
-                if not suspects or isinstance(exc, NbError):
-                    raise
-                # C converts such a value to an int (undefined) or divides by it
-                raise not_finite_error(suspects, "nanoBragg.c's setup cannot use it") from None
-            finite_notes = check_scene_finite(scene, suspects)
+            finite_notes = check_scene_finite(scene, nonfinite_flags(self.options))
             self._scene = scene
             self._setup_stdout = setup_report(scene.resolved)
             self._setup_warnings = list(scene.resolved.warnings) + finite_notes

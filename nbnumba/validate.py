@@ -55,6 +55,7 @@ __all__ = [
     "check_outputs_not_inputs",
     "check_memory",
     "check_scene_finite",
+    "nonfinite_as_usage",
     "not_finite_error",
     "nonfinite_flags",
     "nonfinite_kernel_inputs",
@@ -182,7 +183,7 @@ def _source_count(o: Options) -> float:
     """An upper bound on the number of sources (divergence grid × wavelengths, line 2290)."""
     if o.sourcefilename is not None:
         return 1.0
-    from .setup.rules import pick_steps
+    from .setup.rules import pick_steps, switched_off
 
     counts = []
     for steps, span, step in ((o.hdivsteps, o.hdivrange, o.hdivstep),
@@ -190,8 +191,7 @@ def _source_count(o: Options) -> float:
                               (o.dispsteps, o.dispersion, -1.0)):
         if steps <= 0 and span >= 0.0 and step > 0.0 and span / step >= 2.0**62:
             return math.inf
-        n, span, step = pick_steps(steps, span, step, 1.0)
-        counts.append(1 if span <= 0.0 or step <= 0.0 or n <= 0 else n)
+        counts.append(switched_off(*pick_steps(steps, span, step, 1.0))[0])
     return float(counts[0]) * counts[1] * counts[2]
 
 
@@ -931,7 +931,7 @@ def validate(o: Options, parse_warnings: list[str], engine: str = "auto") -> lis
     :class:`nbnumba.io.InputFileError` (exit code 3).
     """
     warnings = validate_inputs(o, parse_warnings)
-    with _nonfinite_as_usage(o):
+    with nonfinite_as_usage(o):
         warnings += check_outputs(o)
         check_outputs_not_inputs(o)
         check_memory(o)
@@ -944,15 +944,16 @@ def validate_inputs(o: Options, parse_warnings: list[str]) -> list[str]:
     what a series makes once on the client before any frame is sent to a worker."""
     check_parse_warnings(parse_warnings)
     warnings = check_input_files(o)
-    with _nonfinite_as_usage(o):
+    with nonfinite_as_usage(o):
         warnings += check_options(o)
         check_crystal(o)
         return warnings + check_work(o)
 
 
 @contextlib.contextmanager
-def _nonfinite_as_usage(o: Options) -> Iterator[None]:
-    """A check that fails on an inf/NaN flag value (math domain, overflow) says so."""
+def nonfinite_as_usage(o: Options) -> Iterator[None]:
+    """A check or setup step that fails on an inf/NaN flag value (math domain, overflow)
+    raises the non-finite usage error instead (:func:`not_finite_error`)."""
     try:
         yield
     except (ValueError, ArithmeticError) as exc:

@@ -26,7 +26,7 @@ from ..constants import AVOGADRO, DBL_MIN, R_E_SQR, RTD
 from ..errors import InputFileError, InputFileOpenError, SetupExit, UsageError
 from ..io import c_format_g as _g
 from ..io import read_smv, read_text_file
-from ..setup.rules import pick_steps
+from ..setup.rules import pick_steps, switched_off
 from ..setup.sources import divergence_grid, source_positions, wavelengths
 from .nonbragg_args import SAMPLE, NonBraggOptions
 
@@ -459,12 +459,9 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     hdivsteps, hdivrange, hdivstep = _steps(o.hdivsteps, o.hdivrange, o.hdivstep)
     vdivsteps, vdivrange, vdivstep = _steps(o.vdivsteps, o.vdivrange, o.vdivstep)
     dispsteps, dispersion, dispstep = _steps(o.dispsteps, o.dispersion, -1.0)
-    if hdivrange <= 0.0 or hdivstep <= 0.0 or hdivsteps <= 0:
-        hdivsteps, hdivrange, hdivstep = 1, 0.0, 0.0
-    if vdivrange <= 0.0 or vdivstep <= 0.0 or vdivsteps <= 0:
-        vdivsteps, vdivrange, vdivstep = 1, 0.0, 0.0
-    if dispersion <= 0.0 or dispstep <= 0.0 or dispsteps <= 0:
-        dispsteps, dispersion, dispstep = 1, 0.0, 0.0
+    hdivsteps, hdivrange, hdivstep = switched_off(hdivsteps, hdivrange, hdivstep)
+    vdivsteps, vdivrange, vdivstep = switched_off(vdivsteps, vdivrange, vdivstep)
+    dispsteps, dispersion, dispstep = switched_off(dispsteps, dispersion, dispstep)
     if hdivsteps * vdivsteps * dispsteps > MAX_SOURCES:
         raise UsageError(f"{hdivsteps} x {vdivsteps} divergence x {dispsteps} wavelength steps "
                          f"is more than {MAX_SOURCES} sources; use fewer steps")

@@ -16,7 +16,8 @@ from ..config import Options
 from ..constants import RTD
 
 __all__ = ["c_int_ceil", "detector_extent", "detector_size", "fluence", "phi_sampling",
-           "pick_steps", "mosaic_sampling", "MosaicAdjustment", "thickness_sampling"]
+           "pick_steps", "switched_off", "mosaic_sampling", "MosaicAdjustment",
+           "thickness_sampling"]
 
 
 def detector_size(o: Options) -> tuple[float, float, int, int]:
@@ -95,6 +96,14 @@ def pick_steps(steps: int, span: float, step: float,
         if steps <= 1:
             steps = 2
         return steps, span, span / (steps - 1)
+    return steps, span, step
+
+
+def switched_off(steps: int, span: float, step: float) -> tuple[int, float, float]:
+    """C's sanity check (nanoBragg.c line 1660, nonBragg.c 1150): a sampling whose count,
+    range or step is not positive becomes one step of nothing, ``(1, 0.0, 0.0)``."""
+    if span <= 0.0 or step <= 0.0 or steps <= 0:
+        return 1, 0.0, 0.0
     return steps, span, step
 
 

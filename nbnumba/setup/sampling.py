@@ -74,14 +74,10 @@ def resolve_sampling(o: Options) -> Sampling:
     mosaic_spread, mosaic_domains, mosaic_adjusted = rules.mosaic_sampling(o.mosaic_spread,
                                                                            o.mosaic_domains)
     # sanity checks (line 1660): a sampling with no range or step is switched off
-    if hdivrange <= 0.0 or hdivstep <= 0.0 or hdivsteps <= 0:
-        hdivsteps, hdivrange, hdivstep = 1, 0.0, 0.0
-    if vdivrange <= 0.0 or vdivstep <= 0.0 or vdivsteps <= 0:
-        vdivsteps, vdivrange, vdivstep = 1, 0.0, 0.0
-    if dispersion <= 0.0 or dispstep <= 0.0 or dispsteps <= 0:
-        dispsteps, dispersion, dispstep = 1, 0.0, 0.0
-    if thick <= 0.0 or thickstep <= 0.0 or thicksteps <= 0:
-        thicksteps, thick, thickstep = 1, 0.0, 0.0
+    hdivsteps, hdivrange, hdivstep = rules.switched_off(hdivsteps, hdivrange, hdivstep)
+    vdivsteps, vdivrange, vdivstep = rules.switched_off(vdivsteps, vdivrange, vdivstep)
+    dispsteps, dispersion, dispstep = rules.switched_off(dispsteps, dispersion, dispstep)
+    thicksteps, thick, thickstep = rules.switched_off(thicksteps, thick, thickstep)
     return Sampling(
         phi0=o.phi0, phisteps=phisteps, osc=osc, phistep=phistep,
         hdivsteps=hdivsteps, hdivrange=hdivrange, hdivstep=hdivstep,
