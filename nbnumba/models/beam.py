@@ -88,6 +88,9 @@ class Beam:
     divergence_steps_h, divergence_steps_v : int
         Grid steps across each range (C's ``hdivsteps``, ``vdivsteps``); -1
         for "not given".
+    divergence_step_h_rad, divergence_step_v_rad : float
+        Angle between grid steps (C's ``hdivstep``, ``vdivstep``); -1 for
+        "not given".
     round_divergence : bool
         Cut the divergence grid to an ellipse (C's default ``-round_div``).
     dispersion : float
@@ -115,6 +118,8 @@ class Beam:
     divergence_v_rad: float = -1.0
     divergence_steps_h: int = -1
     divergence_steps_v: int = -1
+    divergence_step_h_rad: float = -1.0
+    divergence_step_v_rad: float = -1.0
     round_divergence: bool = True
     dispersion: float = 0.0
     dispersion_steps: int = -1
