@@ -51,15 +51,12 @@ def detectors(size: int, split: int):
     return exp, exp.detector, models.Detector(tuple(panels))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.panels_bench")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--engine", default="vectorised")
-    parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--split", type=int, default=4)
-    ns = parser.parse_args(argv)
+def measure(repeats: int = 3, engine: str = "vectorised", size: int = 2048,
+            split: int = 4) -> dict:
+    """The timings (see the module's text) as a JSON-ready dict."""
     from nbnumba.api import Simulation
 
+    ns = argparse.Namespace(repeats=repeats, engine=engine, size=size, split=split)
     load_before = os.getloadavg()
     exp, one, many = detectors(ns.size, ns.split)
     sims = {"1 panel": Simulation.from_models(dataclasses.replace(exp, detector=one),
@@ -90,6 +87,17 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_before": load_before, "loadavg_after": load_after,
         "cpu_count": os.cpu_count(),
     }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.panels_bench")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--engine", default="vectorised")
+    parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--split", type=int, default=4)
+    ns = parser.parse_args(argv)
+    out = measure(ns.repeats, ns.engine, ns.size, ns.split)
     print(json.dumps(out, indent=1))
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H%M%S")
