@@ -164,7 +164,7 @@ def test_every_engine_renders_every_panel(multi):
         assert np.allclose(a, b, rtol=0, atol=1e-9 * float(a.max()))
     distributed = pytest.importorskip("distributed")
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=1,
-                            dashboard_address=None) as client:
+                            dashboard_address=":0") as client:
         tiled = msim.run("tiles", client=client, tiles=(2, 2))
     for a, b in zip(result.panels, tiled.panels, strict=True):
         assert np.array_equal(a, b)
@@ -251,3 +251,71 @@ def test_library_never_touches_fdump_unless_asked(tmp_path, monkeypatch):
 
 if __name__ == "__main__" and sys.argv[1:2] == ["cudasim"]:
     _cudasim(Path(sys.argv[2]))
+
+
+# ------------------------------------------------ every golden command line as models
+
+def _golden_cases() -> list[str]:
+    from conftest import golden_case_names
+
+    return golden_case_names()
+
+
+@pytest.mark.parametrize("name", _golden_cases())
+def test_golden_command_lines_pack_the_same_through_models(name, case_workdir, monkeypatch):
+    """flags -> Experiment -> from_models packs the very arrays C's flags pack (no render)."""
+    from conftest import load_case
+
+    from nbnumba.errors import NbError
+
+    args = list(load_case(name)["args"])
+    monkeypatch.chdir(case_workdir)
+    try:
+        sim = Simulation.from_args(args)
+        scene = sim.scene
+    except NbError:
+        pytest.skip("the command line is refused")
+    o = sim.options
+    if o.sourcefilename is not None:
+        pytest.skip("-sourcefile: source positions are not part of models.Beam")
+    if o.detector_twotheta != 0.0:
+        pytest.skip("-twotheta: C's distance uses odet before the two-theta rotation")
+    exp = sim.experiment
+    # the flags models do not hold, as given
+    keep = {k: getattr(o, k) for k in ("oversample", "water_size", "seed", "mosaic_seed",
+                                       "c_parity", "interpolate", "fudge", "dmin",
+                                       "curved_detector", "point_pixel", "oversample_thick",
+                                       "oversample_polar", "oversample_omega",
+                                       "detector_thicksteps", "detector_mu", "roi_xmin",
+                                       "roi_xmax", "roi_ymin", "roi_ymax", "mask_image",
+                                       "mask_fpixels", "adc_offset")}
+    again = Simulation.from_models(exp)
+    for k, v in keep.items():
+        setattr(again.options, k, v)
+    packed = again.panel_scenes[0]
+    assert np.array_equal(packed.det, scene.det)
+    # hkls is C's record count (a dense table counts its cells); the kernels test it != 0
+    assert (packed.params.hkls != 0) == (scene.params.hkls != 0)
+    assert packed.params._replace(hkls=scene.params.hkls) == scene.params
+    assert np.array_equal(packed.cells, scene.cells)
+    assert np.array_equal(packed.sources, scene.sources)
+    assert np.array_equal(packed.a_star, scene.a_star)
+    t = scene.resolved.structure_factors.table
+    hr, kr, lr = t.h_range, t.k_range, t.l_range
+    assert np.array_equal(packed.fhkl[:hr, :kr, :lr], scene.fhkl[:hr, :kr, :lr])
+    assert packed.interpolate == scene.interpolate
+
+
+def test_a_spectrum_equals_cs_dispersion_steps(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [*COMMON, "-default_F", "50", *panel_args(PANELS[0]), "-dispersion", "10",
+            "-dispsteps", "3", "-divergence", "0.2", "-divsteps", "2"]
+    sim = Simulation.from_args(args)
+    lambdas = sim.scene.resolved.sources.lambdas
+    assert len(lambdas) == 3
+    exp = sim.experiment
+    beam = dataclasses.replace(exp.beam, dispersion=0.0, dispersion_steps=-1,
+                               spectrum=models.Spectrum(tuple(lambdas)))
+    again = Simulation.from_models(dataclasses.replace(exp, beam=beam), oversample=1, seed=3)
+    assert np.array_equal(again.scene.sources, sim.scene.sources)
+    assert np.array_equal(again.run("exact").image, sim.run("exact").image)
