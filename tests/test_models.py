@@ -383,3 +383,17 @@ def test_gemmi_model_and_mtz_give_p1_amplitudes_with_friedel_mates(tmp_path, mon
     exp = Simulation.from_args([*COMMON, "-default_F", "1", *panel_args(PANELS[0])]).experiment
     r = Simulation.from_models(dataclasses.replace(exp, crystal=crystal), oversample=1).run()
     assert r.stats.max_I > 0
+
+
+def test_multi_panel_result_files_and_roi_warning(multi, tmp_path):
+    _, exp, _, _, _ = multi
+    sim = Simulation.from_models(exp, oversample=1, seed=3, roi=(0, 3, 0, 3))
+    assert any("-roi and -mask apply to a one-panel detector" in w for w in sim.warnings)
+    r = sim.run("exact")
+    rows, cols = exp.detector.slab_shape
+    assert r.header["fpixels"] == cols and r.header["spixels"] == rows
+    r.write(floatfile=tmp_path / "f.bin", intfile=tmp_path / "i.img")
+    assert np.array_equal(np.fromfile(tmp_path / "f.bin", dtype="<f4").reshape(rows, cols),
+                          r.image)
+    head = (tmp_path / "i.img").read_bytes()[:512].decode("ascii", "replace")
+    assert f"SIZE1={cols};" in head and f"SIZE2={rows};" in head
