@@ -230,7 +230,10 @@ def write_nxmx(path: str, geometry: DetectorGeometry, frames: Iterable[np.ndarra
                                                f"({g.convention} convention, {g.pivot} pivot)")
         det.create_dataset("type", data="simulated pixel array")
         det.create_dataset("sensor_material", data="Si")
-        det.create_dataset("sensor_thickness", data=g.thickness_m * mm).attrs["units"] = "mm"
+        # dxtbx's parallax model needs a real sensor: the run's, else a nominal one
+        # (geometry.NOMINAL_SENSOR_THICKNESS_M) that moves no pixel measurably
+        det.create_dataset("sensor_thickness", data=g.sensor_thickness_m * mm).attrs[
+            "units"] = "mm"
         det.create_dataset("count_time", data=g.exposure_s).attrs["units"] = "s"
         det.create_dataset("frame_time", data=g.exposure_s).attrs["units"] = "s"
         det.create_dataset("distance", data=close_mm).attrs["units"] = "mm"
