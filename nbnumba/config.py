@@ -214,6 +214,7 @@ class Options:
     # C's Fdump.bin cache (read without -hkl, written after -hkl): on for the command line
     # and Simulation.from_args, off for Simulation(**flags) and from_models unless dump= is given
     fdump: bool = _f(True, "flag")
+    expt_out: str | None = _f(None, "path (DIALS experiment list, .expt)")
 
     def __post_init__(self) -> None:
         # C: long misset_seed = seed;  (taken before argv is read)
