@@ -7,6 +7,7 @@ The Python API::
                         lambda_=1.0, detpixels=256, pixel=0.1, distance=100, seed=1)
     res = sim.run()            # nb.Result: .image, .stats, .header, .write(...)
     nb.engines()               # the registry: exact, vectorised, cuda, tiles
+                               # (the nbnumba.engines module, callable)
 
 Everything is imported on first use, so that ``import nbnumba`` stays cheap
 (no numba, no Dask): ``Simulation``, ``Result``, ``Options``, ``engines``,
@@ -26,7 +27,9 @@ _LAZY = {
     "Simulation": ("nbnumba.api", "Simulation"),
     "Result": ("nbnumba.api", "Result"),
     "Options": ("nbnumba.config", "Options"),
-    "engines": ("nbnumba.engines", "engines"),
+    # the registry module, callable: nb.engines() lists the engines whichever way it was
+    # imported (a submodule import rebinds the package attribute to the module)
+    "engines": ("nbnumba.engines", None),
     "select_engine": ("nbnumba.engines", "select"),
     "Engine": ("nbnumba.engines", "Engine"),
     "errors": ("nbnumba.errors", None),

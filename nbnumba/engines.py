@@ -35,6 +35,8 @@ name           device  exact  precisions        what it is
 from __future__ import annotations
 
 import os
+import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -274,3 +276,22 @@ register(Engine("tiles", "dask", True, ("double", "single"), _dask_available, _l
                 description="tiles on a Dask cluster, each by the engine a single run "
                             "would choose", options=("client", "tiles", "device", "exact",
                                                      "progress")))
+
+
+class _RegistryModule(types.ModuleType):
+    """This module, callable: ``nb.engines()`` lists the engines.
+
+    ``nbnumba.engines`` is both this module and the package's ``engines()``
+    listing.  Importing a submodule binds it as the package's attribute (the
+    import system does so after every first import), which used to replace the
+    function and break ``nb.engines()`` once anything had run.  Making the
+    module callable keeps every spelling working: ``nb.engines()``,
+    ``from nbnumba import engines; engines.select(...)`` and
+    ``nbnumba.engines.engines()``.
+    """
+
+    def __call__(self) -> list[Engine]:
+        return engines()
+
+
+sys.modules[__name__].__class__ = _RegistryModule
