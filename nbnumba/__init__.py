@@ -11,7 +11,9 @@ The Python API::
 
 Everything is imported on first use, so that ``import nbnumba`` stays cheap
 (no numba, no Dask): ``Simulation``, ``Result``, ``Options``, ``engines``,
-``select_engine``, ``errors``, ``NonBragg``/``NonBraggResult`` (nonBragg.c's
+``select_engine``, ``errors``, ``NbError``, ``NbnumbaWarning`` (the base of
+the library's warnings, issued with :func:`warnings.warn`; ``Result.warnings``
+keeps them as lines), ``CParityWarning``, ``NonBragg``/``NonBraggResult`` (nonBragg.c's
 amorphous scatter), and ``series``/``tiles`` (Dask distributed).
 """
 
@@ -34,6 +36,8 @@ _LAZY = {
     "Engine": ("nbnumba.engines", "Engine"),
     "errors": ("nbnumba.errors", None),
     "NbError": ("nbnumba.errors", "NbError"),
+    "NbnumbaWarning": ("nbnumba.errors", "NbnumbaWarning"),  # every library warning's base
+    "CParityWarning": ("nbnumba.errors", "CParityWarning"),  # result differs from C's files
     "NonBragg": ("nbnumba.companions.nonbragg", "NonBragg"),
     "NonBraggResult": ("nbnumba.companions.nonbragg", "NonBraggResult"),
     "series": ("nbnumba.distributed", "series"),

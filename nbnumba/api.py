@@ -30,6 +30,13 @@ from .config import Options
 __all__ = ["Simulation", "Result", "flags_to_argv"]
 
 
+def _warn(texts: str | Sequence[str] | None, category: type[Warning] | None = None) -> None:
+    """The library's warnings, issued the Python way (:func:`nbnumba.errors.warn`)."""
+    from .errors import NbnumbaWarning, warn
+
+    warn(texts, category or NbnumbaWarning)
+
+
 def _g(x: float) -> str:
     """C's ``%g``."""
     from .io import c_format_g
@@ -105,7 +112,10 @@ class Simulation:
     options : Options
         The parsed flags (C's variables, C's internal units).
     warnings : list of str
-        One-line warnings from the parser and the checks (C's surprising behaviour).
+        One-line warnings from the parser and the checks (C's surprising behaviour),
+        each also issued once with :func:`warnings.warn` as a
+        :class:`~nbnumba.errors.NbnumbaWarning` when the simulation is made (the
+        setup's when :attr:`scene` is resolved; the run's when it runs).
 
     Notes
     -----
@@ -141,6 +151,7 @@ class Simulation:
                                         f"option") for w in self.warnings)]
         if unknown:
             raise TypeError(f"Simulation() got unknown flag keyword(s): {', '.join(unknown)}")
+        _warn(self.warnings)
 
     @classmethod
     def from_args(cls, argv: Sequence[str]) -> Simulation:
@@ -155,19 +166,25 @@ class Simulation:
         sim = cls.__new__(cls)
         sim._init_from_argv([os.fspath(a) if isinstance(a, os.PathLike) else str(a)
                              for a in argv])
+        _warn(sim.warnings)
         return sim
 
     @classmethod
     def from_options(cls, options: Options, warnings: Sequence[str] = (),
                      check: bool = True) -> Simulation:
-        """A simulation from parsed options (a copy is kept); ``check`` makes the input checks."""
+        """A simulation from parsed options (a copy is kept); ``check`` makes the input checks.
+
+        ``warnings`` (the parser's) are kept in :attr:`warnings`, not issued again; the
+        checks' own warnings are issued (:class:`~nbnumba.errors.NbnumbaWarning`)."""
         sim = cls.__new__(cls)
         sim.options = copy.deepcopy(options)
         sim.warnings = list(warnings)
         if check:
             from .validate import validate_inputs
 
-            sim.warnings += validate_inputs(sim.options, list(warnings))
+            more = validate_inputs(sim.options, list(warnings))
+            sim.warnings += more
+            _warn(more)
         sim._scene = None
         sim._setup_stdout = ""
         sim._setup_warnings = []
@@ -218,6 +235,7 @@ class Simulation:
             self._scene = scene
             self._setup_stdout = setup_report(scene.resolved)
             self._setup_warnings = list(scene.resolved.warnings) + finite_notes
+            _warn(self._setup_warnings)
             # C's noise draws from the generator state setup left: keep a copy per run
             self._rng_after_setup = copy.deepcopy(rng)
         return self._scene
@@ -269,6 +287,7 @@ class Simulation:
             An impossible engine request (:func:`nbnumba.engines.select`).
         """
         from .engines import parity_note
+        from .errors import CParityWarning
         from .simulate import render
         from .validate import check_memory
 
@@ -298,6 +317,7 @@ class Simulation:
         note = parity_note(chosen, bool(self.options.c_parity))
         if note and note not in result.warnings:
             result.warnings.append(note)
+            _warn(note, CParityWarning)
         return result
 
     # ----------------------------------------------------------------- series
@@ -332,12 +352,20 @@ class Simulation:
             from .errors import UsageError
 
             raise UsageError(f"series: --frames must be at least 1, not {frames}")
+        from .errors import warnings_silenced
+
         for i in range(int(frames)):
-            result = self.frame(i, start_phi).run(engine)
+            if i == 0:  # the frames share their warnings: issued once, each result lists them
+                result = self.frame(i, start_phi).run(engine)
+            else:
+                with warnings_silenced():
+                    result = self.frame(i, start_phi).run(engine)
             if frame_oscillation(self.options) == 0.0:
-                result.warnings.append("warning: the frames' phi range is 0 (no -osc, "
-                                       "-phistep or -phisteps): every frame has the same "
-                                       "angle")
+                same = ("warning: the frames' phi range is 0 (no -osc, -phistep or -phisteps): "
+                        "every frame has the same angle")
+                result.warnings.append(same)
+                if i == 0:
+                    _warn(same)
             yield result
 
 
@@ -385,7 +413,8 @@ class Result:
         The SMV header's fields as C writes them (``nbnumba.io.smv_header``'s
         keyword arguments: geometry in C's internal units).
     warnings : list of str
-        Parser, check and setup warnings.
+        Parser, check, setup and run warnings (already issued as Python warnings,
+        :class:`~nbnumba.errors.NbnumbaWarning`; kept here as ``"warning: ..."`` lines).
     engine : str
         The engine that computed the image.
     trace : list of str

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import EXIT_USAGE, NbError, shown
+from .errors import warn as issue_warnings
 from .kernels.tiles import count_cores, numba_threads_for, use_numba_threads
 
 __all__ = [
@@ -438,9 +439,11 @@ def write_series_geometry(name: str, run: SeriesRun) -> list[str]:
 def render_frame(job: FrameJob) -> FrameResult:
     """Worker task: one frame, computed as a single run would, written atomically; the
     inputs the client read from pipes (``job.streams``) stand for those files here."""
+    from .errors import warnings_silenced
     from .inputs import run_inputs
 
-    with run_inputs() as inputs:
+    # ARGS' warnings are the client's to give (series() issues them once): none per frame
+    with run_inputs() as inputs, warnings_silenced():
         inputs.preload(dict(job.streams))
         return _render_frame_here(job)
 
@@ -809,6 +812,7 @@ class SeriesRun:
                 for w in result.warnings:
                     if w not in self.format_warnings:
                         self.format_warnings.append(w)
+                        issue_warnings(w)
                         if self.warn is not None:
                             self.warn(w)
                 if bar is not None:
@@ -871,8 +875,9 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     ``distributed.Client``; else one on ``scheduler``, else a new LocalCluster of
     ``workers`` processes. Frames already complete are skipped unless ``force``.
     With ``wait=False`` the returned run's ``futures`` are live; call ``run.wait()``.
-    ARGS get a single run's input checks here, before any worker starts; ``warn``
-    receives their warnings, once each.
+    ARGS get a single run's input checks here, before any worker starts; their
+    warnings (and the formats') are issued once each as Python warnings
+    (:class:`~nbnumba.errors.NbnumbaWarning`), and ``warn`` receives them too.
     """
     if frames < 1:
         raise SeriesError("--frames must be at least 1", exit_code=2)
@@ -883,6 +888,7 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
 
     with run_inputs() as inputs:
         opts, warnings = parse_checked(args)
+    issue_warnings(warnings)
     if warn is not None:
         for w in dict.fromkeys(warnings):
             warn(w)
@@ -959,21 +965,24 @@ def tiles(args: Sequence[str], tiles: Sequence[int] = (2, 2), *, client=None,
           warn: Callable[[str], None] | None = None) -> np.ndarray:
     """Run ``nanobragg-nb ARGS`` with its pixels computed as tiles on a Dask cluster.
 
-    Writes the files the single run writes; ``out``/``warn`` receive its stdout and
-    warnings (default: sys.stdout, sys.stderr). Returns the float image
+    Writes the files the single run writes; ``out`` receives its stdout (default:
+    sys.stdout); its warnings are issued as Python warnings
+    (:class:`~nbnumba.errors.NbnumbaWarning`) and ``warn`` receives them too. Returns the
+    float image
     (float32, [slow, fast]), identical to the single-process one.  For the
     image without files, use ``Simulation.run(engine="tiles", client=..., tiles=...)``.
     """
     from .api import Simulation
 
     opts, warnings = parse_checked(args)
+    issue_warnings(warnings)  # the setup's and the run's: issued by Simulation
     out = out or sys.stdout.write
-    warn = warn or (lambda text: sys.stderr.write(text.rstrip("\n") + "\n"))
     sim = Simulation.from_options(opts, warnings, check=False)
     with client_for(client, workers, scheduler) as c:
         result = sim.run("tiles", client=c, tiles=tiles, progress=progress)
-    for w in result.warnings:
-        warn(w)
+    if warn is not None:
+        for w in result.warnings:
+            warn(w)
     for line in result.stdout.splitlines(keepends=True):
         out(line)
     result.write_default_files()

@@ -50,3 +50,110 @@ def test_every_package_name_survives_its_submodules_import():
         "assert callable(nb.Simulation) and callable(nb.select_engine)\n"
         "print('ok')\n")
     assert done.returncode == 0, done.stderr
+
+
+# ------------------------------------------------------------ warnings, the Python way
+
+TINY = dict(cell=(100, 100, 100, 90, 90, 90), default_F=100, N=1, detpixels=4)
+
+
+def _ours(caught) -> list[str]:
+    import nbnumba as nb
+
+    return [str(w.message) for w in caught if issubclass(w.category, nb.NbnumbaWarning)]
+
+
+def test_simulation_warnings_are_python_warnings_and_kept_as_lines():
+    import warnings
+
+    import nbnumba as nb
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sim = nb.Simulation.from_args(["-cell", "100", "100", "100", "90", "90", "90",
+                                       "-default_F", "100", "-detpixels", "4",
+                                       "-distnace", "150"])
+    texts = _ours(caught)
+    assert texts and texts[0].startswith("-distnace matches no nanoBragg.c option")
+    assert caught[0].filename == __file__  # the caller's line, not the library's
+    assert any(w.startswith("warning: -distnace matches no") for w in sim.warnings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = sim.run(progress=False)
+    assert not any("-distnace" in t for t in _ours(caught))  # issued once, when made
+    assert any(w.startswith("warning: -distnace") for w in res.warnings)
+
+
+def test_warnings_are_filterable_by_our_category():
+    import warnings
+
+    import nbnumba as nb
+
+    assert issubclass(nb.CParityWarning, nb.NbnumbaWarning)
+    assert issubclass(nb.NbnumbaWarning, UserWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nb.NbnumbaWarning)
+        try:
+            nb.Simulation.from_args(["-default_F", "100", "-distnace", "150"])
+        except nb.NbnumbaWarning as exc:
+            assert "-distnace" in str(exc)
+        else:
+            raise AssertionError("no NbnumbaWarning")
+
+
+def test_series_issues_a_shared_warning_once():
+    import warnings
+
+    import nbnumba as nb
+
+    sim = nb.Simulation(**TINY, osc=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = list(sim.series(3))
+    assert sum("every frame has the same angle" in t for t in _ours(caught)) == 1
+    assert all(any("every frame has the same angle" in w for w in r.warnings)
+               for r in results)
+
+
+def test_nonbragg_and_noisify_warnings_are_python_warnings(tmp_path, monkeypatch):
+    import shutil
+    import warnings
+
+    import numpy as np
+    import pytest
+    from conftest import REPO
+
+    import nbnumba as nb
+
+    water = REPO.parent / "shared" / "companions" / "inputs" / "water.stol"
+    if not water.is_file():
+        pytest.skip("../shared/companions/inputs is not present")
+    shutil.copy(water, tmp_path / "water.stol")
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = nb.NonBragg.from_args(["-stol", "water.stol", "-detpixels", "8", "-nonoise",
+                                     "-twotheta_axis", "0.6", "0.8", "0"]).run()
+    assert any("also matched -twotheta" in t for t in _ours(caught))
+    assert any("also matched -twotheta" in w for w in res.warnings)
+    img = np.zeros((8, 8), np.float32)
+    img[3, 7] = 100.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = nb.Noisify(detpixels=8, nonoise=True, psf="gauss", psf_fwhm=150, psf_radius=2,
+                         pixel=0.1, seed=1).run(image=img)
+    assert any("line 901" in t for t in _ours(caught))
+    assert any("line 901" in w for w in res.warnings)
+
+
+def test_cli_prints_each_warning_once_as_before(tmp_path, monkeypatch, capsys):
+    from nbnumba.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100",
+                 "-detpixels", "4", "-nonoise", "-nopgm", "-noprogress", "-distnace", "150",
+                 "-floatfile", "f.bin", "-intfile", "i.img"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "-distnace" in line]
+    assert len(lines) == 1 and lines[0].startswith("warning: -distnace matches no")
+    assert "NbnumbaWarning" not in err

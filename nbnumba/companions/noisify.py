@@ -41,6 +41,7 @@ from ..errors import (
     UsageError,
     write_error,
 )
+from ..errors import warn as issue_warnings
 from ..io import (
     atomic_write,
     c_atof,
@@ -601,7 +602,8 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
         -detpixels/-header gives the image size (C would guess it from the pixel count).
     out, warn : callables, optional
         Receive C's stdout text and our warning lines as they come (the result keeps
-        both anyway).
+        both anyway; each warning is also issued once with :func:`warnings.warn` as a
+        :class:`~nbnumba.errors.NbnumbaWarning`).
 
     Raises
     ------
@@ -627,6 +629,7 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
     def note(text: str) -> None:
         if text not in warnings:
             warnings.append(text)
+            issue_warnings(text)  # the Python way (NbnumbaWarning)
             if warn is not None:
                 warn(text)
 
@@ -1040,6 +1043,7 @@ class Noisify:
     def _setup(self, argv: list[str]) -> None:
         self.argv = argv
         self.options, self.warnings = parse_args(argv)
+        issue_warnings(self.warnings)  # C's parsing surprises, at the line that made it
 
     def run(self, image: np.ndarray | Sequence[np.ndarray] | None = None) -> NoisifyResult:
         """Run; ``image`` (float32 photons/pixel [slow, fast], or a list of such arrays
