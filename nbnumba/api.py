@@ -79,6 +79,12 @@ def flags_to_argv(flags: dict[str, Any]) -> list[str]:
             value = value.item()
         if value is None or value is False or isinstance(value, np.bool_) and not value:
             continue
+        if isinstance(value, np.ndarray) and value.ndim > 1:
+            # an hkl list or an A matrix: C reads them from files (-hkl, -mat)
+            shape = "x".join(str(n) for n in value.shape)
+            raise TypeError(f"{key}=<{shape} array>: {flag} takes a file name, not an array "
+                            f"(nanoBragg.c reads it from a file: write it first, e.g. with "
+                            f"numpy.savetxt)")
         argv.append(flag)
         if value is True or isinstance(value, np.bool_):
             continue

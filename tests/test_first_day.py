@@ -157,3 +157,17 @@ def test_cli_prints_each_warning_once_as_before(tmp_path, monkeypatch, capsys):
     lines = [line for line in err.splitlines() if "-distnace" in line]
     assert len(lines) == 1 and lines[0].startswith("warning: -distnace matches no")
     assert "NbnumbaWarning" not in err
+
+
+# ------------------------------------------------------------ arrays where files go
+
+def test_an_array_for_a_file_flag_is_refused_clearly():
+    import numpy as np
+    import pytest
+
+    import nbnumba as nb
+
+    with pytest.raises(TypeError, match=r"hkl=<5x4 array>: -hkl takes a file name"):
+        nb.Simulation(cell=(100, 100, 100, 90, 90, 90), hkl=np.ones((5, 4)))
+    with pytest.raises(TypeError, match=r"mat=<3x3 array>: -mat takes a file name"):
+        nb.Simulation(mat=np.eye(3))
