@@ -171,3 +171,34 @@ def test_an_array_for_a_file_flag_is_refused_clearly():
         nb.Simulation(cell=(100, 100, 100, 90, 90, 90), hkl=np.ones((5, 4)))
     with pytest.raises(TypeError, match=r"mat=<3x3 array>: -mat takes a file name"):
         nb.Simulation(mat=np.eye(3))
+
+
+# ------------------------------------------------------------ Noisify's array size
+
+def test_noisify_refuses_an_array_of_another_size():
+    import numpy as np
+    import pytest
+
+    import nbnumba as nb
+
+    small = np.ones((64, 64), np.float32)  # was zero-padded to 100x100
+    with pytest.raises(ValueError, match=r"a 64x64 \(fast x slow\) array, not the 100x100"):
+        nb.Noisify(seed=1, detpixels=100, nonoise=True).run(image=small)
+    with pytest.raises(nb.errors.UsageError, match="image: 4000 values, not the 10000"):
+        nb.Noisify(seed=1, detpixels=100, nonoise=True).run(image=np.ones(4000, np.float32))
+    wide = np.ones((8, 16), np.float32)  # the array's own shape, or flags that agree
+    assert nb.Noisify(seed=1, nonoise=True).run(image=wide).int_image.shape == (8, 16)
+    res = nb.Noisify(seed=1, detpixels_x=16, detpixels_y=8, nonoise=True).run(image=wide)
+    assert res.int_image.shape == (8, 16)
+
+
+def test_noisify_cli_still_reads_a_file_of_another_size_as_c(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    from nbnumba.cli.noisify import main
+
+    monkeypatch.chdir(tmp_path)
+    np.ones(64 * 64, np.float32).tofile("small.bin")
+    assert main(["-floatfile", "small.bin", "-detpixels", "100", "-nonoise", "-nopgm",
+                 "-seed", "1"]) == 0
+    assert "leaves the rest 0" in capsys.readouterr().err
