@@ -279,7 +279,9 @@ class Simulation:
             ``"exact"``, ``"vectorised"``, ``"cuda"``, ``"tiles"``, or an
             :class:`nbnumba.engines.Engine`.
         progress : bool
-            Show a progress bar on stderr.
+            Show progress on stderr: ``tqdm.auto``'s bar in a notebook, tqdm's bar
+            on a terminal, a plain line every 30 s in a log or pipe
+            (:func:`nbnumba.progress.progress_bar`).
         **engine_options
             Passed to the engine's loader (``tiles``: ``client``, ``tiles``).
 

@@ -773,10 +773,10 @@ class SeriesRun:
 
         bar = None
         if progress:
-            from tqdm import tqdm
+            from .progress import progress_bar
 
-            bar = tqdm(total=self.frames, initial=len(self.skipped), unit="frame",
-                       desc="series", file=sys.stderr)
+            bar = progress_bar(self.frames, "frame", "series", initial=len(self.skipped),
+                               leave=True)
         frame_of = {f.key: i for i, f in self.futures.items()}
         # nothing submitted (all frames complete): there may be no client at all
         pending = as_completed(list(self.futures.values())) if self.futures else []

@@ -202,3 +202,53 @@ def test_noisify_cli_still_reads_a_file_of_another_size_as_c(tmp_path, monkeypat
     assert main(["-floatfile", "small.bin", "-detpixels", "100", "-nonoise", "-nopgm",
                  "-seed", "1"]) == 0
     assert "leaves the rest 0" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ progress off a terminal
+
+def test_progress_in_a_log_is_plain_periodic_lines():
+    import io
+    import time
+
+    from nbnumba.progress import progress_bar
+
+    log = io.StringIO()
+    bar = progress_bar(10, file=log, log_interval_s=0.02)
+    for _ in range(10):
+        time.sleep(0.01)
+        bar.update(1)
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and log.getvalue().endswith("\n")
+    assert 1 < len(lines) <= 10
+    assert lines[-1].startswith("nanobragg-nb: 100% (10/10 row) [")
+    assert len(set(lines)) == len(lines)  # close() does not repeat the last line
+    quiet = io.StringIO()  # a run shorter than the interval says nothing
+    bar = progress_bar(10, file=quiet, log_interval_s=30)
+    bar.update(10)
+    bar.close()
+    assert quiet.getvalue() == ""
+
+
+def test_run_progress_reaches_a_log(monkeypatch, capsys):
+    import nbnumba as nb
+    from nbnumba import progress
+
+    monkeypatch.setattr(progress, "LOG_INTERVAL_S", 0.0)
+    nb.Simulation(**TINY).run(progress=True)
+    err = capsys.readouterr().err  # pytest's capture: not a terminal
+    assert "nanobragg-nb: 100% (4/4 row)" in err and "\r" not in err
+
+
+def test_progress_in_a_notebook_uses_tqdm_auto():
+    """In an IPython kernel stderr is no terminal, yet renders bars: tqdm.auto's is used."""
+    done = _python(
+        "import sys, types\n"
+        "sys.modules['ipykernel.zmqshell'] = types.ModuleType('ipykernel.zmqshell')\n"
+        "from nbnumba.progress import in_notebook, progress_bar\n"
+        "assert in_notebook()\n"
+        "bar = progress_bar(5, 'row', 'cell')\n"
+        "bar.update(5)\n"
+        "bar.close()\n")
+    assert done.returncode == 0, done.stderr
+    assert "cell: 100%" in done.stderr
