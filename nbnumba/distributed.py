@@ -100,6 +100,17 @@ class SeriesError(NbError, ValueError):
     exit_code = EXIT_USAGE
 
 
+def _require(what: str, extra: str, *modules: str) -> None:
+    """:func:`nbnumba.extras.require` as a :class:`SeriesError` (exit code 4)."""
+    from .errors import ResourceError
+    from .extras import require
+
+    try:
+        require(what, extra, *modules)
+    except ResourceError as exc:
+        raise SeriesError(str(exc), exc.exit_code) from None
+
+
 # --------------------------------------------------------------------------- cluster
 
 
@@ -178,6 +189,7 @@ def dask_setup(worker: Any) -> None:
 
 def _connect(workers: int | None, scheduler: str | None):
     """A client on ``scheduler``, or on a new LocalCluster of ``workers`` processes."""
+    _require("a Dask cluster", "dask", "dask", "distributed")
     if not scheduler:
         return local_cluster_client(workers)
     from distributed import Client
@@ -663,6 +675,9 @@ def _resolve_plan(args: Sequence[str], opts, template: str, start_phi: float | N
         if len(names) < 2:
             raise SeriesError(f"--template {shown(template)} names the same file for every "
                               "frame: put {frame} or {frame:05d} in it", exit_code=2)
+    writer = {"cbf": ("fabio",), "edf": ("fabio",), "h5": ("h5py", "hdf5plugin")}.get(fmt)
+    if writer:
+        _require(f"a {suffix} series", "formats", *writer)
     if content not in CONTENTS:
         raise SeriesError(f"--content must be one of {', '.join(CONTENTS)}", exit_code=2)
     if content == "auto":
@@ -881,6 +896,8 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     """
     if frames < 1:
         raise SeriesError("--frames must be at least 1", exit_code=2)
+    if client is None:
+        _require("a series on a Dask cluster", "dask", "dask", "distributed")
     if frames > MAX_FRAMES:
         raise SeriesError(f"--frames {frames}: more than {MAX_FRAMES} frames in one series; "
                           "split it (--start-phi) into several", exit_code=2)
@@ -974,6 +991,8 @@ def tiles(args: Sequence[str], tiles: Sequence[int] = (2, 2), *, client=None,
     """
     from .api import Simulation
 
+    if client is None:
+        _require("tiles on a Dask cluster", "dask", "dask", "distributed")
     opts, warnings = parse_checked(args)
     issue_warnings(warnings)  # the setup's and the run's: issued by Simulation
     out = out or sys.stdout.write

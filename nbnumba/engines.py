@@ -186,8 +186,11 @@ def _check(engine: Engine, device: str, exact: bool, precision: str) -> Engine:
                          f"{', '.join(engine.precisions)}; single precision needs a GPU)")
     if not engine.available():
         if engine.device == "cuda":
-            raise ResourceError("-device cuda: no usable CUDA GPU (numba-cuda not installed "
-                                "or no GPU visible)")
+            raise ResourceError("-device cuda: no usable CUDA GPU (numba-cuda not installed: "
+                                "pip install 'nbnumba[cuda]'; or no GPU visible)")
+        if engine.device == "dask":
+            raise ResourceError(f"engine {engine.name!r} needs Dask (distributed), which is "
+                                f"not installed: pip install 'nbnumba[dask]'")
         raise ResourceError(f"engine {engine.name!r} is not available here")
     return engine
 

@@ -252,3 +252,86 @@ def test_progress_in_a_notebook_uses_tqdm_auto():
         "bar.close()\n")
     assert done.returncode == 0, done.stderr
     assert "cell: 100%" in done.stderr
+
+
+# ------------------------------------------------------------ install: light core, data
+
+OPTIONAL = "fabio,h5py,hdf5plugin,dask,distributed,numba_cuda,matplotlib"
+
+
+def _without_extras(code: str, cwd) -> subprocess.CompletedProcess:
+    """``code`` in a fresh interpreter where no extra is importable (a bare install)."""
+    block = "".join(f"sys.modules[{m!r}] = None\n" for m in OPTIONAL.split(","))
+    return subprocess.run([sys.executable, "-c", "import sys\n" + block + code], cwd=cwd,
+                          capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+
+
+def test_the_core_runs_without_any_extra(tmp_path):
+    done = _without_extras(
+        "import numpy as np, nbnumba as nb\n"
+        "from nbnumba.cli.main import main\n"
+        "from nbnumba.cli.nonbragg import main as nonbragg\n"
+        "from nbnumba.cli.noisify import main as noisify\n"
+        "from nbnumba.data import stol_path\n"
+        "run = ['-cell', '100', '100', '100', '90', '90', '90', '-default_F', '100',\n"
+        "       '-detpixels', '16', '-noprogress', '-seed', '1']\n"
+        "assert main(run + ['-floatfile', 'f.bin', '-intfile', 'i.img']) == 0\n"
+        "assert nonbragg(['-stol', str(stol_path('water')), '-detpixels', '16',\n"
+        "                 '-floatfile', 'w.bin', '-nonoise']) == 0\n"
+        "assert noisify(['-floatfile', 'w.bin', '-detpixels', '16', '-seed', '1']) == 0\n"
+        "assert nb.Simulation(cell=(100, 100, 100, 90, 90, 90), default_F=100,\n"
+        "                     detpixels=8).run().image.shape == (8, 8)\n"
+        "assert main(run + ['-cbffile', 'x.cbf']) == 4\n"
+        "print('ok')\n", tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "error: -cbffile needs fabio, which is not installed: pip install " \
+           "'nbnumba[formats]'" in done.stderr
+    assert not (tmp_path / "x.cbf").exists()
+
+
+def test_series_without_dask_names_the_extra(tmp_path):
+    done = _without_extras(
+        "from nbnumba.cli.main import main\n"
+        "sys.exit(main(['series', '--frames', '2', '-cell', '100', '100', '100', '90', '90',\n"
+        "               '90', '-default_F', '100', '-detpixels', '8']))\n", tmp_path)
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.strip().endswith("pip install 'nbnumba[dask]'")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_extras_names_what_is_missing():
+    import pytest
+
+    from nbnumba.errors import ResourceError
+    from nbnumba.extras import missing, require
+
+    assert missing("numpy", "no_such_module_xyz") == ["no_such_module_xyz"]
+    with pytest.raises(ResourceError, match=r"^-x needs no_such_module_xyz, which is not "
+                                            r"installed: pip install 'nbnumba\[formats\]'$"):
+        require("-x", "formats", "no_such_module_xyz")
+
+
+def test_stol_tables_ship_as_package_data():
+    import pytest
+
+    import nbnumba as nb
+    from nbnumba.data import STOL_TABLES, stol_path
+
+    shared = REPO.parent / "shared" / "companions" / "inputs"
+    for name in ("water", "air", "ice"):
+        path = stol_path(name)
+        assert path.is_file() and path == stol_path(f"{name}.stol")
+        if shared.is_dir():
+            assert path.read_bytes() == (shared / f"{name}.stol").read_bytes()
+    assert set(STOL_TABLES) == {"water", "air", "ice"}
+    with pytest.raises(ValueError, match="there are: water, air, ice"):
+        stol_path("vodka")
+    res = nb.NonBragg(stol=stol_path("water"), detpixels=8, nonoise=True).run()
+    assert res.image.shape == (8, 8) and float(res.image.max()) > 0
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    data = config["tool"]["setuptools"]["package-data"]["nbnumba.data"]
+    assert "*.stol" in data  # in the wheel (checked by building one: see the report)
+    core = config["project"]["dependencies"]
+    assert not any(d.startswith(("fabio", "h5py", "dask", "numba-cuda")) for d in core)
