@@ -228,6 +228,7 @@ class Simulation:
         rendered.
         """
         if self._scene is None:
+            from .errors import CParityWarning
             from .rng import RandomStreams
             from .setup.prepare import prepare
             from .setup.report import setup_report
@@ -242,6 +243,12 @@ class Simulation:
             self._setup_stdout = setup_report(scene.resolved)
             self._setup_warnings = list(scene.resolved.warnings) + finite_notes
             _warn(self._setup_warnings)
+            from .setup.rules import stale_rotation_differs, stale_rotation_note
+
+            if not self.options.c_parity and stale_rotation_differs(scene.phi_values):
+                # C's files differ from ours here: said once, as C's quirk (issue 24)
+                self._setup_warnings.append(stale_rotation_note())
+                _warn(self._setup_warnings[-1], CParityWarning)
             # C's noise draws from the generator state setup left: keep a copy per run
             self._rng_after_setup = copy.deepcopy(rng)
         return self._scene

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import EXIT_USAGE, NbError, shown
+from .errors import CParityWarning
 from .errors import warn as issue_warnings
 from .kernels.tiles import count_cores, numba_threads_for, use_numba_threads
 
@@ -270,6 +271,17 @@ class SeriesPlan:
     content: str  # float, int or noise
     fmt: str
     template: str  # absolute
+
+
+def _stale_rotation_frames(plan: SeriesPlan, opts, frames: int) -> list[int]:
+    """The frames whose φ steps meet C's stale rotation (:mod:`nbnumba.setup.rules`); each
+    frame's φ start is what its worker sets (``-phi start+i*osc``)."""
+    from .constants import RTD
+    from .setup.rules import phi_sampling, stale_rotation_frames
+
+    phisteps, _, phistep = phi_sampling(opts.phisteps, opts.osc, opts.phistep)
+    phi0s = [(plan.start_phi + i * plan.osc) / RTD for i in range(frames)]
+    return stale_rotation_frames(phi0s, phisteps, phistep, bool(opts.c_parity))
 
 
 def frame_command(args: Sequence[str], frame: int, start_phi: float, osc: float,
@@ -941,6 +953,14 @@ def _start_series(args, opts, frames, template, manifest_path, lock, client, sta
     manifest = old or {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION,
                        "command": command, "template": os.path.basename(template),
                        "frames": {}}
+    stale = _stale_rotation_frames(plan, opts, frames)
+    if stale:  # frames whose files differ from C's -phi run (issue 24): said once
+        from .setup.rules import stale_rotation_note
+
+        note = stale_rotation_note(stale)
+        issue_warnings(note, CParityWarning)
+        if warn is not None:
+            warn(note)
     entries = manifest.setdefault("frames", {})
     if plan.fmt == "h5" and _complete(plan.template, manifest.get("stack")):
         skipped = list(range(frames))

@@ -335,3 +335,101 @@ def test_stol_tables_ship_as_package_data():
     assert "*.stol" in data  # in the wheel (checked by building one: see the report)
     core = config["project"]["dependencies"]
     assert not any(d.startswith(("fabio", "h5py", "dask", "numba-cuda")) for d in core)
+
+
+# ------------------------------------------------------------ C's stale φ=0 rotation
+
+STALE = "the phi steps include phi = 0 and other angles: nanoBragg.c does not rotate"
+
+
+def test_stale_rotation_rule_matches_the_golden_carryover_cases():
+    """The golden cases mark where C's φ=0 carry-over changes the image (README)."""
+    import pytest
+
+    from conftest import golden_case_names, load_case
+    from nbnumba.cargs import parse_args
+    from nbnumba.setup.rules import stale_rotation_differs
+    from nbnumba.setup.sampling import resolve_sampling
+
+    names = golden_case_names()
+    if not names:
+        pytest.skip("../shared/golden is not present")
+    marks = {}
+    for name in names:
+        case = load_case(name)
+        o, _ = parse_args(list(case["args"]))
+        marks[name] = (stale_rotation_differs(resolve_sampling(o).phi_values),
+                       bool(case["carryover"]))
+    assert all(ours == theirs for ours, theirs in marks.values()), marks
+    assert any(theirs for _, theirs in marks.values())
+
+
+def test_stale_rotation_note_once_on_stderr_only_where_c_differs(tmp_path, monkeypatch,
+                                                                 capsys):
+    from nbnumba.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    base = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100",
+            "-detpixels", "8", "-nonoise", "-nopgm", "-noprogress", "-floatfile", "f.bin",
+            "-intfile", "i.img"]
+    for extra, said in [(["-osc", "1"], True), (["-phi", "0", "-osc", "1", "-phisteps", "3"],
+                                                True),
+                        (["-osc", "1", "-c_parity"], False), (["-phi", "1", "-osc", "1"], False),
+                        ([], False), (["-phi", "-1", "-osc", "1", "-phisteps", "3"], False)]:
+        assert main([*base, *extra]) == 0
+        err = capsys.readouterr().err
+        assert err.count(STALE) == (1 if said else 0), (extra, err)
+
+
+def test_stale_rotation_is_a_cparity_warning_in_the_api():
+    import warnings
+
+    import nbnumba as nb
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = nb.Simulation(**TINY, osc=1).run()
+    assert [w.category for w in caught if STALE in str(w.message)] == [nb.CParityWarning]
+    assert sum(STALE in w for w in res.warnings) == 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nb.Simulation(**TINY, osc=1, c_parity=True).run()
+    assert not any(STALE in str(w.message) for w in caught)
+
+
+def test_stale_rotation_frames_of_a_series():
+    from nbnumba.constants import RTD
+    from nbnumba.setup.rules import stale_rotation_frames, stale_rotation_note
+
+    starts = [(-2.0 + i * 1.0) / RTD for i in range(5)]  # -phi -2 -osc 1, frame by frame
+    assert stale_rotation_frames(starts, 2, 0.5 / RTD, False) == [2]
+    assert stale_rotation_frames(starts, 2, 0.5 / RTD, True) == []
+    assert stale_rotation_frames(starts, 1, 0.0, False) == []  # stills: unrotated anyway
+    assert stale_rotation_frames([-1.0 / RTD], 10**9, 0.5 / RTD, False) == [0]  # cheap
+    assert stale_rotation_note([2]).startswith("warning: frame 2: the phi steps include")
+
+
+def test_the_note_is_said_exactly_where_c_differs(tmp_path, monkeypatch, capsys):
+    """Against a nanoBragg.c build: the image equals C's where nothing is said."""
+    import os
+    import pathlib
+
+    import numpy as np
+    import pytest
+
+    c_bin = os.environ.get("NB_C_BIN")
+    if not c_bin or not pathlib.Path(c_bin).is_file():
+        pytest.skip("NB_C_BIN is not set to a nanoBragg.c build")
+    from nbnumba.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    base = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100", "-N", "5",
+            "-detpixels", "32", "-pixel", "0.5", "-distance", "100", "-nonoise", "-nopgm",
+            "-misset", "10", "20", "30"]
+    for extra in (["-osc", "1"], ["-phi", "1", "-osc", "1"]):
+        subprocess.run([c_bin, *base, *extra, "-floatfile", "c.bin"], capture_output=True,
+                       check=True)
+        assert main([*base, *extra, "-floatfile", "p.bin", "-noprogress"]) == 0
+        said = STALE in capsys.readouterr().err
+        same = np.array_equal(np.fromfile("c.bin", "<f4"), np.fromfile("p.bin", "<f4"))
+        assert said != same, (extra, said, same)
