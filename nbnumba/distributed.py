@@ -32,8 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import EXIT_USAGE, NbError, shown
-from .errors import CParityWarning
+from .errors import EXIT_USAGE, CParityWarning, NbError, shown
 from .errors import warn as issue_warnings
 from .kernels.tiles import count_cores, numba_threads_for, use_numba_threads
 

@@ -345,8 +345,8 @@ STALE = "the phi steps include phi = 0 and other angles: nanoBragg.c does not ro
 def test_stale_rotation_rule_matches_the_golden_carryover_cases():
     """The golden cases mark where C's φ=0 carry-over changes the image (README)."""
     import pytest
-
     from conftest import golden_case_names, load_case
+
     from nbnumba.cargs import parse_args
     from nbnumba.setup.rules import stale_rotation_differs
     from nbnumba.setup.sampling import resolve_sampling
