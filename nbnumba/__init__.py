@@ -7,10 +7,13 @@ The Python API::
                         lambda_=1.0, detpixels=256, pixel=0.1, distance=100, seed=1)
     res = sim.run()            # nb.Result: .image, .stats, .header, .write(...)
     nb.engines()               # the registry: exact, vectorised, cuda, tiles
+                               # (the nbnumba.engines module, callable)
 
 Everything is imported on first use, so that ``import nbnumba`` stays cheap
 (no numba, no Dask): ``Simulation``, ``Result``, ``Options``, ``engines``,
-``select_engine``, ``errors``, ``NonBragg``/``NonBraggResult`` (nonBragg.c's
+``select_engine``, ``errors``, ``NbError``, ``NbnumbaWarning`` (the base of
+the library's warnings, issued with :func:`warnings.warn`; ``Result.warnings``
+keeps them as lines), ``CParityWarning``, ``NonBragg``/``NonBraggResult`` (nonBragg.c's
 amorphous scatter), ``series``/``tiles`` (Dask distributed), and the models
 (``Experiment``, ``Beam``, ``Spectrum``, ``Crystal``, ``StructureFactorTable``,
 ``Detector``, ``Panel``, ``Goniometer``, ``Scan``) for ``Simulation.from_models``.
@@ -28,11 +31,15 @@ _LAZY = {
     "Simulation": ("nbnumba.api", "Simulation"),
     "Result": ("nbnumba.api", "Result"),
     "Options": ("nbnumba.config", "Options"),
-    "engines": ("nbnumba.engines", "engines"),
+    # the registry module, callable: nb.engines() lists the engines whichever way it was
+    # imported (a submodule import rebinds the package attribute to the module)
+    "engines": ("nbnumba.engines", None),
     "select_engine": ("nbnumba.engines", "select"),
     "Engine": ("nbnumba.engines", "Engine"),
     "errors": ("nbnumba.errors", None),
     "NbError": ("nbnumba.errors", "NbError"),
+    "NbnumbaWarning": ("nbnumba.errors", "NbnumbaWarning"),  # every library warning's base
+    "CParityWarning": ("nbnumba.errors", "CParityWarning"),  # result differs from C's files
     "NonBragg": ("nbnumba.companions.nonbragg", "NonBragg"),
     "NonBraggResult": ("nbnumba.companions.nonbragg", "NonBraggResult"),
     "series": ("nbnumba.distributed", "series"),

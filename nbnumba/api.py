@@ -30,6 +30,13 @@ from .config import Options
 __all__ = ["Simulation", "Result", "flags_to_argv"]
 
 
+def _warn(texts: str | Sequence[str] | None, category: type[Warning] | None = None) -> None:
+    """The library's warnings, issued the Python way (:func:`nbnumba.errors.warn`)."""
+    from .errors import NbnumbaWarning, warn
+
+    warn(texts, category or NbnumbaWarning)
+
+
 def _g(x: float) -> str:
     """C's ``%g``."""
     from .io import c_format_g
@@ -72,6 +79,12 @@ def flags_to_argv(flags: dict[str, Any]) -> list[str]:
             value = value.item()
         if value is None or value is False or isinstance(value, np.bool_) and not value:
             continue
+        if isinstance(value, np.ndarray) and value.ndim > 1:
+            # an hkl list or an A matrix: C reads them from files (-hkl, -mat)
+            shape = "x".join(str(n) for n in value.shape)
+            raise TypeError(f"{key}=<{shape} array>: {flag} takes a file name, not an array "
+                            f"(nanoBragg.c reads it from a file: write it first, e.g. with "
+                            f"numpy.savetxt)")
         argv.append(flag)
         if value is True or isinstance(value, np.bool_):
             continue
@@ -105,7 +118,10 @@ class Simulation:
     options : Options
         The parsed flags (C's variables, C's internal units).
     warnings : list of str
-        One-line warnings from the parser and the checks (C's surprising behaviour).
+        One-line warnings from the parser and the checks (C's surprising behaviour),
+        each also issued once with :func:`warnings.warn` as a
+        :class:`~nbnumba.errors.NbnumbaWarning` when the simulation is made (the
+        setup's when :attr:`scene` is resolved; the run's when it runs).
 
     Notes
     -----
@@ -146,6 +162,7 @@ class Simulation:
                                         f"option") for w in self.warnings)]
         if unknown:
             raise TypeError(f"Simulation() got unknown flag keyword(s): {', '.join(unknown)}")
+        _warn(self.warnings)
 
     @classmethod
     def from_args(cls, argv: Sequence[str]) -> Simulation:
@@ -163,19 +180,25 @@ class Simulation:
         sim = cls.__new__(cls)
         sim._init_from_argv([os.fspath(a) if isinstance(a, os.PathLike) else str(a)
                              for a in argv])
+        _warn(sim.warnings)
         return sim
 
     @classmethod
     def from_options(cls, options: Options, warnings: Sequence[str] = (),
                      check: bool = True) -> Simulation:
-        """A simulation from parsed options (a copy is kept); ``check`` makes the input checks."""
+        """A simulation from parsed options (a copy is kept); ``check`` makes the input checks.
+
+        ``warnings`` (the parser's) are kept in :attr:`warnings`, not issued again; the
+        checks' own warnings are issued (:class:`~nbnumba.errors.NbnumbaWarning`)."""
         sim = cls.__new__(cls)
         sim.options = copy.deepcopy(options)
         sim.warnings = list(warnings)
         if check:
             from .validate import validate_inputs
 
-            sim.warnings += validate_inputs(sim.options, list(warnings))
+            more = validate_inputs(sim.options, list(warnings))
+            sim.warnings += more
+            _warn(more)
         sim._scene = None
         sim._setup_stdout = ""
         sim._setup_warnings = []
@@ -275,6 +298,7 @@ class Simulation:
         rendered.
         """
         if self._scene is None:
+            from .errors import CParityWarning
             from .rng import RandomStreams
             from .setup.prepare import prepare
             from .setup.report import setup_report
@@ -288,6 +312,13 @@ class Simulation:
             self._scene = scene
             self._setup_stdout = setup_report(scene.resolved)
             self._setup_warnings = list(scene.resolved.warnings) + finite_notes
+            _warn(self._setup_warnings)
+            from .setup.rules import stale_rotation_differs, stale_rotation_note
+
+            if not self.options.c_parity and stale_rotation_differs(scene.phi_values):
+                # C's files differ from ours here: said once, as C's quirk (issue 24)
+                self._setup_warnings.append(stale_rotation_note())
+                _warn(self._setup_warnings[-1], CParityWarning)
             # C's noise draws from the generator state setup left: keep a copy per run
             self._rng_after_setup = copy.deepcopy(rng)
         return self._scene
@@ -350,7 +381,9 @@ class Simulation:
             ``"exact"``, ``"vectorised"``, ``"cuda"``, ``"tiles"``, or an
             :class:`nbnumba.engines.Engine`.
         progress : bool
-            Show a progress bar on stderr.
+            Show progress on stderr: ``tqdm.auto``'s bar in a notebook, tqdm's bar
+            on a terminal, a plain line every 30 s in a log or pipe
+            (:func:`nbnumba.progress.progress_bar`).
         **engine_options
             Passed to the engine's loader (``tiles``: ``client``, ``tiles``).
 
@@ -364,6 +397,7 @@ class Simulation:
             An impossible engine request (:func:`nbnumba.engines.select`).
         """
         from .engines import parity_note
+        from .errors import CParityWarning
         from .simulate import render
         from .validate import check_memory
 
@@ -396,6 +430,7 @@ class Simulation:
         note = parity_note(chosen, bool(self.options.c_parity))
         if note and note not in result.warnings:
             result.warnings.append(note)
+            _warn(note, CParityWarning)
         return result
 
     def _assemble(self, scenes: list, parts: list):
@@ -454,12 +489,20 @@ class Simulation:
             from .errors import UsageError
 
             raise UsageError(f"series: --frames must be at least 1, not {frames}")
+        from .errors import warnings_silenced
+
         for i in range(int(frames)):
-            result = self.frame(i, start_phi).run(engine)
+            if i == 0:  # the frames share their warnings: issued once, each result lists them
+                result = self.frame(i, start_phi).run(engine)
+            else:
+                with warnings_silenced():
+                    result = self.frame(i, start_phi).run(engine)
             if frame_oscillation(self.options) == 0.0:
-                result.warnings.append("warning: the frames' phi range is 0 (no -osc, "
-                                       "-phistep or -phisteps): every frame has the same "
-                                       "angle")
+                same = ("warning: the frames' phi range is 0 (no -osc, -phistep or -phisteps): "
+                        "every frame has the same angle")
+                result.warnings.append(same)
+                if i == 0:
+                    _warn(same)
             yield result
 
 
@@ -515,7 +558,8 @@ class Result:
         The SMV header's fields as C writes them (``nbnumba.io.smv_header``'s
         keyword arguments: geometry in C's internal units).
     warnings : list of str
-        Parser, check and setup warnings.
+        Parser, check, setup and run warnings (already issued as Python warnings,
+        :class:`~nbnumba.errors.NbnumbaWarning`; kept here as ``"warning: ..."`` lines).
     engine : str
         The engine that computed the image.
     trace : list of str

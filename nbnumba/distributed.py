@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import EXIT_USAGE, NbError, shown
+from .errors import EXIT_USAGE, CParityWarning, NbError, shown
+from .errors import warn as issue_warnings
 from .kernels.tiles import count_cores, numba_threads_for, use_numba_threads
 
 __all__ = [
@@ -97,6 +98,17 @@ class SeriesError(NbError, ValueError):
     what ``nanobragg-nb series`` exits with (that of a single run for bad ARGS, else 2)."""
 
     exit_code = EXIT_USAGE
+
+
+def _require(what: str, extra: str, *modules: str) -> None:
+    """:func:`nbnumba.extras.require` as a :class:`SeriesError` (exit code 4)."""
+    from .errors import ResourceError
+    from .extras import require
+
+    try:
+        require(what, extra, *modules)
+    except ResourceError as exc:
+        raise SeriesError(str(exc), exc.exit_code) from None
 
 
 # --------------------------------------------------------------------------- cluster
@@ -177,6 +189,7 @@ def dask_setup(worker: Any) -> None:
 
 def _connect(workers: int | None, scheduler: str | None):
     """A client on ``scheduler``, or on a new LocalCluster of ``workers`` processes."""
+    _require("a Dask cluster", "dask", "dask", "distributed")
     if not scheduler:
         return local_cluster_client(workers)
     from distributed import Client
@@ -257,6 +270,17 @@ class SeriesPlan:
     content: str  # float, int or noise
     fmt: str
     template: str  # absolute
+
+
+def _stale_rotation_frames(plan: SeriesPlan, opts, frames: int) -> list[int]:
+    """The frames whose φ steps meet C's stale rotation (:mod:`nbnumba.setup.rules`); each
+    frame's φ start is what its worker sets (``-phi start+i*osc``)."""
+    from .constants import RTD
+    from .setup.rules import phi_sampling, stale_rotation_frames
+
+    phisteps, _, phistep = phi_sampling(opts.phisteps, opts.osc, opts.phistep)
+    phi0s = [(plan.start_phi + i * plan.osc) / RTD for i in range(frames)]
+    return stale_rotation_frames(phi0s, phisteps, phistep, bool(opts.c_parity))
 
 
 def frame_command(args: Sequence[str], frame: int, start_phi: float, osc: float,
@@ -475,9 +499,11 @@ def write_series_expt(name: str, run: SeriesRun) -> str:
 def render_frame(job: FrameJob) -> FrameResult:
     """Worker task: one frame, computed as a single run would, written atomically; the
     inputs the client read from pipes (``job.streams``) stand for those files here."""
+    from .errors import warnings_silenced
     from .inputs import run_inputs
 
-    with run_inputs() as inputs:
+    # ARGS' warnings are the client's to give (series() issues them once): none per frame
+    with run_inputs() as inputs, warnings_silenced():
         inputs.preload(dict(job.streams))
         return _render_frame_here(job)
 
@@ -697,6 +723,9 @@ def _resolve_plan(args: Sequence[str], opts, template: str, start_phi: float | N
         if len(names) < 2:
             raise SeriesError(f"--template {shown(template)} names the same file for every "
                               "frame: put {frame} or {frame:05d} in it", exit_code=2)
+    writer = {"cbf": ("fabio",), "edf": ("fabio",), "h5": ("h5py", "hdf5plugin")}.get(fmt)
+    if writer:
+        _require(f"a {suffix} series", "formats", *writer)
     if content not in CONTENTS:
         raise SeriesError(f"--content must be one of {', '.join(CONTENTS)}", exit_code=2)
     if content == "auto":
@@ -807,10 +836,10 @@ class SeriesRun:
 
         bar = None
         if progress:
-            from tqdm import tqdm
+            from .progress import progress_bar
 
-            bar = tqdm(total=self.frames, initial=len(self.skipped), unit="frame",
-                       desc="series", file=sys.stderr)
+            bar = progress_bar(self.frames, "frame", "series", initial=len(self.skipped),
+                               leave=True)
         frame_of = {f.key: i for i, f in self.futures.items()}
         # nothing submitted (all frames complete): there may be no client at all
         pending = as_completed(list(self.futures.values())) if self.futures else []
@@ -846,6 +875,7 @@ class SeriesRun:
                 for w in result.warnings:
                     if w not in self.format_warnings:
                         self.format_warnings.append(w)
+                        issue_warnings(w)
                         if self.warn is not None:
                             self.warn(w)
                 if bar is not None:
@@ -908,11 +938,14 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     ``distributed.Client``; else one on ``scheduler``, else a new LocalCluster of
     ``workers`` processes. Frames already complete are skipped unless ``force``.
     With ``wait=False`` the returned run's ``futures`` are live; call ``run.wait()``.
-    ARGS get a single run's input checks here, before any worker starts; ``warn``
-    receives their warnings, once each.
+    ARGS get a single run's input checks here, before any worker starts; their
+    warnings (and the formats') are issued once each as Python warnings
+    (:class:`~nbnumba.errors.NbnumbaWarning`), and ``warn`` receives them too.
     """
     if frames < 1:
         raise SeriesError("--frames must be at least 1", exit_code=2)
+    if client is None:
+        _require("a series on a Dask cluster", "dask", "dask", "distributed")
     if frames > MAX_FRAMES:
         raise SeriesError(f"--frames {frames}: more than {MAX_FRAMES} frames in one series; "
                           "split it (--start-phi) into several", exit_code=2)
@@ -920,6 +953,7 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
 
     with run_inputs() as inputs:
         opts, warnings = parse_checked(args)
+    issue_warnings(warnings)
     if warn is not None:
         for w in dict.fromkeys(warnings):
             warn(w)
@@ -955,6 +989,14 @@ def _start_series(args, opts, frames, template, manifest_path, lock, client, sta
     manifest = old or {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION,
                        "command": command, "template": os.path.basename(template),
                        "frames": {}}
+    stale = _stale_rotation_frames(plan, opts, frames)
+    if stale:  # frames whose files differ from C's -phi run (issue 24): said once
+        from .setup.rules import stale_rotation_note
+
+        note = stale_rotation_note(stale)
+        issue_warnings(note, CParityWarning)
+        if warn is not None:
+            warn(note)
     entries = manifest.setdefault("frames", {})
     if plan.fmt == "h5" and _complete(plan.template, manifest.get("stack")):
         skipped = list(range(frames))
@@ -996,21 +1038,26 @@ def tiles(args: Sequence[str], tiles: Sequence[int] = (2, 2), *, client=None,
           warn: Callable[[str], None] | None = None) -> np.ndarray:
     """Run ``nanobragg-nb ARGS`` with its pixels computed as tiles on a Dask cluster.
 
-    Writes the files the single run writes; ``out``/``warn`` receive its stdout and
-    warnings (default: sys.stdout, sys.stderr). Returns the float image
+    Writes the files the single run writes; ``out`` receives its stdout (default:
+    sys.stdout); its warnings are issued as Python warnings
+    (:class:`~nbnumba.errors.NbnumbaWarning`) and ``warn`` receives them too. Returns the
+    float image
     (float32, [slow, fast]), identical to the single-process one.  For the
     image without files, use ``Simulation.run(engine="tiles", client=..., tiles=...)``.
     """
     from .api import Simulation
 
+    if client is None:
+        _require("tiles on a Dask cluster", "dask", "dask", "distributed")
     opts, warnings = parse_checked(args)
+    issue_warnings(warnings)  # the setup's and the run's: issued by Simulation
     out = out or sys.stdout.write
-    warn = warn or (lambda text: sys.stderr.write(text.rstrip("\n") + "\n"))
     sim = Simulation.from_options(opts, warnings, check=False)
     with client_for(client, workers, scheduler) as c:
         result = sim.run("tiles", client=c, tiles=tiles, progress=progress)
-    for w in result.warnings:
-        warn(w)
+    if warn is not None:
+        for w in result.warnings:
+            warn(w)
     for line in result.stdout.splitlines(keepends=True):
         out(line)
     result.write_default_files()

@@ -35,6 +35,8 @@ name           device  exact  precisions        what it is
 from __future__ import annotations
 
 import os
+import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,8 +186,11 @@ def _check(engine: Engine, device: str, exact: bool, precision: str) -> Engine:
                          f"{', '.join(engine.precisions)}; single precision needs a GPU)")
     if not engine.available():
         if engine.device == "cuda":
-            raise ResourceError("-device cuda: no usable CUDA GPU (numba-cuda not installed "
-                                "or no GPU visible)")
+            raise ResourceError("-device cuda: no usable CUDA GPU (numba-cuda not installed: "
+                                "pip install 'nbnumba[cuda]'; or no GPU visible)")
+        if engine.device == "dask":
+            raise ResourceError(f"engine {engine.name!r} needs Dask (distributed), which is "
+                                f"not installed: pip install 'nbnumba[dask]'")
         raise ResourceError(f"engine {engine.name!r} is not available here")
     return engine
 
@@ -274,3 +279,22 @@ register(Engine("tiles", "dask", True, ("double", "single"), _dask_available, _l
                 description="tiles on a Dask cluster, each by the engine a single run "
                             "would choose", options=("client", "tiles", "device", "exact",
                                                      "progress")))
+
+
+class _RegistryModule(types.ModuleType):
+    """This module, callable: ``nb.engines()`` lists the engines.
+
+    ``nbnumba.engines`` is both this module and the package's ``engines()``
+    listing.  Importing a submodule binds it as the package's attribute (the
+    import system does so after every first import), which used to replace the
+    function and break ``nb.engines()`` once anything had run.  Making the
+    module callable keeps every spelling working: ``nb.engines()``,
+    ``from nbnumba import engines; engines.select(...)`` and
+    ``nbnumba.engines.engines()``.
+    """
+
+    def __call__(self) -> list[Engine]:
+        return engines()
+
+
+sys.modules[__name__].__class__ = _RegistryModule

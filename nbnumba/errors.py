@@ -1,22 +1,36 @@
-"""One exception tree for the whole package; each class carries its exit code.
+"""One exception tree for the whole package (each class carries its exit code), and
+the package's warnings.
 
 The command-line programs map an exception to the process exit code by the
 ``exit_code`` attribute alone (README, "Errors and exit codes"): 2 usage, 3 an
 input file or an output path, 4 resources, 130 SIGINT, 143 SIGTERM, 1 a bug.
 Library callers catch :class:`NbError` (or a subclass) and get a one-line
 message from ``str(exc)``.
+
+Warnings (C's surprising behaviour, input files read differently from what they
+mean, results that differ from nanoBragg.c's files) reach a library caller the
+Python way: :func:`warn` issues each as a :class:`NbnumbaWarning` (or a subclass),
+attributed to the caller's line, while the result objects keep the list of
+``"warning: ..."`` lines (``Result.warnings``).  The command-line programs print
+those lists themselves, one line each on stderr, inside :func:`warnings_silenced`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import errno
 import os
+import sys
+import warnings as _py_warnings
+from collections.abc import Iterable, Iterator
 
 __all__ = [
     "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_FILE", "EXIT_RESOURCES",
     "EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_CODES", "RESOURCE_ERRNOS",
     "NbError", "UsageError", "SetupExit", "InputFileError", "InputFileOpenError",
     "OutputPathError", "ResourceError", "Terminated", "write_error", "shown", "TOKEN_CHARS",
+    "NbnumbaWarning", "CParityWarning", "warn", "warnings_silenced",
 ]
 
 EXIT_OK = 0
@@ -143,3 +157,78 @@ class Terminated(KeyboardInterrupt):
     def __init__(self, signal_name: str = "SIGTERM") -> None:
         super().__init__(signal_name)
         self.signal_name = signal_name
+
+
+# ---------------------------------------------------------------------------- warnings
+
+
+class NbnumbaWarning(UserWarning):
+    """Base of every warning nbnumba issues: something worth knowing about a run that
+    still runs (a flag C ignores, a file C reads differently from what it means).
+
+    Filter them as usual, e.g. ``warnings.simplefilter("ignore", nb.NbnumbaWarning)``;
+    the result objects keep them as ``"warning: ..."`` lines either way.
+    """
+
+
+class CParityWarning(NbnumbaWarning):
+    """The image (or file) differs from what nanoBragg.c writes for the same flags:
+    C's stale φ=0 rotation without ``-c_parity``, ``-c_parity`` on an engine that is
+    not bit-exact."""
+
+
+# set by the command-line programs (they print the lists themselves) and by Dask
+# workers (the client reports): a context variable, so each thread decides for itself
+_SILENCED: contextvars.ContextVar[bool] = contextvars.ContextVar("nbnumba_warnings_silenced",
+                                                                 default=False)
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _caller_stacklevel() -> int:
+    """``warnings.warn``'s stacklevel of the first frame outside nbnumba (the user's line)."""
+    level, frame = 1, sys._getframe(1)  # warn()'s frame is level 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def warn(texts: str | Iterable[str] | None, category: type[Warning] = NbnumbaWarning) -> None:
+    """Issue the library's one-line warnings as Python warnings (each text once).
+
+    Parameters
+    ----------
+    texts : str or iterable of str or None
+        ``"warning: ..."`` lines as the result objects keep them; the ``warning: ``
+        prefix is dropped from the Python warning's message.  None or empty: nothing.
+    category : type
+        :class:`NbnumbaWarning` or a subclass (:class:`CParityWarning`).
+
+    Notes
+    -----
+    The warning is attributed to the first caller outside the nbnumba package, so
+    Python's default filter shows it once per line of the caller's code.  Inside
+    :func:`warnings_silenced` nothing is issued.
+    """
+    if texts is None or _SILENCED.get():
+        return
+    if isinstance(texts, str):
+        texts = [texts]
+    for text in dict.fromkeys(texts):
+        if not text:
+            continue
+        message = text.rstrip("\n")
+        if message.startswith("warning: "):
+            message = message[len("warning: "):]
+        _py_warnings.warn(message, category, stacklevel=_caller_stacklevel())
+
+
+@contextlib.contextmanager
+def warnings_silenced() -> Iterator[None]:
+    """No :func:`warn` inside (this thread and context only): for callers that print the
+    result's warning lists themselves, as the command-line programs do."""
+    token = _SILENCED.set(True)
+    try:
+        yield
+    finally:
+        _SILENCED.reset(token)

@@ -114,7 +114,8 @@ def render(scene: Scene, renderer: Renderer, *, sliced: bool = False,
         helper thread while the main thread waits (:func:`interruptible`), so that
         SIGINT/SIGTERM/SIGHUP stop a long run at once whatever the flags.
     progress : bool
-        Show a progress bar (tqdm) on stderr.
+        Show progress on stderr (:func:`nbnumba.progress.row_bar`: a bar on a terminal
+        or in a notebook, plain lines in a log).
 
     Returns
     -------

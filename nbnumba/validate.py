@@ -749,7 +749,12 @@ def output_paths(o: Options) -> list[tuple[str, str]]:
 
 
 def check_outputs(o: Options) -> list[str]:
-    """Each output can be created in its folder; refuses before the long computation."""
+    """Each output can be created in its folder, and its writer is installed; refuses
+    before the long computation."""
+    if getattr(o, "cbffilename", None):
+        from .extras import require
+
+        require("-cbffile", "formats", "fabio")
     warnings: list[str] = []
     seen: dict[str, str] = {}
     for flag, path in output_paths(o):

@@ -367,17 +367,16 @@ def test_noisify_cli_names_the_output_as_given(tmp_path: Path) -> None:
 
 # ------------------------------------------------------- API: in-memory images
 
-def test_api_image_size_mismatch_is_warned() -> None:
+def test_api_image_size_mismatch_is_refused() -> None:
     """Noisify(detpixels=100).run(image=<256x256 array>) silently used the first 10000
-    values in memory order (as C reads a longer file)."""
+    values in memory order (as C reads a longer file), then warned (issue 24: raise)."""
     import nbnumba as nb
 
     image = np.ones((256, 256), dtype=np.float32)
-    res = nb.Noisify(seed=1, detpixels=100).run(image=image)
-    assert res.noise_image.shape == (100, 100)
-    assert any("256x256 (fast x slow) array read as 100x100" in w for w in res.warnings)
+    with pytest.raises(nb.errors.UsageError, match="a 256x256 .* array, not the 100x100"):
+        nb.Noisify(seed=1, detpixels=100).run(image=image)
     res = nb.Noisify(seed=1).run(image=image)  # the array's own shape: nothing to say
-    assert not any("array read as" in w for w in res.warnings)
+    assert res.noise_image.shape == (256, 256)
 
 
 def test_api_complex_image_is_refused() -> None:

@@ -184,12 +184,17 @@ def signals_held() -> Iterator[None]:
 
 @contextlib.contextmanager
 def python_warnings_to(warn: Callable[[str], None]) -> Iterator[None]:
-    """Python warnings (numpy's, ...) become one-line warnings; Numba's are dropped."""
-    with warnings.catch_warnings():
+    """Python warnings (numpy's, ...) become one-line warnings; Numba's are dropped, and so
+    are nbnumba's own (:class:`~nbnumba.errors.NbnumbaWarning`: the programs print the
+    results' warning lists themselves, in C's order, so nothing prints twice)."""
+    from ..errors import NbnumbaWarning, warnings_silenced
+
+    with warnings.catch_warnings(), warnings_silenced():
         warnings.simplefilter("always")
 
         def show(message, category, filename, lineno, file=None, line=None) -> None:
-            if category.__module__.split(".")[0] != "numba":
+            if category.__module__.split(".")[0] != "numba" and \
+                    not issubclass(category, NbnumbaWarning):
                 warn(f"warning: {message}")
 
         warnings.showwarning = show

@@ -256,9 +256,13 @@ def main(argv: Sequence[str], run_single: SingleRun) -> int:
     """Dispatch ``series`` / ``tiles`` (``argv[0]``) to their entry points; ``run_single``
     is ``nanobragg-nb``'s single run (passed in, so that this module needs no import of
     ``cli.main``)."""
+    from ..errors import warnings_silenced
+
     argv = list(argv)
-    if argv and argv[0] == "series":
-        return series_main(argv[1:])
-    if argv and argv[0] == "tiles":
-        return tiles_main(argv[1:], run_single)
+    # the library's Python warnings stay silent: the lines are printed from the lists
+    with warnings_silenced():
+        if argv and argv[0] == "series":
+            return series_main(argv[1:])
+        if argv and argv[0] == "tiles":
+            return tiles_main(argv[1:], run_single)
     raise ValueError(f"not a cluster subcommand: {argv[:1]}")

@@ -41,6 +41,7 @@ from ..errors import (
     UsageError,
     write_error,
 )
+from ..errors import warn as issue_warnings
 from ..io import (
     atomic_write,
     c_atof,
@@ -483,6 +484,29 @@ def _read_input(path: str, flag: str) -> bytes:
         raise InputFileOpenError(path, exc) from exc
 
 
+def _check_array_size(data: np.ndarray, shape2d: tuple[int, ...] | None, xpixels: int,
+                      ypixels: int, pixels: int, header: str | None) -> None:
+    """An in-memory image must have the size the flags give: noisify.c reads a file of
+    another size in memory order (a longer one cut, a shorter one padded with zeros),
+    which for an array is a mistake to report, not to reproduce.
+
+    Raises
+    ------
+    UsageError
+        ``data`` holds another number of pixels than ``xpixels*ypixels``, or is 2-D with
+        another shape than ``(ypixels, xpixels)`` ([slow, fast]).
+    """
+    source = f"-header {header}" if header is not None else "-detpixels/-detsize/-pixel"
+    wanted = f"{xpixels}x{ypixels} (fast x slow) pixels as {source} give"
+    if shape2d is not None and xpixels > 0 and ypixels > 0 \
+            and tuple(shape2d) != (ypixels, xpixels):
+        raise UsageError(f"image: a {shape2d[1]}x{shape2d[0]} (fast x slow) array, not the "
+                         f"{wanted}: pass an array of shape ({ypixels}, {xpixels}), or leave "
+                         f"the size flags out to take the array's")
+    if data.size != pixels:
+        raise UsageError(f"image: {data.size} values, not the {pixels} of the {wanted}")
+
+
 def _as_float32(data: bytes | np.ndarray, pixels: int, path: str, out_warn: Out) -> np.ndarray:
     """C's ``fread(floatimage, pixels, 4, f)`` into a zeroed buffer (line 443)."""
     if isinstance(data, np.ndarray):
@@ -601,7 +625,8 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
         -detpixels/-header gives the image size (C would guess it from the pixel count).
     out, warn : callables, optional
         Receive C's stdout text and our warning lines as they come (the result keeps
-        both anyway).
+        both anyway; each warning is also issued once with :func:`warnings.warn` as a
+        :class:`~nbnumba.errors.NbnumbaWarning`).
 
     Raises
     ------
@@ -627,6 +652,7 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
     def note(text: str) -> None:
         if text not in warnings:
             warnings.append(text)
+            issue_warnings(text)  # the Python way (NbnumbaWarning)
             if warn is not None:
                 warn(text)
 
@@ -733,10 +759,8 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
         raise UsageError(f"a {xpixels}x{ypixels} pixel image with a PSF: noisify.c would "
                          "index outside its images")
 
-    if shape2d is not None and tuple(shape2d) != (ypixels, xpixels):
-        note(f"warning: image: a {shape2d[1]}x{shape2d[0]} (fast x slow) array read as "
-             f"{xpixels}x{ypixels} pixels (the size -detpixels/-header gives), in memory "
-             "order, as noisify.c reads a file of another size")
+    if image is not None:
+        _check_array_size(data, shape2d, xpixels, ypixels, pixels, o.headerfilename)
     say(f"importing {pixels} pixel intensites: {name}\n")
     floatimage = _as_float32(data, pixels, name, note)
     if o.add_files:
@@ -1040,6 +1064,7 @@ class Noisify:
     def _setup(self, argv: list[str]) -> None:
         self.argv = argv
         self.options, self.warnings = parse_args(argv)
+        issue_warnings(self.warnings)  # C's parsing surprises, at the line that made it
 
     def run(self, image: np.ndarray | Sequence[np.ndarray] | None = None) -> NoisifyResult:
         """Run; ``image`` (float32 photons/pixel [slow, fast], or a list of such arrays

@@ -26,6 +26,7 @@ import numpy as np
 from ..cargs import WarningList
 from ..constants import M_PI, RTD
 from ..errors import UsageError, write_error
+from ..errors import warn as issue_warnings
 from ..io import atomic_write, c_format_g, write_float_image, write_pgm, write_smv
 from .nonbragg_args import NonBraggOptions, keywords_to_argv, parse_nonbragg_args
 from .nonbragg_setup import NonBraggScene, read_img_header, setup
@@ -117,7 +118,8 @@ class NonBraggResult:
 
         With no argument, writes what the command line asked for (C's names
         and defaults; the PGM unless ``-nopgm``); with arguments, only those.
-        ``warn`` receives the note about C's PGM size (also kept in ``warnings``).
+        ``warn`` receives the note about C's PGM size (also kept in ``warnings`` and
+        issued as a :class:`~nbnumba.errors.NbnumbaWarning`).
         Returns the paths written.  Raises ``ValueError`` for a noise image
         of a ``-nonoise`` run or a stol table without ``-img``, and
         :class:`~nbnumba.errors.OutputPathError` (exit code 3, 4 for a full disk)
@@ -153,6 +155,7 @@ class NonBraggResult:
                     f"short), line 1829); writing the {self.scene.pixels} it meant")
             if text not in self.warnings:
                 self.warnings.append(text)
+                issue_warnings(text)
                 if warn is not None:
                     warn(text)
             put(pgmfile, lambda: write_pgm(pgmfile, self._pgm, self.scene.fpixels,
@@ -204,7 +207,9 @@ class NonBragg:
         out : callable, optional
             Receives C's stdout text as it is produced (the CLI prints it).
         warn : callable, optional
-            Receives each warning line once, as it arises.
+            Receives each warning line once, as it arises (each is also issued once
+            with :func:`warnings.warn` as a :class:`~nbnumba.errors.NbnumbaWarning`, and
+            kept in the result's ``warnings``).
 
         Returns
         -------
@@ -227,8 +232,10 @@ class NonBragg:
                 out(text)
 
         def note(text: str) -> None:
-            if text not in warnings.items and warn is not None:
-                warn(text)
+            if text not in warnings.items:
+                issue_warnings(text)  # the Python way (NbnumbaWarning)
+                if warn is not None:
+                    warn(text)
             warnings(text)
 
         if self.options.imginfilename is not None:

@@ -10,7 +10,6 @@ imported only when a tile is computed.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -172,10 +171,9 @@ class TiledRenderer:
                     retries=2, priority=-(rows[0] * fpixels + cols[0]))] = (rows, cols)
         bar = None
         if self.progress and futures:
-            from tqdm import tqdm
+            from ..progress import progress_bar
 
-            bar = tqdm(total=len(futures), unit="tile", desc="tiles", file=sys.stderr,
-                       leave=False)
+            bar = progress_bar(len(futures), "tile", "tiles")
         results = {}
         try:
             for future in as_completed(list(futures)):

@@ -92,6 +92,48 @@ def phi_sampling(phisteps: int, osc: float, phistep: float) -> tuple[int, float,
     return phisteps, osc, phistep
 
 
+def stale_rotation_differs(phi_values: list[float]) -> bool:
+    """Whether serial nanoBragg.c's image differs from a correct one for these φ steps (rad).
+
+    C rotates the crystal only ``if(phi != 0.0)`` in its pixel loop and otherwise keeps
+    the last rotation it computed, so a φ = 0 step reuses another step's orientation
+    exactly when some step is 0 and another is not (a scan from φ = 0, or one that
+    crosses it); a single step at φ = 0 is unrotated either way.  ``-c_parity``
+    reproduces C there (``setup.crystal.cell_tables``; ../shared/golden/README.md,
+    "carryover").
+    """
+    return any(phi == 0.0 for phi in phi_values) and any(phi != 0.0 for phi in phi_values)
+
+
+def stale_rotation_note(frames: list[int] | None = None) -> str:
+    """The one-line warning for :func:`stale_rotation_differs` (of a series' ``frames``)."""
+    where = ""
+    if frames:
+        shown = ", ".join(str(i) for i in frames[:5]) + (", ..." if len(frames) > 5 else "")
+        where = f"frame{'s' if len(frames) > 1 else ''} {shown}: "
+    return (f"warning: {where}the phi steps include phi = 0 and other angles: nanoBragg.c "
+            "does not rotate the crystal at phi = 0 (it reuses its last rotation), so its "
+            "image differs from this one; -c_parity reproduces nanoBragg.c's")
+
+
+def stale_rotation_frames(phi0s_rad: list[float], phisteps: int, phistep: float,
+                          c_parity: bool) -> list[int]:
+    """The frames (indices into ``phi0s_rad``, each frame's φ start) whose φ steps
+    ``phi0 + phistep·i`` meet :func:`stale_rotation_differs`; none under ``-c_parity``.
+    Looks only at the steps next to φ = 0, so that huge step counts stay cheap."""
+    if c_parity or phisteps < 2 or phistep == 0.0:
+        return []
+    hits = []
+    for frame, phi0 in enumerate(phi0s_rad):
+        if not math.isfinite(phi0 / phistep):
+            continue
+        near = round(-phi0 / phistep)
+        steps = [i for i in (near - 1, near, near + 1) if 0 <= i < phisteps]
+        if any(phi0 + phistep * i == 0.0 for i in steps):
+            hits.append(frame)
+    return hits
+
+
 def pick_steps(steps: int, span: float, step: float,
                default_span: float) -> tuple[int, float, float]:
     """C's auto-selection of (steps, range, step) for divergence and dispersion (line 1440)."""
