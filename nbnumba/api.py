@@ -95,6 +95,45 @@ def flags_to_argv(flags: dict[str, Any]) -> list[str]:
     return argv
 
 
+def _is_table(value: Any) -> bool:
+    """A 2-D array or nested sequence (an hkl list, an A matrix), not a file name."""
+    if value is None or isinstance(value, (str, bytes, os.PathLike)):
+        return False
+    try:
+        return np.asarray(value).ndim == 2
+    except (TypeError, ValueError):
+        return False
+
+
+def _memory_from_tables(tables: dict[str, Any], o: Options):
+    """``hkl=``/``mat=`` arrays as the in-memory inputs of the setup.
+
+    ``hkl``: shape (n, 4), rows h, k, l, F as in an ``-hkl`` file (h, k, l whole
+    numbers).  ``mat``: shape (3, 3), the nine numbers of an ``-mat`` file in
+    its order (mosflm's A matrix: columns a*, b*, c* times the wavelength in Å);
+    scaled by ``1e-10/lambda`` as nanoBragg.c scales the file's (line 1890).
+    """
+    from .setup.scene import InMemory
+
+    memory = InMemory()
+    if "hkl" in tables:
+        table = np.asarray(tables["hkl"], dtype=np.float64)
+        if table.shape[1] != 4 or not np.all(np.isfinite(table[:, :3])) or \
+                np.any(table[:, :3] != np.round(table[:, :3])):
+            raise TypeError(f"hkl=<{table.shape[0]}x{table.shape[1]} array>: an hkl table "
+                            f"has rows h, k, l, F with whole-number h, k, l (shape (n, 4))")
+        memory.hkl = table[:, :3].astype(np.int64)
+        memory.F = table[:, 3].copy()
+    if "mat" in tables:
+        matrix = np.asarray(tables["mat"], dtype=np.float64)
+        if matrix.shape != (3, 3) or not np.all(np.isfinite(matrix)):
+            raise TypeError(f"mat=<{'x'.join(map(str, matrix.shape))} array>: an A matrix "
+                            f"is 3x3 finite numbers, as in an -mat file")
+        # C: a_star[1..3] = the file's columns, then vector_scale(a_star, 1e-10/lambda0)
+        memory.reciprocal_vectors_per_angstrom = matrix.T * (1e-10 / o.lambda0)
+    return memory
+
+
 class Simulation:
     """One nanoBragg.c run: options resolved as C resolves them, computed on request.
 
@@ -104,7 +143,10 @@ class Simulation:
         One keyword per nanoBragg.c flag, in C's user units (see
         :func:`flags_to_argv`), e.g. ``cell=(100, 100, 100, 90, 90, 90),
         default_F=100, N=5, lambda_=1.0, detpixels=256, pixel=0.1,
-        distance=100, seed=1, c_parity=False``.
+        distance=100, seed=1, c_parity=False``.  ``hkl=`` and ``mat=`` also take
+        arrays: an (n, 4) table of h, k, l, F rows, and the 3×3 numbers of a
+        mosflm ``-mat`` file in its order; they are used in memory, exactly
+        as the same numbers read from a file.
 
     Raises
     ------
@@ -132,7 +174,11 @@ class Simulation:
     """
 
     def __init__(self, **flags: Any) -> None:
+        # hkl= and mat= may be arrays: C's files' contents, handed over in memory
+        tables = {key: flags.pop(key) for key in ("hkl", "mat") if _is_table(flags.get(key))}
         self._init_from_flags(flags)
+        if tables:
+            self._memory = _memory_from_tables(tables, self.options)
 
     def _init_from_flags(self, flags: dict[str, Any]) -> None:
         from .errors import UsageError

@@ -161,16 +161,38 @@ def test_cli_prints_each_warning_once_as_before(tmp_path, monkeypatch, capsys):
 
 # ------------------------------------------------------------ arrays where files go
 
-def test_an_array_for_a_file_flag_is_refused_clearly():
+def test_hkl_and_mat_arrays_equal_their_files(case_workdir, monkeypatch):
+    """hkl= and mat= take the files' numbers as arrays: the same image, bit for bit."""
+    import numpy as np
+
+    import nbnumba as nb
+    from nbnumba.io import read_mat
+
+    monkeypatch.chdir(case_workdir)
+    flags = dict(N=10, lambda_=0.9768, detpixels=96, pixel=0.5, distance=120,
+                 nointerpolate=True, seed=3)
+    by_files = nb.Simulation(mat="A.mat", hkl="scaled.hkl", **flags).run()
+    rows = [list(map(float, line.split()[:4])) for line in open("scaled.hkl") if line.split()]
+    matrix = np.array(read_mat("A.mat")).T  # the file's nine numbers in its order
+    by_arrays = nb.Simulation(mat=matrix, hkl=np.array(rows), **flags).run()
+    assert by_files.image.max() > 0
+    assert np.array_equal(by_files.image, by_arrays.image)
+
+
+def test_a_malformed_table_is_refused_clearly():
     import numpy as np
     import pytest
 
     import nbnumba as nb
 
-    with pytest.raises(TypeError, match=r"hkl=<5x4 array>: -hkl takes a file name"):
-        nb.Simulation(cell=(100, 100, 100, 90, 90, 90), hkl=np.ones((5, 4)))
-    with pytest.raises(TypeError, match=r"mat=<3x3 array>: -mat takes a file name"):
-        nb.Simulation(mat=np.eye(3))
+    with pytest.raises(TypeError, match=r"hkl=<5x3 array>: an hkl table has rows h, k, l, F"):
+        nb.Simulation(cell=(100, 100, 100, 90, 90, 90), hkl=np.ones((5, 3)))
+    with pytest.raises(TypeError, match=r"hkl=<1x4 array>: .* whole-number h, k, l"):
+        nb.Simulation(cell=(100, 100, 100, 90, 90, 90), hkl=[[0.5, 0, 0, 10]])
+    with pytest.raises(TypeError, match=r"mat=<2x3 array>: an A matrix is 3x3"):
+        nb.Simulation(mat=np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"-floatfile takes a file name"):
+        nb.Simulation(cell=(100, 100, 100, 90, 90, 90), floatfile=np.ones((2, 2)))
 
 
 # ------------------------------------------------------------ Noisify's array size
