@@ -3,10 +3,14 @@ mappings they share (specs/models.md)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from nbnumba.errors import InputFileError
 from nbnumba.models import frames
+from nbnumba.readers import crystfel_geom
 
 # ----------------------------------------------------------------------------- frames
 
@@ -66,3 +70,175 @@ def test_known_pixels_land_where_each_program_says():
     # a DLS pixel up and towards +x (dxtbx) is up and towards +z (lab): azimuth kept
     q = frames.to_lab((0.03, 0.04, -0.2), "dxtbx")
     assert np.allclose(q, [0.2, 0.04, 0.03])
+
+
+# ----------------------------------------------------------------------- CrystFEL .geom
+
+DATA = Path(__file__).parent / "data"
+GEOMS = ["jungfrau4m_like", "epix10k_like", "tilted_single"]
+
+
+def _slab_positions_crystfel(detector) -> np.ndarray:
+    """Our pixel centres, slab-shaped (rows, cols, 3), in CrystFEL's frame."""
+    out = np.full(tuple(detector.slab_shape) + (3,), np.nan)
+    for p in detector.panels:
+        ss, fs = p.slab_origin
+        out[ss:ss + p.spixels, fs:fs + p.fpixels] = frames.from_lab(p.pixel_centres_m(),
+                                                                    "crystfel")
+    return out
+
+
+@pytest.mark.parametrize("name, cls", [("jungfrau4m_like", "JUNGFRAUGeometry"),
+                                       ("epix10k_like", "Epix10KGeometry")])
+def test_geom_pixel_centres_equal_extra_geom(name, cls):
+    extra_geom = pytest.importorskip("extra_geom", reason="extra-geom (the test extra) absent")
+    path = DATA / f"{name}.geom"
+    ours = crystfel_geom.read_geom(path)
+    theirs = getattr(extra_geom, cls).from_crystfel_geom(str(path)).get_pixel_positions()
+    # extra-geom: (modules, ss, fs, 3), modules stacked along ss in the 2-D file; its z is
+    # coffset only (clen is metadata to it)
+    theirs = theirs.reshape(-1, theirs.shape[-2], 3)
+    theirs[..., 2] += ours.clen_m
+    mine = _slab_positions_crystfel(ours.detector)
+    assert mine.shape == theirs.shape
+    assert np.abs(mine - theirs).max() <= 1e-9
+
+
+def _cfel_fmt_centres(path) -> np.ndarray:
+    """Pixel centres from cfel_fmt's parse (cfelpyutils' parser, extra-geom's too) and
+    crystfel_geometry(5)'s formula, float64, slab-shaped."""
+    from cfel_fmt.geometry import load_crystfel_geometry
+
+    panels = load_crystfel_geometry(str(path)).detector["panels"]
+    rows = max(p["orig_max_ss"] for p in panels.values()) + 1
+    cols = max(p["orig_max_fs"] for p in panels.values()) + 1
+    out = np.full((rows, cols, 3), np.nan)
+    for p in panels.values():
+        ss, fs = np.mgrid[0:p["orig_max_ss"] - p["orig_min_ss"] + 1,
+                          0:p["orig_max_fs"] - p["orig_min_fs"] + 1] + 0.5
+        block = np.stack([p["cnx"] + fs * p["fsx"] + ss * p["ssx"],
+                          p["cny"] + fs * p["fsy"] + ss * p["ssy"],
+                          fs * p["fsz"] + ss * p["ssz"]], axis=-1) / p["res"]
+        block[..., 2] += p["clen"] + p["coffset"]
+        out[p["orig_min_ss"]:p["orig_max_ss"] + 1, p["orig_min_fs"]:p["orig_max_fs"] + 1] = block
+    return out
+
+
+@pytest.mark.parametrize("name", GEOMS)
+def test_geom_pixel_centres_equal_cfel_fmt(name):
+    pytest.importorskip("cfel_fmt", reason="cfelpyutils/cfel_fmt (the test extra) absent")
+    ours = crystfel_geom.read_geom(DATA / f"{name}.geom")
+    mine = _slab_positions_crystfel(ours.detector)
+    theirs = _cfel_fmt_centres(DATA / f"{name}.geom")
+    assert np.array_equal(np.isnan(mine), np.isnan(theirs))
+    assert np.nanmax(np.abs(mine - theirs)) <= 1e-9
+
+
+def test_geom_written_by_extra_geom_with_a_module_dimension(tmp_path):
+    """extra-geom writes 3-D layouts (dim1 = module index): modules stack along ss."""
+    extra_geom = pytest.importorskip("extra_geom", reason="extra-geom (the test extra) absent")
+    eg = extra_geom.Epix10KGeometry.from_crystfel_geom(str(DATA / "epix10k_like.geom"))
+    jf = extra_geom.JUNGFRAUGeometry.from_module_positions(
+        offsets=[(0, 0), (0, 1200), (1100, 0)], orientations=[(-1, -1), (1, 1), (-1, -1)])
+    for geom, cls in ((eg, "Epix10KGeometry"), (jf, "JUNGFRAUGeometry")):
+        out = tmp_path / f"{cls}.geom"
+        geom.write_crystfel_geom(str(out), clen=0.2, photon_energy=9000, adu_per_ev=0.01)
+        if cls == "JUNGFRAUGeometry":
+            assert "p2a0/dim1 = 2" in out.read_text()  # a 3-D layout
+        ours = crystfel_geom.read_geom(out)
+        theirs = getattr(extra_geom, cls).from_crystfel_geom(str(out)).get_pixel_positions()
+        theirs = theirs.reshape(-1, theirs.shape[-2], 3)
+        theirs[..., 2] += 0.2
+        assert np.abs(_slab_positions_crystfel(ours.detector) - theirs).max() <= 1e-9
+
+
+def test_geom_panels_in_nanobragg_terms():
+    g = crystfel_geom.read_geom(DATA / "jungfrau4m_like.geom")
+    assert len(g.detector) == 64 and g.detector.slab_shape == (4096, 1024)
+    p = g.detector.panels[9]  # p1a1: module 1, ASIC (0, 1)
+    assert p.name == "p1a1" and p.slab_origin == (512, 256)
+    assert (p.fpixels, p.spixels) == (256, 256)
+    assert p.pixel_m == pytest.approx(75e-6, rel=1e-12)
+    for p in g.detector.panels:
+        centre = np.asarray(p.pix0_m) + 0.5 * p.pixel_m * (
+            p.fpixels * np.asarray(p.fdet) + p.spixels * np.asarray(p.sdet))
+        assert np.dot(p.odet, centre) > 0  # C's odet points away from the sample
+        assert abs(abs(np.dot(np.cross(p.fdet, p.sdet), p.odet)) - 1) < 1e-12
+        # handedness kept: (fs x ss) . corner has the same sign in both frames
+        fs, ss, c = (frames.from_lab(v, "crystfel") for v in (p.fdet, p.sdet, p.pix0_m))
+        assert np.sign(np.dot(np.cross(fs, ss), c)) == np.sign(
+            np.dot(np.cross(p.fdet, p.sdet), p.pix0_m))
+    assert g.photon_energy_eV == 9300 and g.adu_per_photon == 1.0 and g.clen_m == 0.12
+    assert g.wavelength_m == pytest.approx(12398.42 / 9300 * 1e-10, rel=1e-15)
+    assert any("groups" in n for n in g.notes)
+
+
+def test_geom_mask_from_bad_regions():
+    g = crystfel_geom.read_geom(DATA / "epix10k_like.geom")
+    m = g.mask
+    assert m.shape == (352, 384)
+    assert m[200:202, 10:21].all() and not m[199, 10] and not m[200, 21]  # badrow (p0a2)
+    edge = np.zeros((176, 192), bool)  # p0a3: mask_edge_pixels = 1
+    edge[[0, -1], :] = edge[:, [0, -1]] = True
+    # badcentre: x, y of each pixel's first corner strictly within 3 pixels of 0
+    # (corner_x/y from the file; fs = -x, ss = -y)
+    xy = np.zeros((352, 384), bool)
+    for a, (cx, cy) in enumerate([(193.62, 177.04), (-0.88, 177.04), (193.62, -1.46),
+                                  (-0.88, -1.46)]):
+        row, col = divmod(a, 2)
+        ss, fs = np.mgrid[0:176, 0:192]
+        x, y = cx - fs, cy - ss
+        xy[row * 176:(row + 1) * 176, col * 192:(col + 1) * 192] = (
+            (abs(x) < 3) & (abs(y) < 3))
+    assert xy.sum() == 1 + 3 + 2 + 6  # by hand: 1x1, 1x3, 2x1, 2x3 pixels
+    expect = xy.copy()
+    expect[200:202, 10:21] = True
+    expect[176:, 192:] |= edge
+    assert np.array_equal(m, expect)
+    assert g.photon_energy_eV == 8500 and g.adu_per_photon == pytest.approx(0.0125 * 8500)
+
+
+def test_geom_units_defaults_and_old_files():
+    base = ("res = 10000\nclen = {clen}\n{energy}\np/min_fs = 0\np/max_fs = 9\np/min_ss = 0\n"
+            "p/max_ss = 4\np/fs = x\np/ss = -y\np/corner_x = -5\np/corner_y = 2.5\n")
+    a = crystfel_geom.parse_geom(base.format(clen="250 mm", energy="photon_energy = 12 keV"))
+    b = crystfel_geom.parse_geom(base.format(clen="0.25", energy="photon_energy = 12000"))
+    c = crystfel_geom.parse_geom(base.format(clen="0.25 m", energy="wavelength = 1.0332 A"))
+    assert a.clen_m == b.clen_m == c.clen_m == 0.25
+    assert a.photon_energy_eV == b.photon_energy_eV == 12000
+    assert c.wavelength_m == pytest.approx(1.0332e-10, rel=1e-15)
+    assert a.detector.panels[0] == b.detector.panels[0] == c.detector.panels[0]
+    p = a.detector.panels[0]
+    assert np.allclose(p.pix0_m, frames.to_lab((-5e-4, 2.5e-4, 0.25), "crystfel"))
+    # a default given after a panel applies only to panels first mentioned later
+    two = crystfel_geom.parse_geom(
+        "clen = 0.1\nphoton_energy = 9000\nres = 5000\na/min_fs = 0\na/max_fs = 1\n"
+        "a/min_ss = 0\na/max_ss = 1\na/fs = x\na/ss = y\na/corner_x = 0\na/corner_y = 0\n"
+        "res = 10000\nb/min_fs = 0\nb/max_fs = 1\nb/min_ss = 2\nb/max_ss = 3\nb/fs = x\n"
+        "b/ss = y\nb/corner_x = 10\nb/corner_y = 0\n")
+    assert [p.pixel_m for p in two.detector.panels] == [2e-4, 1e-4]
+    # clen read from the data files: the caller gives it
+    path_clen = base.format(clen="/LCLS/detector0-EncoderValue", energy="photon_energy = 9000")
+    with pytest.raises(InputFileError, match="camera length"):
+        crystfel_geom.parse_geom(path_clen)
+    g = crystfel_geom.parse_geom(path_clen, clen_m=0.3)
+    assert g.clen_m == 0.3 and any("data files" in n for n in g.notes)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("clen = 0.1\np/min_fs = 0\n", "not given"),
+    ("clen = 0.1\nres = 1e4\np/min_fs = 0\np/max_fs = 3\np/min_ss = 0\np/max_ss = 3\n"
+     "p/fs = x\np/ss = 2y\np/corner_x = 0\np/corner_y = 0\n", "square"),
+    ("clen = 0.1\nres = 1e4\np/min_fs = 0\np/max_fs = 3\np/min_ss = 0\np/max_ss = 3\n"
+     "p/fs = x\np/ss = y\np/corner_x = 0\np/corner_y = 0\nq/min_fs = 2\nq/max_fs = 5\n"
+     "q/min_ss = 0\nq/max_ss = 3\nq/fs = x\nq/ss = y\nq/corner_x = 9\nq/corner_y = 0\n",
+     "overlaps"),
+    ("clen = 0.1\nres = 1e4\np/min_fs = 0\np/max_fs = 3\np/min_ss = 0\np/max_ss = 3\n"
+     "p/fs = x\np/ss = y\np/corner_x = 0\np/corner_y = 0\nbad1/min_fs = 2\nbad1/max_fs = 9\n"
+     "bad1/min_ss = 0\nbad1/max_ss = 0\nbad1/panel = p\n", "outside"),
+    ("clen = 0.1\np/fs = 1.0q\n", "direction"),
+    ("clen = 0.1\nthis line has no equals sign\n", "key = value"),
+])
+def test_geom_refusals(text, match):
+    with pytest.raises(InputFileError, match=match):
+        crystfel_geom.parse_geom(text, path="x.geom")
