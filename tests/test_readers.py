@@ -3,6 +3,9 @@ mappings they share (specs/models.md)."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +13,7 @@ import pytest
 
 from nbnumba.errors import InputFileError
 from nbnumba.models import frames
-from nbnumba.readers import crystfel_geom
+from nbnumba.readers import crystfel_geom, dials_expt
 
 # ----------------------------------------------------------------------------- frames
 
@@ -242,3 +245,87 @@ def test_geom_units_defaults_and_old_files():
 def test_geom_refusals(text, match):
     with pytest.raises(InputFileError, match=match):
         crystfel_geom.parse_geom(text, path="x.geom")
+
+
+# ------------------------------------------------------------------------- DIALS .expt
+
+# tests/data/dxtbx_make_expts.py, run by Debian's python3 with dxtbx, writes experiment
+# lists with dxtbx's own constructors and prints what dxtbx computes from them.
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+@pytest.fixture(scope="module")
+def dxtbx_made(tmp_path_factory):
+    if shutil.which(SYSTEM_PYTHON) is None:
+        pytest.skip("no /usr/bin/python3 (Debian's dxtbx)")
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import dxtbx.model"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("dxtbx is not installed for /usr/bin/python3")
+    folder = tmp_path_factory.mktemp("dxtbx")
+    run = subprocess.run([SYSTEM_PYTHON, str(DATA / "dxtbx_make_expts.py"), str(folder / "t")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return folder, json.loads(run.stdout)
+
+
+@pytest.mark.parametrize("name", ["multi", "single"])
+def test_expt_panels_equal_dxtbx(dxtbx_made, name):
+    folder, truth = dxtbx_made
+    ours = dials_expt.read_expt(folder / f"t_{name}.expt")
+    t = truth[name]
+    assert len(ours.detector) == len(t["panels"])
+    row = 0
+    for p, q in zip(ours.detector.panels, t["panels"], strict=True):
+        assert p.name == q["name"]
+        assert (p.fpixels, p.spixels) == tuple(q["size"])
+        assert p.pixel_m == pytest.approx(q["pixel"][0] * 1e-3, rel=1e-15)
+        assert p.slab_origin == (row, 0)  # stacked along slow in file order
+        row += p.spixels
+        origin = frames.from_lab(p.pix0_m, "dxtbx")
+        assert np.abs(origin - np.asarray(q["origin"]) * 1e-3).max() <= 1e-9
+        assert np.abs(frames.from_lab(p.fdet, "dxtbx") - q["fast"]).max() <= 1e-12
+        assert np.abs(frames.from_lab(p.sdet, "dxtbx") - q["slow"]).max() <= 1e-12
+        # dxtbx's pixel coordinate (2.5, 3.5) is the centre of pixel (fast 2, slow 3)
+        centre = frames.from_lab(p.pixel_centres_m()[3, 2], "dxtbx")
+        assert np.abs(centre - np.asarray(q["centre"]) * 1e-3).max() <= 1e-9
+        assert np.dot(p.odet, np.asarray(p.pix0_m)) > 0
+    assert ours.detector.slab_shape == (row, max(p.fpixels for p in ours.detector.panels))
+    if name == "single":
+        # dxtbx's "+x"/"-y" detector and beam along -z are nanoBragg's MOSFLM detector and
+        # beam: fdet = +z, sdet = -y, beam = +x (the frame mapping, not only its inverse)
+        p = ours.detector.panels[0]
+        assert np.array_equal(p.fdet, (0, 0, 1.0)) and np.array_equal(p.sdet, (0, -1.0, 0))
+        assert np.array_equal(p.odet, (1.0, 0, 0))
+        assert np.array_equal(ours.beam_direction, (1.0, 0, 0))
+
+
+@pytest.mark.parametrize("name", ["multi", "single"])
+def test_expt_beam_crystal_goniometer_scan_equal_dxtbx(dxtbx_made, name):
+    folder, truth = dxtbx_made
+    ours = dials_expt.read_expt(folder / f"t_{name}.expt")
+    t = truth[name]
+    # s0 = -direction / wavelength points along the beam's travel
+    s0 = np.asarray(t["s0"])
+    assert ours.wavelength_m == pytest.approx(t["wavelength"] * 1e-10, rel=1e-15)
+    assert np.allclose(frames.from_lab(ours.beam_direction, "dxtbx"),
+                       s0 / np.linalg.norm(s0), rtol=0, atol=1e-15)
+    assert np.allclose(frames.from_lab(ours.spindle, "dxtbx"), t["axis"], rtol=0, atol=1e-15)
+    assert np.allclose(frames.from_lab(ours.real_space_m, "dxtbx") * 1e10, t["abc"],
+                       rtol=0, atol=1e-12)
+    assert (ours.phi_start_deg, ours.osc_deg) == tuple(t["osc"])
+    assert ours.image_range == tuple(t["image_range"])
+    assert np.allclose(frames.from_lab(ours.polarization_normal, "dxtbx"), t["pn"], atol=1e-15)
+
+
+def test_expt_refusals(tmp_path):
+    bad = tmp_path / "bad.expt"
+    for text, match in [("{", "not JSON"), ("[]", "not a DIALS"),
+                        ('{"experiment": []}', "empty"),
+                        ('{"experiment": [{"detector": 0}], "detector": []}', "no detector"),
+                        ('{"experiment": [{"beam": 0}], "beam": [{"direction": [0,0,1]}]}',
+                         "wavelength")]:
+        bad.write_text(text)
+        with pytest.raises(InputFileError, match=match):
+            dials_expt.read_expt(bad)
+    with pytest.raises(InputFileError, match="cannot read"):
+        dials_expt.read_expt(tmp_path / "missing.expt")
