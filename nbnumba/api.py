@@ -116,11 +116,16 @@ class Simulation:
     """
 
     def __init__(self, **flags: Any) -> None:
+        self._init_from_flags(flags)
+
+    def _init_from_flags(self, flags: dict[str, Any]) -> None:
         from .errors import UsageError
 
         argv = flags_to_argv(flags)
+        # the library reads or writes C's Fdump.bin cache only when asked (dump=...)
+        fdump = flags.get("dump") not in (None, False)
         try:
-            self._init_from_argv(argv)
+            self._init_from_argv(argv, fdump=fdump)
         except UsageError as exc:
             # "-N -lambda: '-lambda' is not a number": N=True took the next flag as its value
             for key, value in flags.items():
@@ -147,7 +152,10 @@ class Simulation:
         """A simulation from nanoBragg.c's command line (the arguments after the program name).
 
         Parses with C's semantics (strstr matching, argv order, C's guards) and
-        makes the input checks of ``nanobragg-nb``; see ``specs/cli.md``.
+        makes the input checks of ``nanobragg-nb``; see ``specs/cli.md``.  Like
+        nanoBragg.c (and unlike ``Simulation(**flags)``), it reads
+        ``Fdump.bin`` (``-dump``) when no ``-hkl`` is given, with a warning
+        saying so, and writes it after reading ``-hkl``.
         """
         if isinstance(argv, (str, bytes)):
             raise TypeError("from_args takes the arguments as a list (e.g. "
@@ -172,13 +180,69 @@ class Simulation:
         sim._setup_stdout = ""
         sim._setup_warnings = []
         sim._rng_after_setup = None
+        sim._memory = None
+        sim.detector = None
+        sim._experiment = None
         return sim
 
-    def _init_from_argv(self, argv: list[str]) -> None:
+    @classmethod
+    def from_models(cls, experiment, **flags: Any) -> Simulation:
+        """A simulation of models (:mod:`nbnumba.models`): every panel, in memory.
+
+        Parameters
+        ----------
+        experiment : nbnumba.models.Experiment
+            Beam, detector (one or more panels), crystal (structure factors in
+            memory or ``default_F``), scan.
+        **flags
+            nanoBragg.c flags (as for ``Simulation(**flags)``) for what the
+            models do not hold: ``oversample``, ``water``, ``seed``,
+            ``c_parity``, ``engine``, ``hkl`` (a file, when the crystal has no
+            structure factors), ... .  The models win over flags for what they
+            hold.
+
+        Returns
+        -------
+        Simulation
+            ``run()`` renders each panel as nanoBragg.c renders its one detector
+            with that panel's vectors (``Result.panels``), assembled into the
+            detector's slab (``Result.image``).
+
+        Raises
+        ------
+        ValueError
+            Models nanoBragg.c's physics cannot take (see
+            :func:`nbnumba.setup.experiment.apply_experiment`).
+        TypeError, UsageError
+            As ``Simulation(**flags)``.
+
+        Notes
+        -----
+        Nothing is read from or written to ``Fdump.bin`` unless ``dump=`` is
+        given.  ``Simulation.from_args(argv).experiment`` gives a command line
+        as models: replace its detector (``dataclasses.replace``) to put the
+        same crystal and beam on several panels.
+        """
+        from .setup.experiment import apply_experiment
+        from .validate import validate_inputs
+
+        sim = cls.__new__(cls)
+        sim._init_from_flags(flags)
+        sim._memory = apply_experiment(experiment, sim.options)
+        sim.warnings += [w for w in validate_inputs(sim.options, []) if w not in sim.warnings]
+        sim.detector = experiment.detector
+        sim._experiment = experiment
+        return sim
+
+    def _init_from_argv(self, argv: list[str], fdump: bool = True) -> None:
         from .cargs import parse_args
         from .validate import validate_inputs
 
         opts, parse_warnings = parse_args(argv)
+        opts.fdump = fdump
+        self._memory = None
+        self.detector = None
+        self._experiment = None
         self.argv = list(argv)
         self.options = opts
         self.warnings = list(parse_warnings) + validate_inputs(opts, parse_warnings)
@@ -213,7 +277,7 @@ class Simulation:
             rng = RandomStreams(self.options)
             # C converts an inf/NaN value to an int (undefined) or divides by it
             with nonfinite_as_usage(self.options):
-                scene = prepare(self.options, rng)
+                scene = prepare(self.options, rng, self._memory)
             finite_notes = check_scene_finite(scene, nonfinite_flags(self.options))
             self._scene = scene
             self._setup_stdout = setup_report(scene.resolved)
@@ -221,6 +285,31 @@ class Simulation:
             # C's noise draws from the generator state setup left: keep a copy per run
             self._rng_after_setup = copy.deepcopy(rng)
         return self._scene
+
+    @property
+    def experiment(self):
+        """This run as :class:`nbnumba.models.Experiment`: the models given to
+        :meth:`from_models`, or the flags resolved by C's rules
+        (:func:`nbnumba.setup.experiment.experiment_from_setup`)."""
+        if self._experiment is None:
+            from .setup.experiment import experiment_from_setup
+
+            self._experiment = experiment_from_setup(self.scene.resolved)
+        return self._experiment
+
+    @property
+    def panel_scenes(self) -> list:
+        """One scene per panel (:func:`nbnumba.setup.prepare.pack_panel`); the flags' one
+        scene for a command line."""
+        scene = self.scene
+        if self.detector is None:
+            return [scene]
+        from .setup.prepare import pack_panel
+
+        keep = len(self.detector) == 1 and (self.detector.panels[0].fpixels,
+                                            self.detector.panels[0].spixels) == \
+            (scene.fpixels, scene.spixels)
+        return [pack_panel(scene, p, keep_roi=keep) for p in self.detector.panels]
 
     @property
     def setup_stdout(self) -> str:
@@ -284,21 +373,44 @@ class Simulation:
             options.setdefault("device", self.options.device)
             options.setdefault("exact", self.options.c_parity)
         renderer = chosen.load(self.options.precision, **options)
-        scene = self.scene
-        rendered = render(scene, renderer, sliced=chosen.sliced, progress=progress)
+        scenes = self.panel_scenes
+        # the panel loop: crystal, sources and F table shared, each panel its own det rows
+        parts = [render(s, renderer, sliced=chosen.sliced, progress=progress) for s in scenes]
+        scene, rendered = self._assemble(scenes, parts)
         trace: list[str] = []
         if self.options.trace_pixel is not None:
             from .trace import trace_lines
 
-            trace = trace_lines(scene, *self.options.trace_pixel)
+            trace = trace_lines(scenes[0], *self.options.trace_pixel)
         result = Result(scene, rendered, self._setup_stdout,
                         self.warnings + self._setup_warnings,
-                        copy.deepcopy(self._rng_after_setup), engine=chosen.name, trace=trace)
+                        copy.deepcopy(self._rng_after_setup), engine=chosen.name, trace=trace,
+                        panels=[p.image for p in parts], detector=self.detector)
         result.timing = dict(getattr(renderer, "last_timing", {}))
         note = parity_note(chosen, bool(self.options.c_parity))
         if note and note not in result.warnings:
             result.warnings.append(note)
         return result
+
+    def _assemble(self, scenes: list, parts: list):
+        """The scene and rendering of the whole detector: the one panel's as they are, or
+        the slab (panels at their slab origins, pixels between panels masked out)."""
+        if self.detector is None or (len(parts) == 1 and tuple(self.detector.slab_shape)
+                                     == parts[0].image.shape):
+            return scenes[0], parts[0]
+        from .simulate import Rendered
+
+        det = self.detector
+        slab = det.assemble([p.image for p in parts]).astype(np.float32, copy=False)
+        covered = det.assemble([np.ones((p.spixels, p.fpixels), dtype=np.uint16)
+                                for p in det.panels])
+        rows, cols = det.slab_shape
+        mask = np.zeros(0, dtype=np.uint16) if covered.all() else covered.reshape(-1)
+        scene = dataclasses.replace(scenes[0], fpixels=int(cols), spixels=int(rows),
+                                    roi=(0, int(cols), 0, int(rows)), mask=mask)
+        fallback = next((p.fallback for p in parts if p.fallback is not None), None)
+        return scene, Rendered(image=slab, omega_sum=float(sum(p.omega_sum for p in parts)),
+                               fallback=fallback)
 
     # ----------------------------------------------------------------- series
     def frame(self, index: int, start_phi: float | None = None) -> Simulation:
@@ -317,7 +429,9 @@ class Simulation:
         phi_deg = start_deg + index * degrees_as_typed(frame_oscillation(o))
         o.phi0 = phi_deg / RTD  # what "-phi <phi_deg>" gives
         o.seed = wrap_int32(self.options.seed - index)  # C stores -seed: "-seed S+i"
-        return Simulation.from_options(o, self.warnings, check=False)
+        sim = Simulation.from_options(o, self.warnings, check=False)
+        sim._memory, sim.detector = self._memory, self.detector
+        return sim
 
     def series(self, frames: int, start_phi: float | None = None, *,
                engine: Any = "auto") -> Iterator[Result]:
@@ -376,7 +490,15 @@ class Result:
     ----------
     image : numpy.ndarray
         float32 [slow, fast], photons/pixel (C's ``floatimage``); pixels outside
-        the ROI and masked pixels are 0.
+        the ROI and masked pixels are 0.  For a multi-panel detector, the slab
+        (:meth:`nbnumba.models.Detector.assemble`): each panel at its
+        ``slab_origin``, 0 between panels (statistics, SMV and noise images
+        cover the panels' pixels only).
+    panels : list of numpy.ndarray
+        One float32 [spixels, fpixels] image per panel, in the detector's order
+        (for a command line: ``[image]``).
+    detector : nbnumba.models.Detector or None
+        The panels (None for a command line's one detector).
     scene : Scene
         The resolved setup that made it.
     stats : nbnumba.output.Stats
@@ -398,11 +520,16 @@ class Result:
     """
 
     def __init__(self, scene, rendered, setup_stdout: str, warnings: list[str], rng,
-                 engine: str = "", trace: list[str] | None = None) -> None:
+                 engine: str = "", trace: list[str] | None = None,
+                 panels: list[np.ndarray] | None = None, detector=None) -> None:
         from .output import statistics
 
         self.scene = scene
         self.image: np.ndarray = rendered.image
+        self.panels: list[np.ndarray] = list(panels) if panels is not None else [self.image]
+        for p in self.panels:
+            p.flags.writeable = False
+        self.detector = detector
         # what is derived from it (counts, noise, statistics) is cached: keep it as computed
         self.image.flags.writeable = False
         self.omega_sum: float = rendered.omega_sum

@@ -211,6 +211,9 @@ class Options:
     quiet: bool = _f(False, "flag")
     geometry_out: str | None = _f(None, "path prefix (NAME.XDS.INP, NAME.poni)")
     cbffilename: str | None = _f(None, "path (miniCBF image)")
+    # C's Fdump.bin cache (read without -hkl, written after -hkl): on for the command line
+    # and Simulation.from_args, off for Simulation(**flags) and from_models unless dump= is given
+    fdump: bool = _f(True, "flag")
 
     def __post_init__(self) -> None:
         # C: long misset_seed = seed;  (taken before argv is read)

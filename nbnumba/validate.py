@@ -640,7 +640,9 @@ def _comment_note(flag: str, path: str, o: Options, what: str) -> list[str]:
 
 def _hkl_independent(o: Options) -> bool:
     """Whether C's pixel value ignores h, k, l: a 1-cell square crystal with default_F only."""
-    no_table = o.hklfilename is None and not os.path.isfile(o.dumpfilename)
+    from .setup.rules import fdump_to_read
+
+    no_table = o.hklfilename is None and fdump_to_read(o) is None
     return (no_table and o.xtal_shape == SQUARE and o.Na <= 1 and o.Nb <= 1
             and o.Nc <= 1)
 
@@ -783,9 +785,11 @@ def check_outputs_not_inputs(o: Options) -> None:
 
     inputs = list(_flag_files(o))
     outputs = list(output_paths(o))
-    if o.hklfilename is not None:
+    from .setup.rules import fdump_to_read
+
+    if o.hklfilename is not None and o.fdump:
         outputs.append(("-dump", o.dumpfilename))  # C writes the table there
-    elif o.dumpfilename and os.path.isfile(o.dumpfilename):
+    elif fdump_to_read(o) is not None:
         inputs.append(("-dump", o.dumpfilename))  # C reads the table from there
     for oflag, opath in outputs:
         for iflag, ipath in inputs:
@@ -801,7 +805,9 @@ def _hkl_table_bytes(o: Options) -> tuple[float, str]:
     copy) and of the hkl file's text; 0 when the file is not plain numbers."""
     if o.hklfilename is None:
         try:
-            if o.dumpfilename and os.path.isfile(o.dumpfilename):
+            from .setup.rules import fdump_to_read
+
+            if fdump_to_read(o) is not None:
                 return 2.0 * os.path.getsize(o.dumpfilename), f"the {o.dumpfilename} table"
         except OSError:
             pass

@@ -9,20 +9,41 @@ CrystFEL geometry file addresses its data.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Detector", "Panel"]
+__all__ = ["Detector", "Panel", "unit_vector", "UNIT_TOLERANCE"]
 
 
-def _unit3(v, what: str) -> tuple[float, float, float]:
-    a = np.asarray(v, dtype=float).reshape(3)
-    n = float(np.linalg.norm(a))
-    if not np.isfinite(n) or n == 0.0:
-        raise ValueError(f"{what} must be a finite non-zero 3-vector, got {list(a)}")
-    a = a / n
-    return (float(a[0]), float(a[1]), float(a[2]))
+# a vector this close to unit length is kept as given: C's unitized (and rotated) vectors
+# pass through bit for bit, so a panel packs into the very ``det`` rows C's setup gives
+UNIT_TOLERANCE = 1e-12
+
+
+def unit_vector(v, what: str) -> tuple[float, float, float]:
+    """``v`` as a unit 3-tuple, normalised as nanoBragg.c's ``unitize`` does.
+
+    A vector within :data:`UNIT_TOLERANCE` of unit length is returned unchanged
+    (bit for bit); any other is divided by ``sqrt(x*x + y*y + z*z)`` (C's
+    ``magnitude``).
+
+    Raises
+    ------
+    ValueError
+        Not three finite numbers, or the zero vector.
+    """
+    a = np.asarray(v, dtype=float).reshape(-1)
+    if a.size != 3:
+        raise ValueError(f"{what} must be a 3-vector, got {a.tolist()}")
+    x, y, z = (float(a[0]), float(a[1]), float(a[2]))
+    mag = math.sqrt(x * x + y * y + z * z)
+    if not math.isfinite(mag) or mag == 0.0:
+        raise ValueError(f"{what} must be a finite non-zero 3-vector, got {[x, y, z]}")
+    if abs(mag - 1.0) <= UNIT_TOLERANCE:
+        return (x, y, z)
+    return (x / mag, y / mag, z / mag)
 
 
 @dataclass(frozen=True)
@@ -69,9 +90,9 @@ class Panel:
     slab_origin: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "fdet", _unit3(self.fdet, "fdet"))
-        object.__setattr__(self, "sdet", _unit3(self.sdet, "sdet"))
-        object.__setattr__(self, "odet", _unit3(self.odet, "odet"))
+        object.__setattr__(self, "fdet", unit_vector(self.fdet, "fdet"))
+        object.__setattr__(self, "sdet", unit_vector(self.sdet, "sdet"))
+        object.__setattr__(self, "odet", unit_vector(self.odet, "odet"))
         p = np.asarray(self.pix0_m, dtype=float).reshape(3)
         if not np.all(np.isfinite(p)):
             raise ValueError(f"pix0_m must be finite, got {list(p)}")

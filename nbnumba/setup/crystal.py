@@ -94,7 +94,7 @@ class CrystalSize:
         return max(self.xtalsize)
 
 
-def build_cell(o: Options, rng: SetupRandom) -> Cell:
+def build_cell(o: Options, rng: SetupRandom, reciprocal: np.ndarray | None = None) -> Cell:
     """Unit cell from -cell or -mat, misset applied, direct and reciprocal (line 1790).
 
     Parameters
@@ -104,6 +104,9 @@ def build_cell(o: Options, rng: SetupRandom) -> Cell:
         which an -mat file's vectors are divided).
     rng : SetupRandom
         C's generators; ``-misset random`` draws one orientation from them.
+    reciprocal : (3, 3) float, optional
+        a*, b*, c* as rows (1/Å) in place of a -mat file's (already scaled:
+        C's ``1e-10/lambda`` is not applied); the misset still is.
 
     Returns
     -------
@@ -128,7 +131,10 @@ def build_cell(o: Options, rng: SetupRandom) -> Cell:
     V_cell = 0.0
     if o.user_cell:
         V_cell = _reciprocal_from_cell(o, cell)
-    if o.matfilename is not None:
+    if reciprocal is not None:
+        r = np.asarray(reciprocal, dtype=np.float64).reshape(3, 3)
+        a_star[1:], b_star[1:], c_star[1:] = ([float(v) for v in r[i]] for i in range(3))
+    elif o.matfilename is not None:
         from ..io import read_mat
 
         cell.matfilename = o.matfilename

@@ -18,32 +18,35 @@ import numpy as np
 from .. import config
 from .. import geometry as g
 from ..config import Options
-from ..constants import AVOGADRO, R_E_SQR, WATER_F, WATER_MW
+from ..constants import AVOGADRO, DBL_MIN, R_E_SQR, WATER_F, WATER_MW
 from ..errors import SetupExit
 from ..kernels import physics
 from ..kernels.params import KernelParams
+from ..models import Panel
 from . import rules
 from .crystal import SetupRandom, build_cell, cell_tables, crystal_size, mosaic_umats
 from .detector import resolve_detector
 from .sampling import resolve_sampling
-from .scene import ResolvedSetup, Scene
+from .scene import InMemory, ResolvedSetup, Scene
 from .sources import build_sources
 from .structure_factors import (
     Origin,
+    StructureFactors,
     interpolation,
     load_structure_factors,
     read_stol,
     structure_factor_origin,
+    table_from_arrays,
 )
 
-__all__ = ["prepare", "resolve", "pack", "SHAPE_CODES"]
+__all__ = ["prepare", "resolve", "pack", "pack_panel", "SHAPE_CODES"]
 
 # -square_xtal, -round_xtal, -gauss_xtal, -tophat_xtal as the kernels number them
 SHAPE_CODES = {config.SQUARE: physics.SQUARE, config.ROUND: physics.ROUND,
                config.GAUSS: physics.GAUSS, config.TOPHAT: physics.TOPHAT}
 
 
-def prepare(o: Options, rng: SetupRandom) -> Scene:
+def prepare(o: Options, rng: SetupRandom, memory: InMemory | None = None) -> Scene:
     """Resolve options into the :class:`Scene` an engine renders (lines 1110-2525).
 
     Reads the input files (-hkl or ``Fdump.bin``, -mat, -sourcefile, -stol)
@@ -58,6 +61,8 @@ def prepare(o: Options, rng: SetupRandom) -> Scene:
     rng : SetupRandom
         C's generators (:class:`nbnumba.rng.RandomStreams`); a random misset
         and the mosaic domains draw from it, in C's order.
+    memory : InMemory, optional
+        Inputs given as arrays instead of files or draws (from the models).
 
     Returns
     -------
@@ -71,10 +76,10 @@ def prepare(o: Options, rng: SetupRandom) -> Scene:
     InputFileError, ResourceError
         Unreadable or impossibly large input files.
     """
-    return pack(resolve(o, rng))
+    return pack(resolve(o, rng, memory))
 
 
-def resolve(o: Options, rng: SetupRandom) -> ResolvedSetup:
+def resolve(o: Options, rng: SetupRandom, memory: InMemory | None = None) -> ResolvedSetup:
     """C's setup rules in C's order, each a named step (lines 1110-2525).
 
     Parameters, errors: as :func:`prepare`.
@@ -88,32 +93,45 @@ def resolve(o: Options, rng: SetupRandom) -> ResolvedSetup:
 
     warnings = stream_warnings([("-hkl", o.hklfilename), ("-sourcefile", o.sourcefilename),
                                 ("-stol", o.stolfilename)])
+    memory = memory or InMemory()
     detector = resolve_detector(o)
-    origin = structure_factor_origin(o)
-    _require_crystal(o, origin)
+    origin = "memory" if memory.hkl is not None else structure_factor_origin(o)
+    _require_crystal(o, origin, memory.reciprocal_vectors_per_angstrom is not None)
     sampling = resolve_sampling(o)
     interpolate, interpolation_auto = interpolation(o)
-    cell = build_cell(o, rng)
+    cell = build_cell(o, rng, memory.reciprocal_vectors_per_angstrom)
     crystal = crystal_size(o, cell, detector.distance, detector.pixel_size)
-    structure_factors = load_structure_factors(o, origin)
+    if origin == "memory":
+        structure_factors = StructureFactors(table_from_arrays(memory.hkl, memory.F,
+                                                               o.default_F),
+                                             "memory", o.dumpfilename)
+    else:
+        structure_factors = load_structure_factors(o, origin)
     warnings += structure_factors.warnings
     if structure_factors.table.hkls == 0:
         interpolate = 0
     stol_warnings = read_stol(o)
     warnings += stol_warnings
-    sources = build_sources(o, sampling, detector)
-    umats = mosaic_umats(sampling.mosaic_spread, sampling.mosaic_domains, rng)
+    sources = build_sources(o, sampling, detector, memory.wavelengths_m)
+    if memory.domain_matrices is not None:
+        umats = [list(map(float, m)) for m in memory.domain_matrices]
+        if len(umats) != sampling.mosaic_domains:
+            raise ValueError(f"{len(umats)} domain matrices for {sampling.mosaic_domains} "
+                             "mosaic domains")
+    else:
+        umats = mosaic_umats(sampling.mosaic_spread, sampling.mosaic_domains, rng)
     return ResolvedSetup(
         options=o, detector=detector, sampling=sampling, cell=cell, crystal=crystal,
         structure_factors=structure_factors, sources=sources, interpolate=interpolate,
         interpolation_auto=interpolation_auto, fluence=rules.fluence(o), umats=umats,
-        stol_read=o.stolfilename is not None, warnings=warnings)
+        stol_read=o.stolfilename is not None, warnings=warnings, memory=memory)
 
 
-def _require_crystal(o: Options, origin: Origin) -> None:
+def _require_crystal(o: Options, origin: Origin, lattice_given: bool = False) -> None:
     """C prints its usage and stops without structure factors or a cell (line 1277)."""
     if (origin == "default" and o.default_F == 0.0) or (o.matfilename is None
-                                                         and o.cell_a == 0.0):
+                                                         and o.cell_a == 0.0
+                                                         and not lattice_given):
         raise SetupExit("need -hkl (or a Fdump.bin, or -default_F) and -mat (or -cell); "
                         "nanobragg-nb -h lists every flag")
 
@@ -179,3 +197,60 @@ def pack(r: ResolvedSetup) -> Scene:
                  fpixels=int(d.fpixels), spixels=int(d.spixels), roi=d.roi, header=header,
                  opts=o, phi_values=phi_values, first_pass_differs=first_pass_differs,
                  spindle_vector=tuple(float(v) for v in d.spindle_vector[1:]), resolved=r)
+
+
+def pack_panel(scene: Scene, panel: Panel, keep_roi: bool = False) -> Scene:
+    """The scene of one panel: the crystal, sources and F table of ``scene``, the panel's rows.
+
+    A panel is what nanoBragg.c calls the detector: its ``fdet``, ``sdet``,
+    ``odet`` and ``pix0`` vectors replace the first four ``det`` rows (the beam
+    and polarization rows are shared), and the per-detector scalars are
+    derived from them as C derives them once the detector is in place (line
+    1730): ``close_distance = pix0·odet``, ``distance = close_distance /
+    (beam·odet)``; the oversampling C recommends (when ``-oversample`` is not
+    given) is recomputed from that distance and the panel's pixel size (line
+    2079).
+
+    Parameters
+    ----------
+    scene : Scene
+        The scene of the whole setup (:func:`pack`).
+    panel : nbnumba.models.Panel
+        One panel.
+    keep_roi : bool
+        Keep ``scene``'s ROI and mask (a one-panel detector the size of the
+        flags' one); else the whole panel, no mask.
+
+    Returns
+    -------
+    Scene
+        For a panel taken from the flags' own detector
+        (:func:`nbnumba.setup.experiment.experiment_from_setup`) without
+        ``-twotheta``, the same ``det`` rows and scalars as ``scene``.
+    """
+    import dataclasses
+
+    r = scene.resolved
+    beam = g.vec(*(float(v) for v in scene.det[4]))
+    odet = g.vec(*panel.odet)
+    pix0 = g.vec(*panel.pix0_m)
+    ratio = g.dot_product(beam, odet)
+    if ratio == 0.0:
+        ratio = DBL_MIN
+    close_distance = g.dot_product(pix0, odet)
+    distance = close_distance / ratio
+    x = crystal_size(r.options, r.cell, distance, panel.pixel_m)
+    P = scene.params
+    steps = (len(scene.sources) * r.sampling.mosaic_domains * r.sampling.phisteps
+             * x.oversample * x.oversample)
+    params = P._replace(oversample=int(x.oversample), subpixel_size=panel.pixel_m / x.oversample,
+                        pixel_size=panel.pixel_m, distance=distance,
+                        close_distance=close_distance, steps=int(steps))
+    det = np.array([panel.fdet, panel.sdet, panel.odet, panel.pix0_m, scene.det[4],
+                    scene.det[5]], dtype=np.float64)
+    if keep_roi:
+        roi, mask = scene.roi, scene.mask
+    else:
+        roi, mask = (0, panel.fpixels, 0, panel.spixels), np.zeros(0, dtype=np.uint16)
+    return dataclasses.replace(scene, params=params, det=det, fpixels=panel.fpixels,
+                               spixels=panel.spixels, roi=roi, mask=mask)

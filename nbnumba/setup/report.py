@@ -170,7 +170,9 @@ def _structure_factors(r: ResolvedSetup) -> list[str]:
         lines.append(f"reading Fs from {sf.dumpfilename}\n")
     elif sf.origin == "hkl":
         lines += sf.table.messages
-        if sf.dump_written:
+        if not r.options.fdump:
+            pass  # the library was not asked for C's cache file (no line: C would print one)
+        elif sf.dump_written:
             lines.append(f"writing dump file for next time: {sf.dumpfilename}\n")
         else:
             lines.append(f"WARNING: unable to open dump file: {sf.dumpfilename}\n")

@@ -17,7 +17,7 @@ from ..constants import RTD
 
 __all__ = ["c_int_ceil", "detector_extent", "detector_size", "fluence", "phi_sampling",
            "pick_steps", "switched_off", "mosaic_sampling", "MosaicAdjustment",
-           "thickness_sampling"]
+           "thickness_sampling", "fdump_to_read"]
 
 
 def detector_size(o: Options) -> tuple[float, float, int, int]:
@@ -41,6 +41,22 @@ def detector_extent(o: Options) -> tuple[float, float]:
     if o.spixels:
         detsize_s = o.pixel_size * o.spixels
     return detsize_f, detsize_s
+
+
+def fdump_to_read(o: Options) -> str | None:
+    """The ``Fdump.bin`` (``-dump``) C would read its structure factors from, else None.
+
+    C reads it when no -hkl is given and it can be opened (line 1277); the
+    library does only where ``o.fdump`` is set (the command line and
+    ``Simulation.from_args``), never silently from ``Simulation(**flags)``.
+    """
+    import os
+
+    if not o.fdump or o.hklfilename is not None or not o.dumpfilename:
+        return None
+    if os.path.isfile(o.dumpfilename) and os.access(o.dumpfilename, os.R_OK):
+        return o.dumpfilename
+    return None
 
 
 def fluence(o: Options) -> float:

@@ -15,7 +15,35 @@ from .sampling import Sampling
 from .sources import Sources
 from .structure_factors import StructureFactors
 
-__all__ = ["ResolvedSetup", "Scene"]
+__all__ = ["InMemory", "ResolvedSetup", "Scene"]
+
+
+@dataclass
+class InMemory:
+    """Inputs handed over as arrays (from :mod:`nbnumba.models`) instead of files or draws.
+
+    Each replaces one of nanoBragg.c's inputs; None keeps C's.
+
+    Attributes
+    ----------
+    reciprocal_vectors_per_angstrom : (3, 3) float or None
+        a*, b*, c* as rows (1/Å), in place of a ``-mat`` file's vectors scaled
+        by ``1e-10/lambda`` (C's misset still applies).
+    hkl, F : (n, 3) int and (n,) float, or None
+        Structure factors in place of ``-hkl``/``Fdump.bin`` (the table C would
+        build from a file listing them: :func:`nbnumba.setup.structure_factors.table_from_arrays`).
+    domain_matrices : list of 9-lists or None
+        Mosaic domain rotations (row-major) in place of C's random draw.
+    wavelengths_m : tuple of float or None
+        The wavelengths of every source direction, in place of C's
+        ``-lambda``/``-dispersion`` steps.
+    """
+
+    reciprocal_vectors_per_angstrom: np.ndarray | None = None
+    hkl: np.ndarray | None = None
+    F: np.ndarray | None = None
+    domain_matrices: list[list[float]] | None = None
+    wavelengths_m: tuple[float, ...] | None = None
 
 
 @dataclass
@@ -39,6 +67,7 @@ class ResolvedSetup:
     umats: list[list[float]]  # mosaic domain rotations (row-major 3×3)
     stol_read: bool  # a -stol/-4stol/-Q file was read (and, as in C, not used)
     warnings: list[str] = field(default_factory=list)  # our notes on C's quirks (stderr)
+    memory: InMemory | None = None  # what was handed over in memory instead of files
 
 
 @dataclass

@@ -46,7 +46,8 @@ class Sources:
     divsteps: int = -1
 
 
-def build_sources(o: Options, sampling: Sampling, detector: Detector) -> Sources:
+def build_sources(o: Options, sampling: Sampling, detector: Detector,
+                  lambdas: tuple[float, ...] | None = None) -> Sources:
     """Source directions and wavelengths: -sourcefile or divergence × dispersion (line 2290).
 
     Parameters
@@ -59,6 +60,9 @@ def build_sources(o: Options, sampling: Sampling, detector: Detector) -> Sources
     detector : Detector
         Its beam, polarization and vertical (beam × polarization) vectors
         orient the divergence grid.
+    lambdas : tuple of float, optional
+        Wavelengths (m) in place of C's dispersion steps: every divergence
+        direction gets each of them (a spectrum given in memory).
 
     Returns
     -------
@@ -76,7 +80,7 @@ def build_sources(o: Options, sampling: Sampling, detector: Detector) -> Sources
     sources = Sources(rows=rows, directions=np.zeros((0, 4)))
     if not rows:
         _grid(o, sampling, detector.beam_vector, detector.polar_vector, detector.vert_vector,
-              o.lambda0, sources)
+              o.lambda0, sources, lambdas)
     if not sources.rows:
         raise SetupExit("-hdivsteps/-vdivsteps/-divsteps with -hdivrange/-vdivrange/-divergence: "
                         "the round divergence cut (-round_div, the default) leaves no source "
@@ -109,13 +113,16 @@ def _read_sourcefile(o: Options, beam_vector, lambda0: float) -> list:
 
 
 def _grid(o: Options, s: Sampling, beam_vector, polar_vector, vert_vector, lambda0: float,
-          sources: Sources) -> None:
+          sources: Sources, lambdas: tuple[float, ...] | None = None) -> None:
     """The divergence grid (cut round unless -square_div) times the wavelengths."""
     sources.deviations = divergence_grid(s.hdivsteps, s.hdivrange, s.hdivstep, s.vdivsteps,
                                          s.vdivrange, s.vdivstep, o.round_div)
     sources.divsteps = len(sources.deviations)
-    sources.lambdas = wavelengths(lambda0, s.dispsteps, s.dispersion, s.dispstep)
-    n = sources.divsteps * s.dispsteps
+    if lambdas is None:
+        sources.lambdas = wavelengths(lambda0, s.dispsteps, s.dispersion, s.dispstep)
+    else:
+        sources.lambdas = [float(v) for v in lambdas]
+    n = sources.divsteps * len(sources.lambdas)
     weight = 1.0 / n if n else math.inf
     for X, Y, Z in source_positions(sources.deviations, beam_vector, polar_vector, vert_vector,
                                     SOURCE_DISTANCE):
