@@ -183,6 +183,8 @@ class Simulation:
         sim._memory = None
         sim.detector = None
         sim._experiment = None
+        if sim.options.model_file is not None:
+            sim._use_model_file()
         return sim
 
     @classmethod
@@ -250,6 +252,34 @@ class Simulation:
         self._setup_stdout = ""
         self._setup_warnings: list[str] = []
         self._rng_after_setup = None
+        if opts.model_file is not None:
+            self._use_model_file()
+
+    def _use_model_file(self) -> None:
+        """``-geom``/``-expt``: the file's models in place of the flags they replace
+        (:mod:`nbnumba.setup.model_files`); reads the file and resolves the remaining flags
+        (their input files too) now."""
+        from .errors import UsageError
+        from .setup.experiment import apply_experiment
+        from .setup.model_files import combine, flags_only, read_model_file, settle_options
+        from .validate import validate_inputs
+
+        o = self.options
+        mf = read_model_file(o)
+        self.warnings += [w for w in settle_options(o, mf) if w not in self.warnings]
+        base = Simulation.from_options(flags_only(o, mf), check=False).experiment
+        experiment = combine(base, o, mf)
+        if len(experiment.detector) > 1 and (o.geometry_out or o.cbffilename):
+            raise UsageError(f"-{o.model_kind} {o.model_file}: -geometry_out/-cbffile describe "
+                             f"one flat panel; this detector has {len(experiment.detector)}")
+        try:
+            self._memory = apply_experiment(experiment, o)
+        except ValueError as exc:
+            raise UsageError(f"-{o.model_kind} {o.model_file}: {exc}") from None
+        self.warnings += [w for w in validate_inputs(o, []) if w not in self.warnings]
+        self.detector = experiment.detector
+        self._experiment = experiment
+        self._scene = None
 
     def __repr__(self) -> str:
         return f"Simulation.from_args({self.argv!r})" if getattr(self, "argv", None) else \

@@ -329,3 +329,137 @@ def test_expt_refusals(tmp_path):
             dials_expt.read_expt(bad)
     with pytest.raises(InputFileError, match="cannot read"):
         dials_expt.read_expt(tmp_path / "missing.expt")
+
+
+# ---------------------------------------------------------- -geom / -expt / -panels_out
+
+CRYSTAL = "-cell 50 60 70 90 95 90 -misset 3 5 7 -N 3 -default_F 100 -oversample 1 -seed 2".split()
+
+
+def _run_cli(args, cwd):
+    import contextlib
+    import io
+    import os
+
+    from nbnumba.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.chdir(old)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_geom_flag_renders_the_slab_and_lists_the_panels(tmp_path):
+    geom = DATA / "epix10k_like.geom"
+    code, out, err = _run_cli(["-geom", str(geom), *CRYSTAL, "-pixel", "0.2", "-Xbeam", "3",
+                               "-floatfile", "f.bin", "-panels_out", "p.json", "-nonoise",
+                               "-nopgm", "-noprogress", "-distance", "80"], tmp_path)
+    assert code == 0, err
+    image = np.fromfile(tmp_path / "f.bin", dtype="<f4")
+    assert image.size == 352 * 384 and image.reshape(352, 384).max() > 0
+    assert err.count("-pixel, -Xbeam ignored: the detector comes from -geom") == 1
+    doc = json.loads((tmp_path / "p.json").read_text())
+    # -distance after -geom is CrystFEL's clen
+    g = crystfel_geom.read_geom(geom, clen_m=0.08)
+    assert doc["slab_shape"] == [352, 384]
+    assert [p["name"] for p in doc["panels"]] == [p.name for p in g.detector.panels]
+    for mine, p in zip(doc["panels"], g.detector.panels, strict=True):
+        for key in ("name", "fdet", "sdet", "odet", "pix0_m", "pixel_m", "fpixels", "spixels",
+                    "slab_origin"):
+            assert mine[key] == p.as_dict()[key], key
+    assert doc["panels"][3]["slab_origin"] == [176, 192]
+    assert doc["panels"][0]["pix0_m"][0] == pytest.approx(0.08)
+
+
+def test_geom_run_equals_the_same_models_rendered_from_python():
+    from dataclasses import replace
+
+    from nbnumba.api import Simulation
+
+    geom = DATA / "tilted_single.geom"
+    sim = Simulation.from_args([*CRYSTAL, "-geom", str(geom), "-energy", "9000"])
+    assert sim.experiment.beam.wavelength_m == (12398.42 / 9000.0) / 1e10  # -energy after
+    before = Simulation.from_args(["-energy", "9000", *CRYSTAL, "-geom", str(geom)])
+    assert before.experiment.beam.wavelength_m == (12398.42 / 12000.0) / 1e10  # the file's
+    assert any("replaced by the photon energy" in w for w in before.warnings)
+    flags = Simulation.from_args([*CRYSTAL, "-energy", "9000"]).experiment
+    g = crystfel_geom.read_geom(geom)
+    exp = replace(flags, detector=g.detector)
+    by_hand = Simulation.from_models(exp, oversample=1, seed=2).run()
+    result = sim.run()
+    assert result.image.shape == (195, 240)
+    assert np.array_equal(result.image, by_hand.image)
+
+
+def test_geom_panels_equal_nanoBragg_c(c_binary, tmp_path):
+    """Each panel of a -geom run against nanoBragg.c given that panel's vectors as flags
+    (decimal mm: equal to the last bits of the geometry, so to 1e-6 here)."""
+    import subprocess
+
+    from nbnumba.api import Simulation
+
+    geom = DATA / "epix10k_like.geom"
+    result = Simulation.from_args([*CRYSTAL, "-geom", str(geom), "-c_parity"]).run()
+    g = crystfel_geom.read_geom(geom)
+    for p, image in list(zip(g.detector.panels, result.panels, strict=True))[::3]:
+        pix0 = np.asarray(p.pix0_m)
+        vec: list[str] = []
+        for flag, v in (("-fdet_vector", p.fdet), ("-sdet_vector", p.sdet),
+                        ("-odet_vector", p.odet)):
+            vec += [flag, *(repr(float(c)) for c in v)]
+        args = [*CRYSTAL, "-energy", "8500", *vec,
+                "-Xclose", repr(float(-pix0 @ p.fdet) * 1e3),
+                "-Yclose", repr(float(-pix0 @ p.sdet) * 1e3),
+                "-close_distance", repr(float(pix0 @ p.odet) * 1e3), "-pivot", "sample",
+                "-pixel", repr(p.pixel_m * 1e3), "-detpixels_f", str(p.fpixels),
+                "-detpixels_s", str(p.spixels), "-floatfile", "c.bin", "-nonoise", "-nopgm"]
+        subprocess.run([str(c_binary), *args], cwd=tmp_path, capture_output=True, check=True,
+                       timeout=300)
+        c_image = np.fromfile(tmp_path / "c.bin", dtype="<f4").reshape(p.spixels, p.fpixels)
+        assert np.allclose(image, c_image, rtol=1e-6, atol=1e-6 * c_image.max()), p.name
+
+
+def test_expt_flag_takes_beam_crystal_scan_and_panels(dxtbx_made, tmp_path):
+    from nbnumba.api import Simulation
+
+    folder, truth = dxtbx_made
+    expt = str(folder / "t_multi.expt")
+    sim = Simulation.from_args(["-lambda", "1.5", "-phi", "3", "-expt", expt, "-N", "2",
+                                "-default_F", "10", "-oversample", "1", "-seed", "1"])
+    exp = sim.experiment
+    e = dials_expt.read_expt(expt)
+    assert exp.beam.wavelength_m == pytest.approx(0.9793e-10, rel=1e-15)  # the file's
+    assert np.allclose(exp.beam.direction, e.beam_direction, atol=1e-15)
+    assert exp.beam.polarization == pytest.approx(2 * 0.99 - 1)
+    assert np.allclose(exp.crystal.reciprocal_vectors_per_angstrom,
+                       np.linalg.inv(e.real_space_m * 1e10).T, rtol=1e-14)
+    assert exp.scan.phi_start_rad == pytest.approx(np.radians(10.0))
+    assert exp.scan.oscillation_rad == pytest.approx(np.radians(0.2))
+    assert np.allclose(exp.scan.goniometer.axis, e.spindle, atol=1e-15)
+    assert any("-lambda, -phi replaced by -expt" in w for w in sim.warnings)
+    assert [p.slab_origin for p in exp.detector.panels] == [(0, 0), (30, 0), (60, 0), (90, 0)]
+    result = sim.run()
+    assert result.image.shape == (120, 40) and len(result.panels) == 4
+    later = Simulation.from_args(["-expt", expt, "-lambda", "1.5", "-phi", "3", "-N", "2",
+                                  "-default_F", "10"])
+    assert later.experiment.beam.wavelength_m == 1.5e-10
+    assert later.experiment.scan.phi_start_rad == pytest.approx(np.radians(3.0))
+
+
+@pytest.mark.parametrize("args, code, match", [
+    (["-geom", "a.geom", "-expt", "b.expt"], 2, "give one"),
+    (["-geom", "missing.geom"], 3, "missing.geom"),
+    (["-geom", str(DATA / "epix10k_like.geom"), "-mask", "m.img"], 2, "-img/-mask"),
+    (["-geom", str(DATA / "epix10k_like.geom"), "-cbffile", "x.cbf"], 2, "one flat panel"),
+    (["-expt", str(DATA / "epix10k_like.geom")], 3, "not JSON"),
+])
+def test_model_file_refusals(tmp_path, args, code, match):
+    got, out, err = _run_cli([*args, *CRYSTAL, "-noprogress"], tmp_path)
+    assert got == code, err
+    assert match in err and err.count("error:") == 1 and "Traceback" not in err
+    assert not list(tmp_path.glob("*.bin"))

@@ -1,4 +1,4 @@
-"""``-geometry_out NAME`` and ``-cbffile NAME`` of a single ``nanobragg-nb`` run.
+"""``-geometry_out NAME``, ``-cbffile NAME`` and ``-panels_out NAME`` of a ``nanobragg-nb`` run.
 
 Both are written after C's own files, from the run's :class:`~nbnumba.api.Result`: the
 miniCBF holds the noise image if the run computes one, else the int image (the pixels
@@ -24,6 +24,8 @@ def extra_output_paths(opts) -> list[str]:
         paths.extend(geometry_names(opts.geometry_out))
     if getattr(opts, "cbffilename", None):
         paths.append(opts.cbffilename)
+    if getattr(opts, "panels_out", None):
+        paths.append(opts.panels_out)
     return paths
 
 
@@ -39,6 +41,13 @@ def write_extra_outputs(result, out: Callable[[str], None],
         Receive the "writing ..." lines and the warnings.
     """
     opts = result.options
+    if getattr(opts, "panels_out", None):
+        from .panels import detector_of_result, write_panels_json
+
+        detector = detector_of_result(result)
+        write_panels_json(opts.panels_out, detector)
+        out(f"writing {opts.panels_out} ({len(detector)} panel"
+            f"{'s' if len(detector) != 1 else ''})\n")
     geometry_out = getattr(opts, "geometry_out", None)
     cbffile = getattr(opts, "cbffilename", None)
     if not geometry_out and not cbffile:
