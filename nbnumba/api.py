@@ -269,9 +269,10 @@ class Simulation:
         self.warnings += [w for w in settle_options(o, mf) if w not in self.warnings]
         base = Simulation.from_options(flags_only(o, mf), check=False).experiment
         experiment = combine(base, o, mf)
-        if len(experiment.detector) > 1 and (o.geometry_out or o.cbffilename):
-            raise UsageError(f"-{o.model_kind} {o.model_file}: -geometry_out/-cbffile describe "
-                             f"one flat panel; this detector has {len(experiment.detector)}")
+        if len(experiment.detector) > 1 and (o.geometry_out or o.cbffilename or o.expt_out):
+            raise UsageError(f"-{o.model_kind} {o.model_file}: -geometry_out/-cbffile/-expt_out "
+                             f"describe one flat panel; this detector has "
+                             f"{len(experiment.detector)}")
         try:
             self._memory = apply_experiment(experiment, o)
         except ValueError as exc:

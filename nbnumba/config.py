@@ -226,6 +226,7 @@ class Options:
                          metadata={"unit": "bookkeeping"})
     model_file_at: int = field(default=0, repr=False, compare=False,
                                metadata={"unit": "C argv index"})
+    expt_out: str | None = _f(None, "path (DIALS experiment list, .expt)")
 
     def __post_init__(self) -> None:
         # C: long misset_seed = seed;  (taken before argv is read)

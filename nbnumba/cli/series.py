@@ -25,13 +25,15 @@ SingleRun = Callable[..., int]
 SERIES_USAGE = """\
 usage: nanobragg-nb series --frames N [--start-phi DEG] [--workers K | --scheduler ADDRESS]
                            [--template 'img_{frame:05d}.cbf'] [--content auto|float|int|noise]
-                           [--force] [--no-progress] [--geometry-out NAME] ARGS
+                           [--force] [--no-progress] [--geometry-out NAME]
+                           [--expt-out NAME.expt] ARGS
 
 Frame i is the run 'nanobragg-nb ARGS -phi START+i*OSC -seed SEED+i' (OSC: the frame's
 phi range from ARGS' -osc/-phistep/-phisteps; START: --start-phi or ARGS' -phi; SEED:
 ARGS' -seed, else a clock seed kept in the manifest). The template's suffix picks the
 format: .cbf (miniCBF) .edf .img (SMV, C's header) .bin (raw float32) .h5 (NXmx).
---geometry-out NAME also writes NAME.XDS.INP and NAME.poni (specs/formats.md).
+--geometry-out NAME also writes NAME.XDS.INP and NAME.poni; --expt-out NAME.expt a DIALS
+experiment list with the true models (specs/formats.md).
 Finished frames (checked against the manifest's size and sha256) are skipped unless
 --force. Default cluster: a LocalCluster of K = cores worker processes."""
 
@@ -44,7 +46,7 @@ files and stdout are those of the single-process run."""
 # our options: name -> number of values
 SERIES_OPTIONS = {"--frames": 1, "--start-phi": 1, "--workers": 1, "--scheduler": 1,
                   "--template": 1, "--content": 1, "--force": 0, "--no-progress": 0,
-                  "--help": 0, "--geometry-out": 1}
+                  "--help": 0, "--geometry-out": 1, "--expt-out": 1}
 TILES_OPTIONS = {"--tiles": 2, "--workers": 1, "--scheduler": 1, "--no-progress": 0,
                  "--help": 0}
 
@@ -150,6 +152,10 @@ def _series_main(argv: list[str]) -> int:
         template = found.get("--template", ["img_{frame:05d}.cbf"])[0]
         content = found.get("--content", ["auto"])[0]
         geometry_out = found.get("--geometry-out", [None])[0]
+        expt_out = found.get("--expt-out", [None])[0]
+        for flag, value in (("--geometry-out", geometry_out), ("--expt-out", expt_out)):
+            if value is not None and not value:
+                raise UsageError(f"{flag}: empty file name")
     except UsageError as exc:
         _error("series", f"{exc}\n{SERIES_USAGE}")
         return EXIT_USAGE
@@ -165,11 +171,17 @@ def _series_main(argv: list[str]) -> int:
         finally:
             run.close()
         if geometry_out:
-            from ..series import write_series_geometry
+            from ..distributed import write_series_geometry
 
             written = write_series_geometry(geometry_out, run)
             if not quiet:
                 print(f"series: geometry in {' and '.join(written)}")
+        if expt_out:
+            from ..distributed import write_series_expt
+
+            write_series_expt(expt_out, run)
+            if not quiet:
+                print(f"series: DIALS experiment list (true models) in {expt_out}")
     except SeriesError as exc:
         _error("series", str(exc))
         return exc.exit_code

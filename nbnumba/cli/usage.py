@@ -113,6 +113,8 @@ FLAGS: list[tuple[str, list[tuple[str, str, str]]]] = [
          "flags after it still apply", "none"),
         ("-panels_out file.json", "also every panel's vectors and place in the float image",
          "none"),
+        ("-expt_out file", "also a DIALS experiment list (.expt) with the true models",
+         "none"),
         ("-h, -help, --help / --version", "this listing / the version", ""),
     ]),
 ]
