@@ -463,3 +463,128 @@ def test_model_file_refusals(tmp_path, args, code, match):
     assert got == code, err
     assert match in err and err.count("error:") == 1 and "Traceback" not in err
     assert not list(tmp_path.glob("*.bin"))
+
+
+# ------------------------------------------------------------- writers: NXmx, CrystFEL
+
+def _hdf5_plugin_env() -> dict:
+    import os
+
+    hdf5plugin = pytest.importorskip("hdf5plugin")
+    return {**os.environ, "HDF5_PLUGIN_PATH": hdf5plugin.PLUGIN_PATH}
+
+
+def _dxtbx_read(path) -> dict:
+    if shutil.which(SYSTEM_PYTHON) is None:
+        pytest.skip("no /usr/bin/python3 (Debian's dxtbx)")
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import dxtbx.model"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("dxtbx is not installed for /usr/bin/python3")
+    run = subprocess.run([SYSTEM_PYTHON, str(DATA / "dxtbx_read_panels.py"), str(path)],
+                         capture_output=True, text=True, timeout=300, env=_hdf5_plugin_env())
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout)
+
+
+@pytest.fixture(scope="module")
+def epix_run():
+    from nbnumba.api import Simulation
+
+    geom = DATA / "epix10k_like.geom"
+    return crystfel_geom.read_geom(geom), Simulation.from_args(
+        [*CRYSTAL, "-geom", str(geom)]).run()
+
+
+def _check_dxtbx_panels(theirs, result, mask_counts=None):
+    from nbnumba.formats.geometry import DetectorGeometry
+
+    g = DetectorGeometry.from_scene(result.scene)
+    R = g.dxtbx()  # the writers' one lab -> dxtbx turn
+    assert len(theirs["panels"]) == len(result.detector)
+    for i, (q, p, image) in enumerate(zip(theirs["panels"], result.detector.panels,
+                                          result.panels, strict=True)):
+        assert q["name"].endswith("/" + p.name)
+        assert tuple(q["size"]) == (p.fpixels, p.spixels)
+        assert q["pixel"] == pytest.approx([p.pixel_m * 1e3] * 2, rel=1e-15)
+        assert np.abs(np.asarray(q["origin"]) * 1e-3 - R @ p.pix0_m).max() <= 1e-9
+        assert np.abs(np.asarray(q["fast"]) - R @ p.fdet).max() <= 1e-12
+        assert np.abs(np.asarray(q["slow"]) - R @ p.sdet).max() <= 1e-12
+        assert q["sum"] == pytest.approx(float(image.astype(np.float64).sum()), rel=1e-12)
+        if mask_counts is not None:
+            assert q["masked"] == mask_counts[i]
+    s0 = np.asarray(theirs["s0"])
+    assert np.allclose(s0 / np.linalg.norm(s0), R @ np.asarray(g.beam), atol=1e-12)
+    assert theirs["wavelength"] == pytest.approx(g.wavelength_m * 1e10, rel=1e-15)
+
+
+def test_multi_panel_nxmx_loads_in_dxtbx(epix_run, tmp_path):
+    from nbnumba.formats.nxmx import write_result_nxmx
+
+    g, result = epix_run
+    notes = write_result_nxmx(str(tmp_path / "epix.nxs"), result, pixel_mask=g.mask)
+    assert any("pixel_mask_slab" in n for n in notes)  # side-by-side modules: see nxmx.py
+    _check_dxtbx_panels(_dxtbx_read(tmp_path / "epix.nxs"), result)
+
+
+def test_multi_panel_nxmx_from_an_expt_loads_in_dxtbx(dxtbx_made, tmp_path):
+    """A hierarchical .expt's panels (tilted beam: the turn depends on it), rendered and
+    written as NXmx, come back through dxtbx where they were; its pixel_mask too."""
+    from nbnumba.api import Simulation
+    from nbnumba.formats.nxmx import write_result_nxmx
+
+    folder, _ = dxtbx_made
+    result = Simulation.from_args(["-expt", str(folder / "t_multi.expt"), "-N", "2",
+                                   "-default_F", "10", "-oversample", "1"]).run()
+    mask = np.zeros(result.detector.slab_shape, dtype=bool)
+    mask[31, 5:9] = True  # panel 1, row 1
+    mask[100, 0] = True  # panel 3
+    write_result_nxmx(str(tmp_path / "expt.nxs"), result, pixel_mask=mask)
+    _check_dxtbx_panels(_dxtbx_read(tmp_path / "expt.nxs"), result, mask_counts=[0, 4, 0, 1])
+
+
+@pytest.mark.parametrize("name, cls", [("epix10k_like", "Epix10KGeometry"),
+                                       ("jungfrau4m_like", "JUNGFRAUGeometry"),
+                                       ("tilted_single", None)])
+def test_crystfel_writer_round_trip(name, cls, tmp_path):
+    """/data/data + the .geom beside it: our reader and extra-geom read the written .geom
+    back to the same pixel centres (1e-9 m)."""
+    import h5py
+
+    from nbnumba.formats.crystfel import write_crystfel
+
+    g = crystfel_geom.read_geom(DATA / f"{name}.geom")
+    slab = np.arange(np.prod(g.detector.slab_shape), dtype=np.float32).reshape(
+        g.detector.slab_shape)
+    h5, geom = write_crystfel(str(tmp_path / "img.h5"), g.detector, slab,
+                              photon_energy_eV=g.photon_energy_eV, mask=g.mask)
+    assert geom == str(tmp_path / "img.geom")
+    with h5py.File(h5) as f:
+        assert np.array_equal(f["/data/data"][()], slab)
+        assert np.array_equal(f["/data/mask"][()].astype(bool), g.mask)
+    back = crystfel_geom.read_geom(geom)
+    assert [p.name for p in back.detector.panels] == [p.name for p in g.detector.panels]
+    assert back.photon_energy_eV == g.photon_energy_eV
+    mine = _slab_positions_crystfel(g.detector)
+    assert np.nanmax(np.abs(_slab_positions_crystfel(back.detector) - mine)) <= 1e-9
+    assert np.nanmax(np.abs(_cfel_fmt_centres(geom) - mine)) <= 1e-9
+    if cls is not None:
+        extra_geom = pytest.importorskip("extra_geom")
+        theirs = getattr(extra_geom, cls).from_crystfel_geom(geom).get_pixel_positions()
+        theirs = theirs.reshape(-1, theirs.shape[-2], 3)
+        theirs[..., 2] += back.clen_m
+        assert np.abs(theirs - mine).max() <= 1e-9
+
+
+def test_crystfel_writer_from_a_run(epix_run, tmp_path):
+    from nbnumba.formats.crystfel import write_result_crystfel
+
+    g, result = epix_run
+    h5, geom = write_result_crystfel(str(tmp_path / "run.h5"), result, mask=g.mask)
+    back = crystfel_geom.read_geom(geom)
+    assert back.photon_energy_eV == pytest.approx(8500.0, rel=1e-12)
+    assert np.nanmax(np.abs(_slab_positions_crystfel(back.detector)
+                            - _slab_positions_crystfel(g.detector))) <= 1e-9
+    import h5py
+
+    with h5py.File(h5) as f:
+        assert np.array_equal(f["/data/data"][()], result.image)
