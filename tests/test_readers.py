@@ -588,3 +588,46 @@ def test_crystfel_writer_from_a_run(epix_run, tmp_path):
 
     with h5py.File(h5) as f:
         assert np.array_equal(f["/data/data"][()], result.image)
+
+
+def test_dials_import_of_multi_panel_nxmx_reads_back_as_our_panels(epix_run, tmp_path):
+    """dials.import (the real program) of the multi-panel NXmx, and its .expt read by our
+    reader: the ePix10k panels where the .geom put them (beam +x, spindle +z: the writers'
+    turn is the readers' fixed mapping)."""
+    from nbnumba.formats.nxmx import write_result_nxmx
+
+    if shutil.which("dials.import") is None:
+        pytest.skip("dials.import is not installed")
+    g, result = epix_run
+    write_result_nxmx(str(tmp_path / "epix.nxs"), result)
+    run = subprocess.run(["dials.import", "epix.nxs", "output.experiments=imported.expt"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env=_hdf5_plugin_env())
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    back = dials_expt.read_expt(tmp_path / "imported.expt")
+    assert len(back.detector) == 4
+    for mine, theirs in zip(g.detector.panels, back.detector.panels, strict=True):
+        assert theirs.name.endswith(mine.name)
+        assert (theirs.fpixels, theirs.spixels) == (mine.fpixels, mine.spixels)
+        assert np.abs(theirs.pixel_centres_m() - mine.pixel_centres_m()).max() <= 1e-9
+        assert np.allclose(theirs.odet, mine.odet, atol=1e-12)
+    assert np.allclose(back.beam_direction, (1, 0, 0), atol=1e-12)
+    assert back.wavelength_m == pytest.approx(result.scene.header["lambda0"], rel=1e-12)
+
+
+def test_panels_out_of_a_command_line_detector(tmp_path):
+    from nbnumba.formats.geometry import DetectorGeometry
+
+    code, out, err = _run_cli([*CRYSTAL, "-detpixels", "24", "-distance", "50", "-twotheta",
+                               "10", "-floatfile", "f.bin", "-panels_out", "p.json",
+                               "-nonoise", "-nopgm", "-noprogress"], tmp_path)
+    assert code == 0, err
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["slab_shape"] == [24, 24] and len(doc["panels"]) == 1
+    from nbnumba.api import Simulation
+
+    g = DetectorGeometry.from_scene(Simulation.from_args(
+        [*CRYSTAL, "-detpixels", "24", "-distance", "50", "-twotheta", "10"]).scene)
+    p = doc["panels"][0]
+    assert p["pix0_m"] == list(g.pix0_m) and p["fdet"] == list(g.fdet)
+    assert p["slab_origin"] == [0, 0] and p["fpixels"] == 24
