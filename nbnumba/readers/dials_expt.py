@@ -239,6 +239,11 @@ def _beam(b: dict, path: str, notes: list[str]) -> dict:
             out["polarization_normal"] = tuple(to_lab(pn / np.linalg.norm(pn), "dxtbx"))
     if b.get("polarization_fraction") is not None:
         out["polarization_fraction"] = float(b["polarization_fraction"])
+    if out["divergence_rad"] > 0 or out["sigma_divergence_rad"] > 0:
+        notes.append("the beam's divergence is not used (nanoBragg's divergence grid: "
+                     "-divergence, -divsteps)")
+    if out["flux"] > 0:
+        notes.append("the beam's flux is not used (-flux, -fluence)")
     if b.get("s0_at_scan_points"):
         notes.append("the beam's per-image s0 (s0_at_scan_points) is not used")
     return out
