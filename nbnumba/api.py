@@ -460,8 +460,15 @@ class Simulation:
         phi_deg = start_deg + index * degrees_as_typed(frame_oscillation(o))
         o.phi0 = phi_deg / RTD  # what "-phi <phi_deg>" gives
         o.seed = wrap_int32(self.options.seed - index)  # C stores -seed: "-seed S+i"
+        # a -geom/-expt run's models are already in the options and _memory: applying the
+        # file again would put its scan's start back in place of this frame's -phi
+        o.model_file = None
         sim = Simulation.from_options(o, self.warnings, check=False)
         sim._memory, sim.detector = self._memory, self.detector
+        if self._experiment is not None and self.detector is not None:
+            sim._experiment = dataclasses.replace(
+                self._experiment, scan=dataclasses.replace(self._experiment.scan,
+                                                           phi_start_rad=o.phi0))
         return sim
 
     def series(self, frames: int, start_phi: float | None = None, *,

@@ -638,3 +638,20 @@ def test_panels_out_of_a_command_line_detector(tmp_path):
     p = doc["panels"][0]
     assert p["pix0_m"] == list(g.pix0_m) and p["fdet"] == list(g.fdet)
     assert p["slab_origin"] == [0, 0] and p["fpixels"] == 24
+
+
+def test_frames_of_an_expt_run_step_from_the_files_scan(dxtbx_made, tmp_path):
+    from nbnumba.api import Simulation
+
+    folder, _ = dxtbx_made
+    sim = Simulation.from_args(["-expt", str(folder / "t_multi.expt"), "-N", "2",
+                                "-default_F", "10", "-oversample", "1", "-seed", "4"])
+    f2 = sim.frame(2)
+    # the file's scan: start 10 deg, 0.2 deg per image
+    assert f2.options.phi0 == pytest.approx(np.radians(10.4))
+    assert f2.detector is sim.detector and f2.experiment.scan.phi_start_rad == f2.options.phi0
+    assert f2.run().image.shape == (120, 40)
+    code, out, err = _run_cli(["series", "--frames", "2", "--template", "f_{frame:03d}.bin",
+                               "-expt", str(folder / "t_multi.expt"), "-default_F", "10"],
+                              tmp_path)
+    assert code == 2 and "not supported yet" in err
