@@ -14,7 +14,8 @@ every kernel compiles) against warm start (Numba's cache and Python's
 bytecode cache in place: ``PYTHONDONTWRITEBYTECODE`` is dropped for our
 runs); scaling with image size and φ steps with the cost per pixel-step; and
 the cost of the Poisson noise image for the supervisor image, measured
-in-process.  Results are printed and written to
+in-process; with ``--panels``, a 16-panel 4M-pixel detector against one 4M panel
+(:mod:`bench.panels_bench`, in-process).  Results are printed and written to
 ``bench/results/<date>.json``.
 """
 
@@ -318,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold-only", action="store_true",
                         help="only the cold-start runs (cold/warm ratios of issue 14)")
     parser.add_argument("--no-noise", action="store_true", help="skip the noise-cost timing")
+    parser.add_argument("--panels", action="store_true",
+                        help="also time a 16-panel 4M-pixel detector against one 4M panel "
+                             "(bench/panels_bench.py, in this process)")
     parser.add_argument("--label", default="", help="appended to the results file name")
     parser.add_argument("--keep", action="store_true", help="keep the run folders")
     opts = parser.parse_args(argv)
@@ -399,6 +403,13 @@ def main(argv: list[str] | None = None) -> int:
                 scaling[case.name] = r
             report["scaling"] = scaling
             print_scaling(scaling, bool(c_bin))
+
+        if opts.panels:
+            from bench.panels_bench import measure
+
+            report["panels"] = p = measure(repeats=opts.pairs)
+            print(f"\n16 panels vs one panel, same 4M pixels ({p['engine']}): "
+                  f"{p['ratio_many_over_one']:.2f} x the pixels/s")
     finally:
         if not opts.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -11,7 +11,9 @@ The Python API::
 Everything is imported on first use, so that ``import nbnumba`` stays cheap
 (no numba, no Dask): ``Simulation``, ``Result``, ``Options``, ``engines``,
 ``select_engine``, ``errors``, ``NonBragg``/``NonBraggResult`` (nonBragg.c's
-amorphous scatter), and ``series``/``tiles`` (Dask distributed).
+amorphous scatter), ``series``/``tiles`` (Dask distributed), and the models
+(``Experiment``, ``Beam``, ``Spectrum``, ``Crystal``, ``StructureFactorTable``,
+``Detector``, ``Panel``, ``Goniometer``, ``Scan``) for ``Simulation.from_models``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,17 @@ _LAZY = {
     "series": ("nbnumba.distributed", "series"),
     "tiles": ("nbnumba.distributed", "tiles"),
     "Noisify": ("nbnumba.companions.noisify", "Noisify"),  # noisify.c (noisify-nb)
+    # the experiment's models (Simulation.from_models)
+    "models": ("nbnumba.models", None),
+    "Experiment": ("nbnumba.models", "Experiment"),
+    "Beam": ("nbnumba.models", "Beam"),
+    "Spectrum": ("nbnumba.models", "Spectrum"),
+    "Crystal": ("nbnumba.models", "Crystal"),
+    "StructureFactorTable": ("nbnumba.models", "StructureFactorTable"),
+    "Detector": ("nbnumba.models", "Detector"),
+    "Panel": ("nbnumba.models", "Panel"),
+    "Goniometer": ("nbnumba.models", "Goniometer"),
+    "Scan": ("nbnumba.models", "Scan"),
 }
 
 

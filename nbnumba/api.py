@@ -234,6 +234,12 @@ class Simulation:
         sim.warnings += [w for w in validate_inputs(sim.options, []) if w not in sim.warnings]
         sim.detector = experiment.detector
         sim._experiment = experiment
+        o = sim.options
+        if len(experiment.detector) > 1 and (o.mask_image is not None or max(
+                o.roi_xmin, o.roi_xmax, o.roi_ymin, o.roi_ymax) >= 0):
+            sim.warnings.append(f"warning: -roi and -mask apply to a one-panel detector; "
+                                f"ignored for these {len(experiment.detector)} panels (each "
+                                f"is rendered whole)")
         return sim
 
     def _init_from_argv(self, argv: list[str], fdump: bool = True) -> None:
@@ -437,8 +443,10 @@ class Simulation:
                                 for p in det.panels])
         rows, cols = det.slab_shape
         mask = np.zeros(0, dtype=np.uint16) if covered.all() else covered.reshape(-1)
+        header = {**scenes[0].header, "fpixels": int(cols), "spixels": int(rows)}
         scene = dataclasses.replace(scenes[0], fpixels=int(cols), spixels=int(rows),
-                                    roi=(0, int(cols), 0, int(rows)), mask=mask)
+                                    roi=(0, int(cols), 0, int(rows)), mask=mask,
+                                    header=header)
         fallback = next((p.fallback for p in parts if p.fallback is not None), None)
         return scene, Rendered(image=slab, omega_sum=float(sum(p.omega_sum for p in parts)),
                                fallback=fallback)

@@ -164,7 +164,7 @@ def test_every_engine_renders_every_panel(multi):
         assert np.allclose(a, b, rtol=0, atol=1e-9 * float(a.max()))
     distributed = pytest.importorskip("distributed")
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=1,
-                            dashboard_address=None) as client:
+                            dashboard_address=":0") as client:
         tiled = msim.run("tiles", client=client, tiles=(2, 2))
     for a, b in zip(result.panels, tiled.panels, strict=True):
         assert np.array_equal(a, b)
@@ -251,3 +251,149 @@ def test_library_never_touches_fdump_unless_asked(tmp_path, monkeypatch):
 
 if __name__ == "__main__" and sys.argv[1:2] == ["cudasim"]:
     _cudasim(Path(sys.argv[2]))
+
+
+# ------------------------------------------------ every golden command line as models
+
+def _golden_cases() -> list[str]:
+    from conftest import golden_case_names
+
+    return golden_case_names()
+
+
+@pytest.mark.parametrize("name", _golden_cases())
+def test_golden_command_lines_pack_the_same_through_models(name, case_workdir, monkeypatch):
+    """flags -> Experiment -> from_models packs the very arrays C's flags pack (no render)."""
+    from conftest import load_case
+
+    from nbnumba.errors import NbError
+
+    args = list(load_case(name)["args"])
+    monkeypatch.chdir(case_workdir)
+    try:
+        sim = Simulation.from_args(args)
+        scene = sim.scene
+    except NbError:
+        pytest.skip("the command line is refused")
+    o = sim.options
+    if o.sourcefilename is not None:
+        pytest.skip("-sourcefile: source positions are not part of models.Beam")
+    if o.detector_twotheta != 0.0:
+        pytest.skip("-twotheta: C's distance uses odet before the two-theta rotation")
+    exp = sim.experiment
+    # the flags models do not hold, as given
+    keep = {k: getattr(o, k) for k in ("oversample", "water_size", "seed", "mosaic_seed",
+                                       "c_parity", "interpolate", "fudge", "dmin",
+                                       "curved_detector", "point_pixel", "oversample_thick",
+                                       "oversample_polar", "oversample_omega",
+                                       "detector_thicksteps", "detector_mu", "roi_xmin",
+                                       "roi_xmax", "roi_ymin", "roi_ymax", "mask_image",
+                                       "mask_fpixels", "adc_offset")}
+    again = Simulation.from_models(exp)
+    for k, v in keep.items():
+        setattr(again.options, k, v)
+    packed = again.panel_scenes[0]
+    assert np.array_equal(packed.det, scene.det)
+    # hkls is C's record count (a dense table counts its cells); the kernels test it != 0
+    assert (packed.params.hkls != 0) == (scene.params.hkls != 0)
+    assert packed.params._replace(hkls=scene.params.hkls) == scene.params
+    assert np.array_equal(packed.cells, scene.cells)
+    assert np.array_equal(packed.sources, scene.sources)
+    assert np.array_equal(packed.a_star, scene.a_star)
+    t = scene.resolved.structure_factors.table
+    hr, kr, lr = t.h_range, t.k_range, t.l_range
+    assert np.array_equal(packed.fhkl[:hr, :kr, :lr], scene.fhkl[:hr, :kr, :lr])
+    assert packed.interpolate == scene.interpolate
+
+
+def test_a_spectrum_equals_cs_dispersion_steps(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [*COMMON, "-default_F", "50", *panel_args(PANELS[0]), "-dispersion", "10",
+            "-dispsteps", "3", "-divergence", "0.2", "-divsteps", "2"]
+    sim = Simulation.from_args(args)
+    lambdas = sim.scene.resolved.sources.lambdas
+    assert len(lambdas) == 3
+    exp = sim.experiment
+    beam = dataclasses.replace(exp.beam, dispersion=0.0, dispersion_steps=-1,
+                               spectrum=models.Spectrum(tuple(lambdas)))
+    again = Simulation.from_models(dataclasses.replace(exp, beam=beam), oversample=1, seed=3)
+    assert np.array_equal(again.scene.sources, sim.scene.sources)
+    assert np.array_equal(again.run("exact").image, sim.run("exact").image)
+
+
+# ------------------------------------------------------- gemmi: models and MTZ -> P1 F
+
+def _tiny_structure(gemmi):
+    st = gemmi.Structure()
+    st.cell = gemmi.UnitCell(20, 30, 40, 90, 90, 90)
+    st.spacegroup_hm = "P 21 21 21"
+    model, chain = gemmi.Model("1"), gemmi.Chain("A")
+    res = gemmi.Residue()
+    res.name, res.seqid = "HOH", gemmi.SeqId("1")
+    for name, el, pos in (("O", "O", (1.0, 2.0, 3.0)), ("C", "C", (5.0, 7.0, 11.0))):
+        a = gemmi.Atom()
+        a.name, a.element, a.pos, a.occ, a.b_iso = name, gemmi.Element(el), \
+            gemmi.Position(*pos), 1.0, 10.0
+        res.add_atom(a)
+    chain.add_residue(res)
+    model.add_chain(chain)
+    st.add_model(model)
+    return st
+
+
+def test_gemmi_model_and_mtz_give_p1_amplitudes_with_friedel_mates(tmp_path, monkeypatch):
+    gemmi = pytest.importorskip("gemmi")
+    from nbnumba.formats.gemmi_f import (
+        crystal_from_file,
+        expand_to_p1,
+        structure_factors_from_model,
+    )
+
+    st = _tiny_structure(gemmi)
+    st.write_pdb(str(tmp_path / "tiny.pdb"))
+    hkl, F, read = structure_factors_from_model(tmp_path / "tiny.pdb", d_min_A=4.0)
+    table = {tuple(h): f for h, f in zip(hkl.tolist(), F, strict=True)}
+    sg = gemmi.find_spacegroup_by_name("P 21 21 21")
+    read.setup_cell_images()
+    calc = gemmi.StructureFactorCalculatorX(read.cell)
+    for h in ([1, 2, 3], [3, 1, 4], [2, 0, 5]):
+        for op in sg.operations():
+            for mate in (op.apply_to_hkl(h), [-v for v in op.apply_to_hkl(h)]):
+                # every mate is there, with the |F| gemmi computes for it directly
+                assert table[tuple(mate)] == pytest.approx(
+                    abs(calc.calculate_sf_from_model(read[0], mate)), rel=1e-9)
+    # MTZ: an asymmetric unit of amplitudes round trip through a file, expanded the same
+    asu = gemmi.make_miller_array(read.cell, sg, 4.0)
+    amps = np.array([table[tuple(h)] for h in asu.tolist()])
+    mtz = gemmi.Mtz(with_base=True)
+    mtz.spacegroup, mtz.cell = sg, read.cell
+    mtz.add_dataset("d")
+    mtz.add_column("FP", "F")
+    mtz.set_data(np.column_stack([asu, amps]).astype(np.float32))
+    mtz.write_to_file(str(tmp_path / "tiny.mtz"))
+    crystal = crystal_from_file(tmp_path / "tiny.mtz", N_cells=(3, 3, 3))
+    h2, F2 = crystal.structure_factor_arrays()
+    assert np.array_equal(h2, hkl)
+    assert np.allclose(F2, F, rtol=1e-6)  # the MTZ holds float32
+    assert crystal.cell_angstrom == (20.0, 30.0, 40.0)
+    # and it renders: the crystal in a run (F in memory)
+    ref = expand_to_p1(asu, amps.astype(np.float32), "P 21 21 21")
+    assert np.array_equal(ref[0], h2)
+    monkeypatch.chdir(tmp_path)
+    exp = Simulation.from_args([*COMMON, "-default_F", "1", *panel_args(PANELS[0])]).experiment
+    r = Simulation.from_models(dataclasses.replace(exp, crystal=crystal), oversample=1).run()
+    assert r.stats.max_I > 0
+
+
+def test_multi_panel_result_files_and_roi_warning(multi, tmp_path):
+    _, exp, _, _, _ = multi
+    sim = Simulation.from_models(exp, oversample=1, seed=3, roi=(0, 3, 0, 3))
+    assert any("-roi and -mask apply to a one-panel detector" in w for w in sim.warnings)
+    r = sim.run("exact")
+    rows, cols = exp.detector.slab_shape
+    assert r.header["fpixels"] == cols and r.header["spixels"] == rows
+    r.write(floatfile=tmp_path / "f.bin", intfile=tmp_path / "i.img")
+    assert np.array_equal(np.fromfile(tmp_path / "f.bin", dtype="<f4").reshape(rows, cols),
+                          r.image)
+    head = (tmp_path / "i.img").read_bytes()[:512].decode("ascii", "replace")
+    assert f"SIZE1={cols};" in head and f"SIZE2={rows};" in head

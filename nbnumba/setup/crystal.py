@@ -72,6 +72,9 @@ class Cell:
     impossible_reciprocal: tuple[float, float, float] | None = None  # lengths ≤ 0
     matfilename: str | None = None
     random_missets: tuple[float, float, float] | None = None  # rad, -misset random
+    # a*, b*, c* (1/Å, rows) once oriented (after -mat's scaling and the misset), before
+    # C regenerates real and reciprocal vectors from each other: what models.Crystal holds
+    oriented_reciprocal: tuple[tuple[float, float, float], ...] | None = None
 
 
 @dataclass
@@ -155,6 +158,7 @@ def build_cell(o: Options, rng: SetupRandom, reciprocal: np.ndarray | None = Non
     if misset_flag > 0:
         for v in (a_star, b_star, c_star):
             g.rotate(v, v, missets[0], missets[1], missets[2])
+    cell.oriented_reciprocal = tuple((v[1], v[2], v[3]) for v in (a_star, b_star, c_star))
     _real_from_reciprocal(o, cell, V_cell)
     cell.a_angstrom, cell.b_angstrom, cell.c_angstrom = list(a), list(b), list(c)
     g.vector_scale(a, a, 1e-10)

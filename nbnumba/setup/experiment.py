@@ -94,9 +94,7 @@ def experiment_from_setup(r: ResolvedSetup) -> Experiment:
         crystal = Crystal(cell_angstrom=(o.cell_a, o.cell_b, o.cell_c),
                           angles_rad=(o.alpha, o.beta, o.gamma), misset_rad=missets, **size)
     else:
-        c = r.cell
-        recip = np.array([c.a_star_per_angstrom[1:], c.b_star_per_angstrom[1:],
-                          c.c_star_per_angstrom[1:]], dtype=np.float64)
+        recip = np.array(r.cell.oriented_reciprocal, dtype=np.float64)
         crystal = Crystal(reciprocal_vectors_per_angstrom=recip, **size)
     scan = Scan(phi_start_rad=o.phi0, phi_step_rad=o.phistep, phi_steps=o.phisteps,
                 oscillation_rad=o.osc, goniometer=Goniometer(d.spindle_vector[1:]))
