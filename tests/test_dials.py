@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,11 +134,6 @@ def test_polarization_matches_kahn_factor():
 
 
 # ---------------------------------------------------------------- the real programs
-
-import os  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 DXTBX_PYTHON = "/usr/bin/python3"
 # run by dxtbx's Python: every experiment list given, as dxtbx sees it (JSON on stdout)
@@ -263,6 +262,7 @@ NXMX_CASES = {
                           "-detector_rotx", "4", "-spindle_axis", "0.3", "1", "0",
                           "-polar", "0.9"],
     "thick_sensor": [*BASE, "-detector_thick", "450", "-detector_abs", "300"],
+    "noise_counts": [*BASE, "-Xbeam", "4", "-Ybeam", "2"],  # int32 counts, saturation
 }
 CBF_CASES = {
     "mosflm_off_centre": [*BASE, "-Xbeam", "3.3", "-Ybeam", "9.1"],
@@ -305,7 +305,7 @@ def written(tmp_path_factory):
             g = DetectorGeometry.from_scene(scene)
             cell = cell_vectors_angstrom(scene)
             if fmt == "nxmx":
-                content = "float"
+                content = "noise" if name == "noise_counts" else "float"
                 master = str(folder / f"{name}_master.h5")
                 write_nxmx(master, g, frames_of(g, content), FRAMES, content=content)
                 images, first, path = master, 1, master
@@ -386,6 +386,8 @@ def test_dials_imports_our_files_with_our_geometry(written, key):
     # both read the same first image, as written
     first = c["frames"][0].astype(np.float64)
     expected = first.sum() if c["content"] == "float" else (first - 40).sum()
+    if key == "nxmx-noise_counts":
+        assert ours["trusted"] == [-2.0, 65495.0]
     assert ours["data_sum"] == theirs["data_sum"] == pytest.approx(expected)
     assert ours["data_shape"] == [g.slow_pixels, g.fast_pixels]
     # the crystal: dxtbx's A = UB is the reciprocal of our (mapped) real-space vectors

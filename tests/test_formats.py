@@ -367,3 +367,11 @@ def test_writer_with_hdf5_plugin_path_in_a_fresh_process(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "12.0"
+
+
+@pytest.mark.parametrize("template", ["f_{frame}.bin", "f_{frame}.edf"])
+def test_series_expt_out_needs_frames_dxtbx_reads(tmp_path, template, capsys):
+    code, _, err = run_series(["--frames", "1", "--template", str(tmp_path / template),
+                               "--expt-out", "x.expt", *PERPENDICULAR], capsys)
+    assert code == 2 and "--expt-out: dxtbx cannot read" in err
+    assert not list(tmp_path.iterdir())

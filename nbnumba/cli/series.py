@@ -6,6 +6,7 @@ belongs to nanoBragg's command line (ARGS), which keeps C's meaning.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -47,6 +48,8 @@ files and stdout are those of the single-process run."""
 SERIES_OPTIONS = {"--frames": 1, "--start-phi": 1, "--workers": 1, "--scheduler": 1,
                   "--template": 1, "--content": 1, "--force": 0, "--no-progress": 0,
                   "--help": 0, "--geometry-out": 1, "--expt-out": 1}
+# the frame formats dxtbx reads (an .expt must point at readable images)
+EXPT_SUFFIXES = (".h5", ".hdf5", ".cbf", ".img")
 TILES_OPTIONS = {"--tiles": 2, "--workers": 1, "--scheduler": 1, "--no-progress": 0,
                  "--help": 0}
 
@@ -156,6 +159,9 @@ def _series_main(argv: list[str]) -> int:
         for flag, value in (("--geometry-out", geometry_out), ("--expt-out", expt_out)):
             if value is not None and not value:
                 raise UsageError(f"{flag}: empty file name")
+        if expt_out and os.path.splitext(template)[1].lower() not in EXPT_SUFFIXES:
+            raise UsageError(f"--expt-out: dxtbx cannot read {shown(template)}'s frames; "
+                             f"use a {', '.join(EXPT_SUFFIXES)} template")
     except UsageError as exc:
         _error("series", f"{exc}\n{SERIES_USAGE}")
         return EXIT_USAGE
