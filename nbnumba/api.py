@@ -252,6 +252,8 @@ class Simulation:
         sim._memory = None
         sim.detector = None
         sim._experiment = None
+        if sim.options.model_file is not None:
+            sim._use_model_file()
         return sim
 
     @classmethod
@@ -325,6 +327,35 @@ class Simulation:
         self._setup_stdout = ""
         self._setup_warnings: list[str] = []
         self._rng_after_setup = None
+        if opts.model_file is not None:
+            self._use_model_file()
+
+    def _use_model_file(self) -> None:
+        """``-geom``/``-expt``: the file's models in place of the flags they replace
+        (:mod:`nbnumba.setup.model_files`); reads the file and resolves the remaining flags
+        (their input files too) now."""
+        from .errors import UsageError
+        from .setup.experiment import apply_experiment
+        from .setup.model_files import combine, flags_only, read_model_file, settle_options
+        from .validate import validate_inputs
+
+        o = self.options
+        mf = read_model_file(o)
+        self.warnings += [w for w in settle_options(o, mf) if w not in self.warnings]
+        base = Simulation.from_options(flags_only(o, mf), check=False).experiment
+        experiment = combine(base, o, mf)
+        if len(experiment.detector) > 1 and (o.geometry_out or o.cbffilename or o.expt_out):
+            raise UsageError(f"-{o.model_kind} {o.model_file}: -geometry_out/-cbffile/-expt_out "
+                             f"describe one flat panel; this detector has "
+                             f"{len(experiment.detector)}")
+        try:
+            self._memory = apply_experiment(experiment, o)
+        except ValueError as exc:
+            raise UsageError(f"-{o.model_kind} {o.model_file}: {exc}") from None
+        self.warnings += [w for w in validate_inputs(o, []) if w not in self.warnings]
+        self.detector = experiment.detector
+        self._experiment = experiment
+        self._scene = None
 
     def __repr__(self) -> str:
         return f"Simulation.from_args({self.argv!r})" if getattr(self, "argv", None) else \
@@ -518,8 +549,15 @@ class Simulation:
         phi_deg = start_deg + index * degrees_as_typed(frame_oscillation(o))
         o.phi0 = phi_deg / RTD  # what "-phi <phi_deg>" gives
         o.seed = wrap_int32(self.options.seed - index)  # C stores -seed: "-seed S+i"
+        # a -geom/-expt run's models are already in the options and _memory: applying the
+        # file again would put its scan's start back in place of this frame's -phi
+        o.model_file = None
         sim = Simulation.from_options(o, self.warnings, check=False)
         sim._memory, sim.detector = self._memory, self.detector
+        if self._experiment is not None and self.detector is not None:
+            sim._experiment = dataclasses.replace(
+                self._experiment, scan=dataclasses.replace(self._experiment.scan,
+                                                           phi_start_rad=o.phi0))
         return sim
 
     def series(self, frames: int, start_phi: float | None = None, *,

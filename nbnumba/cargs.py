@@ -48,7 +48,8 @@ __all__ = ["ParseError", "parse_args", "OWN_FLAGS", "WarningList", "numeric_note
 
 
 OWN_FLAGS = ("-c_parity", "-device", "-precision", "-engine", "-trace_pixel", "-quiet",
-             "-geometry_out", "-cbffile", "-expt_out")
+             "-geometry_out", "-cbffile", "-expt_out",
+             "-geom", "-expt", "-panels_out")
 # our processing-format flags -> the Options field holding the file name
 _FORMAT_FLAGS = {"-geometry_out": "geometry_out", "-cbffile": "cbffilename",
                  "-expt_out": "expt_out"}
@@ -206,6 +207,18 @@ def _take_own_flags(argv: list[str], o: Options) -> list[str]:
                 raise ParseError(f"{a}: empty file name")
             setattr(o, _FORMAT_FLAGS[a], v)
             i += 1
+        elif a in ("-geom", "-expt", "-panels_out"):  # nbnumba.readers (specs/models.md)
+            (v,) = values(a, 1, "a file name")
+            if not v:
+                raise ParseError(f"{a}: empty file name")
+            if a == "-panels_out":
+                o.panels_out = v
+            else:
+                if o.model_file is not None and o.model_kind != a[1:]:
+                    raise ParseError(f"{a} {shown(v)}: -geom and -expt both given; give one")
+                o.model_file, o.model_kind = v, a[1:]
+                o.model_file_at = len(rest) + 1  # C's argv index of the next C argument
+            i += 1
         else:
             rest.append(a)
         i += 1
@@ -285,6 +298,7 @@ class _CParser:
         """A flag took effect: apply ``changes`` to the options and record it."""
         for name, v in changes.items():
             setattr(self.o, name, v)
+            self.o.set_by[name] = (self.i, self.a)
             if name in self.setters:
                 self.setters[name].append(_Set(self.a, label, v))
         desc = ", ".join(_describe(k, v) for k, v in changes.items()) or "no effect"

@@ -214,6 +214,18 @@ class Options:
     # C's Fdump.bin cache (read without -hkl, written after -hkl): on for the command line
     # and Simulation.from_args, off for Simulation(**flags) and from_models unless dump= is given
     fdump: bool = _f(True, "flag")
+    # -geom FILE.geom / -expt FILE.expt (nbnumba.readers; specs/models.md): the models of
+    # another program's file replace the detector flags (and beam/crystal/scan where the
+    # file has them); flags given after it still apply where they make sense
+    model_file: str | None = _f(None, "path (CrystFEL .geom or DIALS .expt)")
+    model_kind: str | None = _f(None, "enum: geom, expt")
+    panels_out: str | None = _f(None, "path (JSON, one entry per panel)")
+    # field -> (C argv index, argument) of the last flag that set it; the index of the
+    # first C argument after -geom/-expt (C's argv counts the program as 0)
+    set_by: dict = field(default_factory=dict, repr=False, compare=False,
+                         metadata={"unit": "bookkeeping"})
+    model_file_at: int = field(default=0, repr=False, compare=False,
+                               metadata={"unit": "C argv index"})
     expt_out: str | None = _f(None, "path (DIALS experiment list, .expt)")
 
     def __post_init__(self) -> None:

@@ -953,6 +953,12 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
 
     with run_inputs() as inputs:
         opts, warnings = parse_checked(args)
+    if opts.model_file is not None:
+        # the frame writers describe one flat panel, and a .expt's scan would replace each
+        # frame's -phi: not yet
+        raise SeriesError(f"-{opts.model_kind} {opts.model_file}: a series of a model "
+                          "file's detector is not supported yet (run single images, or "
+                          "Simulation.frame in Python)", exit_code=2)
     issue_warnings(warnings)
     if warn is not None:
         for w in dict.fromkeys(warnings):

@@ -94,7 +94,7 @@ LAYERS = [  # lower index: may import higher ones, never the other way round
     {"nbnumba.api"},
     {"nbnumba.simulate", "nbnumba.trace", "nbnumba.setup", "nbnumba.validate",
      "nbnumba.engines", "nbnumba.output", "nbnumba.kernels", "nbnumba.cargs",
-     "nbnumba.formats"},
+     "nbnumba.formats", "nbnumba.readers"},
     {"nbnumba.models"},  # the experiment's models: below everything that renders or reads
 ]
 

@@ -107,6 +107,12 @@ FLAGS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ("-cbffile file", "also a miniCBF image (PILATUS header) of the counts", "none"),
         ("-geometry_out file", "also the geometry for processing programs (XDS.INP, PONI)",
          "none"),
+        ("-geom file.geom", "the detector (panels, photon energy) of a CrystFEL geometry "
+         "file; flags after it still apply", "none"),
+        ("-expt file.expt", "detector, beam, crystal, scan of a DIALS experiment list; "
+         "flags after it still apply", "none"),
+        ("-panels_out file.json", "also every panel's vectors and place in the float image",
+         "none"),
         ("-expt_out file", "also a DIALS experiment list (.expt) with the true models",
          "none"),
         ("-h, -help, --help / --version", "this listing / the version", ""),

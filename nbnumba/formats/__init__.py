@@ -2,9 +2,12 @@
 
 - :mod:`.geometry`: :class:`DetectorGeometry`, the run's geometry in defined frames.
 - :mod:`.cbf`: miniCBF images (``PILATUS_1.2`` header).
-- :mod:`.nxmx`: NXmx HDF5 master files (bitshuffle/LZ4).
+- :mod:`.nxmx`: NXmx HDF5 master files (bitshuffle/LZ4); one module per panel for a
+  multi-panel detector (``write_result_nxmx``).
 - :mod:`.geometry_files`: XDS.INP fragment and pyFAI PONI.
 - :mod:`.expt`: DIALS experiment lists (``.expt``): the true models beside the images.
+- :mod:`.crystfel`: CrystFEL-style HDF5 (``/data/data`` slab) with its ``.geom``.
+- :mod:`.panels`: ``-panels_out`` JSON (every panel's vectors and slab place).
 
 fabio, h5py and hdf5plugin are imported only by the writers that need them.
 ``specs/formats.md`` describes every key.

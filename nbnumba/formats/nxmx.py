@@ -19,7 +19,7 @@ import numpy as np
 
 from .geometry import DetectorGeometry, adc_baseline, saturation_of
 
-__all__ = ["write_nxmx", "nxmx_frame_dtype", "CONTENTS", "counts_from_raw",
+__all__ = ["write_nxmx", "write_result_nxmx", "nxmx_frame_dtype", "CONTENTS", "counts_from_raw",
            "compress_frame", "bitshuffle_ready", "polarization_stokes"]
 
 CONTENTS = ("float", "int", "noise")
@@ -146,10 +146,44 @@ def _axis(group, name: str, value, *, kind: str, vector, units: str, depends_on:
     return ds
 
 
+def _modules(det, panels, R: np.ndarray, g: DetectorGeometry, content: str) -> None:
+    """One ``NXdetector_module`` per panel of ``panels`` (see :func:`write_nxmx`)."""
+    mm = 1000.0
+    det.create_dataset("x_pixel_size", data=panels.panels[0].pixel_m * mm).attrs["units"] = \
+        "mm"
+    det.create_dataset("y_pixel_size", data=panels.panels[0].pixel_m * mm).attrs["units"] = \
+        "mm"
+    if content != "float":
+        det.create_dataset("saturation_value", data=np.int32(saturation_of(g.adc_offset)))
+        det.create_dataset("underload_value", data=np.int32(-1))
+    taken = {"data", "transformations", "pixel_mask", "pixel_mask_slab"}
+    for i, p in enumerate(panels.panels):
+        # the group's name is dxtbx's panel name: the panel's own where HDF5 allows it
+        name = p.name if (p.name and "/" not in p.name and p.name not in taken
+                          and not p.name.startswith(".")) else f"module{i}"
+        taken.add(name)
+        module = _group(det, name, "NXdetector_module")
+        module.create_dataset("name", data=p.name)
+        module.create_dataset("data_origin", data=np.array(p.slab_origin, dtype=np.int32))
+        module.create_dataset("data_size", data=np.array((p.spixels, p.fpixels),
+                                                         dtype=np.int32))
+        module.create_dataset("data_stride", data=np.array([1, 1], dtype=np.int32))
+        offset = R @ np.asarray(p.pix0_m) * mm
+        length = float(np.linalg.norm(offset))
+        direction = offset / length if length > 0 else R @ np.asarray(p.odet)
+        _axis(module, "module_offset", length, kind="translation", vector=direction,
+              units="mm", depends_on=".", component="detector_arm")
+        base = f"{DETECTOR}/{name}"
+        for name, v in (("fast_pixel_direction", p.fdet), ("slow_pixel_direction", p.sdet)):
+            _axis(module, name, p.pixel_m * mm, kind="translation", vector=R @ np.asarray(v),
+                  units="mm", depends_on=base + "/module_offset", component="detector_module")
+
+
 def write_nxmx(path: str, geometry: DetectorGeometry, frames: Iterable[np.ndarray],
                n_frames: int, *, content: str = "float", command: list[str] | None = None,
                compressed: bool = False,
-               on_frame: Callable[[int], None] | None = None) -> None:
+               on_frame: Callable[[int], None] | None = None, panels=None,
+               pixel_mask: np.ndarray | None = None) -> list[str]:
     """Write an NXmx master file with ``n_frames`` images of ``geometry``.
 
     Parameters
@@ -170,6 +204,25 @@ def write_nxmx(path: str, geometry: DetectorGeometry, frames: Iterable[np.ndarra
     compressed : bool
         ``frames`` yields :func:`compress_frame`'s bytes, copied into the file as they
         are.
+    panels : nbnumba.models.Detector, optional
+        A multi-panel detector: the frames are its slabs (``panels.slab_shape``) and each
+        panel becomes one ``NXdetector_module`` (``data_origin`` = its ``slab_origin``,
+        ``data_size`` = its size) with its own chain: ``module_offset`` (the translation
+        to its ``pix0_m``, depending on nothing) and the fast/slow pixel directions
+        depending on it. dxtbx reads that as a hierarchy with one group per module; its
+        panels' origins and axes are ``geometry.dxtbx()`` applied to ours. ``geometry``
+        then gives only the beam, the rotation, the exposure and the sensor; the
+        detector-wide ``distance``/``beam_center`` fields are left out.
+    pixel_mask : ndarray (slow, fast) of bool, optional
+        ``NXdetector/pixel_mask`` (uint32): 1 where true (bad: dxtbx masks it), 0 else;
+        with ``panels``, slab pixels no panel addresses are 1 too (written with
+        ``panels`` even without a mask). When a panel is narrower than the slab the mask
+        is named ``pixel_mask_slab`` instead (dxtbx 3.11 fails on such a ``pixel_mask``).
+
+    Returns
+    -------
+    list of str
+        Notes for the caller to show (the mask's name, when changed).
 
     Raises
     ------
@@ -182,7 +235,8 @@ def write_nxmx(path: str, geometry: DetectorGeometry, frames: Iterable[np.ndarra
         raise ValueError(f"content must be one of {CONTENTS}, not {content!r}")
     g = geometry
     R = g.mcstas()
-    shape = (g.slow_pixels, g.fast_pixels)
+    shape = (g.slow_pixels, g.fast_pixels) if panels is None else tuple(panels.slab_shape)
+    notes: list[str] = []
     dtype = nxmx_frame_dtype(content)
     mm = 1000.0
     n = R @ g.normal
@@ -243,45 +297,76 @@ def write_nxmx(path: str, geometry: DetectorGeometry, frames: Iterable[np.ndarra
         beam.create_dataset("incident_polarization_stokes", data=polarization_stokes(g))
 
         det = _group(instrument, "detector", "NXdetector")
-        det.create_dataset("depends_on", data=DETECTOR_Z)
+        if panels is None:
+            det.create_dataset("depends_on", data=DETECTOR_Z)
         det.create_dataset("description", data=f"nanoBragg simulated detector "
                                                f"({g.convention} convention, {g.pivot} pivot)")
         det.create_dataset("type", data="simulated pixel array")
-        det.create_dataset("sensor_material", data="Si")
+        det.create_dataset("sensor_material", data="Si" if panels is None else
+                           panels.panels[0].material)
         # dxtbx's parallax model needs a real sensor: the run's, else a nominal one
         # (geometry.NOMINAL_SENSOR_THICKNESS_M) that moves no pixel measurably
         det.create_dataset("sensor_thickness", data=g.sensor_thickness_m * mm).attrs[
             "units"] = "mm"
         det.create_dataset("count_time", data=g.exposure_s).attrs["units"] = "s"
         det.create_dataset("frame_time", data=g.exposure_s).attrs["units"] = "s"
-        det.create_dataset("distance", data=close_mm).attrs["units"] = "mm"
-        fbeam, sbeam = g.beam_spot_m()
-        det.create_dataset("beam_center_x", data=fbeam / g.pixel_size_m).attrs["units"] = \
-            "pixel"
-        det.create_dataset("beam_center_y", data=sbeam / g.pixel_size_m).attrs["units"] = \
-            "pixel"
-        det.create_dataset("x_pixel_size", data=g.pixel_size_m * mm).attrs["units"] = "mm"
-        det.create_dataset("y_pixel_size", data=g.pixel_size_m * mm).attrs["units"] = "mm"
+        if panels is None:
+            det.create_dataset("distance", data=close_mm).attrs["units"] = "mm"
+            fbeam, sbeam = g.beam_spot_m()
+            det.create_dataset("beam_center_x", data=fbeam / g.pixel_size_m).attrs[
+                "units"] = "pixel"
+            det.create_dataset("beam_center_y", data=sbeam / g.pixel_size_m).attrs[
+                "units"] = "pixel"
+            det.create_dataset("x_pixel_size", data=g.pixel_size_m * mm).attrs["units"] = "mm"
+            det.create_dataset("y_pixel_size", data=g.pixel_size_m * mm).attrs["units"] = "mm"
+            if content != "float":
+                det.create_dataset("saturation_value",
+                                   data=np.int32(saturation_of(g.adc_offset)))
+                det.create_dataset("underload_value", data=np.int32(-1))
+            tr = _group(det, "transformations", "NXtransformations")
+            _axis(tr, "detector_z", close_mm, kind="translation", vector=n, units="mm",
+                  depends_on=".", component="detector_arm")
+            module = _group(det, "module", "NXdetector_module")
+            module.create_dataset("data_origin", data=np.array([0, 0], dtype=np.int32))
+            module.create_dataset("data_size", data=np.array(shape, dtype=np.int32))
+            module.create_dataset("data_stride", data=np.array([1, 1], dtype=np.int32))
+            _axis(module, "module_offset", inplane_len, kind="translation",
+                  vector=inplane_dir, units="mm", depends_on=DETECTOR_Z,
+                  component="detector_arm")
+            for name, v in (("fast_pixel_direction", g.fdet),
+                            ("slow_pixel_direction", g.sdet)):
+                _axis(module, name, g.pixel_size_m * mm, kind="translation",
+                      vector=R @ np.asarray(v), units="mm",
+                      depends_on=MODULE + "/module_offset", component="detector_module")
+        else:
+            _modules(det, panels, R, g, content)
         if content != "float":
-            det.create_dataset("saturation_value", data=np.int32(saturation_of(g.adc_offset)))
-            det.create_dataset("underload_value", data=np.int32(-1))
             det.create_dataset("adc_offset", data=float(g.adc_offset)).attrs["note"] = (
                 "added by nanoBragg to every pixel; subtracted (rounded) from the stored "
                 "counts")
         det["data"] = data  # a hard link: the same dataset
-        tr = _group(det, "transformations", "NXtransformations")
-        _axis(tr, "detector_z", close_mm, kind="translation", vector=n, units="mm",
-              depends_on=".", component="detector_arm")
-        module = _group(det, "module", "NXdetector_module")
-        module.create_dataset("data_origin", data=np.array([0, 0], dtype=np.int32))
-        module.create_dataset("data_size", data=np.array(shape, dtype=np.int32))
-        module.create_dataset("data_stride", data=np.array([1, 1], dtype=np.int32))
-        _axis(module, "module_offset", inplane_len, kind="translation", vector=inplane_dir,
-              units="mm", depends_on=DETECTOR_Z, component="detector_arm")
-        for name, v in (("fast_pixel_direction", g.fdet), ("slow_pixel_direction", g.sdet)):
-            _axis(module, name, g.pixel_size_m * mm, kind="translation",
-                  vector=R @ np.asarray(v), units="mm", depends_on=MODULE + "/module_offset",
-                  component="detector_module")
+        if pixel_mask is not None or panels is not None:
+            bad = np.zeros(shape, dtype=np.uint32)
+            if panels is not None:
+                covered = panels.assemble([np.ones((p.spixels, p.fpixels), np.uint8)
+                                           for p in panels.panels])
+                bad[covered == 0] = 1
+            if pixel_mask is not None:
+                if pixel_mask.shape != shape:
+                    raise ValueError(f"pixel_mask of shape {pixel_mask.shape}, expected {shape}")
+                bad[np.asarray(pixel_mask, dtype=bool)] = 1
+            name = "pixel_mask"
+            if panels is not None and any(p.fpixels != shape[1] for p in panels.panels):
+                # dxtbx (3.11) hands each module's slice of a 2-D pixel_mask to flex
+                # without a copy and fails on one narrower than the data ("non-c-
+                # contiguous"): keep the mask under another name for other readers
+                name = "pixel_mask_slab"
+                notes.append("the pixel mask is written as detector/pixel_mask_slab, not "
+                             "pixel_mask: dxtbx cannot read a pixel_mask whose modules are "
+                             "narrower than the data")
+            ds = det.create_dataset(name, data=bad, **_compression())
+            ds.attrs["description"] = "1: no pixel or a bad pixel (e.g. CrystFEL's bad " \
+                "regions); 0: a pixel"
 
         sample = _group(entry, "sample", "NXsample")
         sample.create_dataset("name", data="simulated crystal")
@@ -292,3 +377,32 @@ def write_nxmx(path: str, geometry: DetectorGeometry, frames: Iterable[np.ndarra
               units="deg", depends_on=".")
         st.create_dataset("omega_increment_set", data=g.osc_deg).attrs["units"] = "deg"
         st.create_dataset("omega_end", data=omega + g.osc_deg).attrs["units"] = "deg"
+    return notes
+
+
+def write_result_nxmx(path: str, result, *, content: str = "float",
+                      pixel_mask: np.ndarray | None = None,
+                      command: list[str] | None = None) -> list[str]:
+    """One image of a finished run (:class:`nbnumba.api.Result`) as an NXmx file.
+
+    A multi-panel run (``result.detector`` set: ``-geom``, ``-expt``,
+    ``Simulation.from_models``) is written with one ``NXdetector_module`` per panel over
+    the slab; a command line's one detector as :func:`write_nxmx` writes it.
+
+    Parameters
+    ----------
+    path : str
+        Output file (written in place).
+    result : nbnumba.api.Result
+    content : {"float", "int", "noise"}
+        Which of the run's images.
+    pixel_mask : ndarray of bool, optional
+        Bad pixels (e.g. :attr:`nbnumba.readers.crystfel_geom.CrystFELGeometry.mask`).
+    """
+    if content not in CONTENTS:
+        raise ValueError(f"content must be one of {CONTENTS}, not {content!r}")
+    g = DetectorGeometry.from_scene(result.scene)
+    image = {"float": lambda: result.image, "int": result.int_image,
+             "noise": result.noise_image}[content]()
+    return write_nxmx(path, g, [image], 1, content=content, command=command,
+                      panels=getattr(result, "detector", None), pixel_mask=pixel_mask)

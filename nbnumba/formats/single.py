@@ -1,4 +1,5 @@
-"""``-geometry_out NAME``, ``-cbffile NAME`` and ``-expt_out NAME`` of a single run.
+"""``-geometry_out NAME``, ``-cbffile NAME``, ``-expt_out NAME`` and ``-panels_out NAME`` of a
+single run.
 
 All are written after C's own files, from the run's :class:`~nbnumba.api.Result`: the
 miniCBF holds the noise image if the run computes one, else the int image (the pixels
@@ -53,6 +54,8 @@ def extra_output_paths(opts) -> list[str]:
         paths.append(cbf)
     if getattr(opts, "expt_out", None):
         paths.append(opts.expt_out)
+    if getattr(opts, "panels_out", None):
+        paths.append(opts.panels_out)
     return paths
 
 
@@ -68,6 +71,13 @@ def write_extra_outputs(result, out: Callable[[str], None],
         Receive the "writing ..." lines and the warnings.
     """
     opts = result.options
+    if getattr(opts, "panels_out", None):
+        from .panels import detector_of_result, write_panels_json
+
+        detector = detector_of_result(result)
+        write_panels_json(opts.panels_out, detector)
+        out(f"writing {opts.panels_out} ({len(detector)} panel"
+            f"{'s' if len(detector) != 1 else ''})\n")
     geometry_out = getattr(opts, "geometry_out", None)
     cbffile = cbf_path(opts)
     expt_out = getattr(opts, "expt_out", None)
