@@ -33,10 +33,11 @@ class _Run(Job):
     def execute(self, inputs: list[str], output: str) -> None:
         from ..companions.floatadd import float_add_files
         from ..errors import write_error
-        from ..inputs import same_file
+        from ..inputs import run_inputs, same_file
         from ..io import write_float_image
 
-        total = float_add_files(inputs)
+        with run_inputs():  # each input read once, bounded: pipes work, devices end
+            total = float_add_files(inputs)
         # a failure after the write (stdout full, Ctrl-C) removes the sum, unless it
         # replaced one of the inputs (``nb-float-add sum.bin next.bin -o sum.bin``)
         in_place = any(same_file(output, name) for name in inputs)

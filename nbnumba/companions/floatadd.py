@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import InputFileError, InputFileOpenError, UsageError
+from ..errors import InputFileError, UsageError
+from ..inputs import input_size, read_input
 
 __all__ = ["float_add", "read_float_image", "float_add_files"]
 
@@ -51,23 +52,36 @@ def float_add(images: Sequence[np.ndarray]) -> np.ndarray:
     return total
 
 
-def read_float_image(path: str | os.PathLike) -> np.ndarray:
-    """A raw float32 little-endian file as a flat array (raises InputFileError)."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise InputFileOpenError(path, exc) from exc
+def _as_floats(path: str | os.PathLike, data: bytes) -> np.ndarray:
     if len(data) % 4:
         raise InputFileError(path, f"{len(data)} bytes is not a whole number of float32 values")
     return np.frombuffer(data, dtype="<f4").copy()
 
 
+def read_float_image(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarray:
+    """A raw float32 little-endian file as a flat array, read once and bounded
+    (:func:`nbnumba.inputs.read_input`; ``max_bytes``: at most that many bytes).
+
+    Raises :class:`~nbnumba.errors.InputFileError` (a folder, a pipe or device without
+    end, a length that is not a multiple of 4)."""
+    return _as_floats(path, read_input(path, max_bytes=max_bytes))
+
+
 def float_add_files(paths: Sequence[str | os.PathLike]) -> np.ndarray:
-    """Read and sum float images (all the same byte length), in order."""
-    images = [read_float_image(p) for p in paths]
-    for p, img in zip(paths[1:], images[1:], strict=True):
-        if img.size != images[0].size:
-            raise InputFileError(p, f"holds {img.size} floats, {os.fspath(paths[0])} holds "
-                                    f"{images[0].size}: images must have the same size")
+    """Read and sum float images (all the same byte length), in order.
+
+    The first image fixes the length; of the others no more than one byte past it
+    is read, so a device or an endless pipe among them ends in a size error at once."""
+    first = read_input(paths[0])
+    size = len(first)
+    images = [_as_floats(paths[0], first)]
+    for p in paths[1:]:
+        other = input_size(p)  # a regular file's size, None for a pipe or device
+        data = read_input(p, max_bytes=size + 1) if other in (None, size) else b""
+        held = other if other not in (None, size) else len(data)
+        if held != size:
+            said = f"more than {size}" if held > size and other is None else f"{held}"
+            raise InputFileError(p, f"holds {said} bytes, {os.fspath(paths[0])} holds "
+                                    f"{size}: images must have the same size")
+        images.append(_as_floats(p, data))
     return float_add(images)

@@ -41,6 +41,7 @@ from ..errors import (
     UsageError,
     write_error,
 )
+from ..inputs import input_size, read_input
 from ..io import (
     atomic_write,
     c_atof,
@@ -475,12 +476,6 @@ class NoisifyResult:
 
 # ------------------------------------------------------------------------------ run
 
-def _read_input(path: str, flag: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise InputFileOpenError(path, exc) from exc
 
 
 def _as_float32(data: bytes | np.ndarray, pixels: int, path: str, out_warn: Out) -> np.ndarray:
@@ -643,12 +638,20 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
                 say(line)
             raise SetupExit("no input float image: give -floatfile FILE (noisify.c prints "
                             "its usage and exits)")
+        # C's ftell gives the size of a file (line 355); the pixels are read only once
+        # their count is known, and only the bytes they need (fread, line 443), so a
+        # device or an endless pipe works with -detpixels or -header, as in C
+        data: bytes | np.ndarray | None = None
         try:
-            data: bytes | np.ndarray = _read_input(name, o.floatfile_flag)
+            file_size = input_size(name)
+            if file_size is None and not (o.headerfilename is not None
+                                          or (o.xpixels and o.ypixels)):
+                data = read_input(name)  # a pipe's length is the only size it has
+                file_size = len(data)
         except InputFileOpenError as exc:  # C's fopen gave NULL: its usage, exit 9
             exc.messages = USAGE.splitlines(keepends=True)
             raise
-        nbytes = len(data)
+        nbytes = file_size or 0  # a stream sized by the flags: C's ftell gives no size
         shape2d = None
     else:
         arrays = list(image) if isinstance(image, (list, tuple)) else [image]
@@ -659,6 +662,7 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
             raise UsageError(f"image: arrays of different shapes {sorted(shapes)}")
         data = np.ascontiguousarray(float_add(arrays), dtype=np.float32)
         nbytes = data.size * 4
+        file_size = None
         shape2d = data.shape if data.ndim == 2 else None
         name = "(in-memory image)"
     if nbytes >= 2**31:
@@ -738,16 +742,25 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
              f"{xpixels}x{ypixels} pixels (the size -detpixels/-header gives), in memory "
              "order, as noisify.c reads a file of another size")
     say(f"importing {pixels} pixel intensites: {name}\n")
+    if data is None:
+        data = read_input(name, max_bytes=4 * pixels)
     floatimage = _as_float32(data, pixels, name, note)
     if o.add_files:
         if image is not None:
             raise UsageError("-add works on the input file; in memory pass a list of arrays")
         images = [floatimage]
+        want = len(data)
         for path in o.add_files:
-            more = _read_input(path, "-add")
-            if len(more) != nbytes:
-                raise InputFileError(path, f"holds {len(more)} bytes, the input {name} holds "
-                                           f"{nbytes}: -add needs images of the same size")
+            # regular files: the same byte length; a pipe or device: the bytes the
+            # input gave (what is read of the input, C's fread of its known size)
+            size, have = input_size(path), file_size
+            if size is None or have is None:
+                more = read_input(path, max_bytes=want)
+                size, have = len(more), want
+            if size != have:
+                raise InputFileError(path, f"holds {size} bytes, the input {name} holds "
+                                           f"{have}: -add needs images of the same size")
+            more = read_input(path, max_bytes=want)
             images.append(_as_float32(more, pixels, path, note))
         floatimage = float_add(images)
 

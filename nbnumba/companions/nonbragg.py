@@ -218,6 +218,13 @@ class NonBragg:
             :class:`~nbnumba.errors.UsageError` where nonBragg.c would crash,
             read out of bounds or write an all-NaN image.
         """
+        from ..inputs import run_inputs
+
+        with run_inputs():  # each input file read once: pipes and FIFOs work
+            return self._run(out, warn)
+
+    def _run(self, out: Callable[[str], None] | None,
+             warn: Callable[[str], None] | None) -> NonBraggResult:
         chunks: list[str] = []
         warnings = WarningList()
 

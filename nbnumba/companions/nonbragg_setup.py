@@ -24,6 +24,7 @@ from .. import geometry as g
 from ..cnum import c_div
 from ..constants import AVOGADRO, DBL_MIN, R_E_SQR, RTD
 from ..errors import InputFileError, InputFileOpenError, SetupExit, UsageError
+from ..inputs import read_input
 from ..io import c_format_g as _g
 from ..io import read_smv, read_text_file
 from ..setup.rules import pick_steps, switched_off
@@ -239,8 +240,7 @@ def read_columns(path: str, nargs: int) -> list[np.ndarray]:
     reproduces C's tokenizer line by line.
     """
     if nargs == 2:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_input(path)  # once per run: a pipe or FIFO is read once, bounded
         if data.endswith(b"\n") and b"\0" not in data:
             lines = data[:-1].split(b"\n")
             rows = [_SIMPLE_ROW.fullmatch(line) for line in lines]
