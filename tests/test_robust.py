@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -174,3 +175,137 @@ def test_nonbragg_crlf_table_from_process_substitution(tmp_path):
     assert got.returncode == 0, got.stderr
     assert (tmp_path / "a.bin").read_bytes() == (tmp_path / "b.bin").read_bytes()
 
+
+# ------------------------------------------------------------ 2. the Dask client
+
+MAT = "0.0214 0 0\n0 0.0188 0\n0 0 0.0167\n"
+HKL = "0 0 1 10\n1 0 0 20\n0 1 0 30\n-1 0 0 5\n"
+SERIES = ["-mat", "A.mat", "-hkl", "s.hkl", "-lambda", "1", "-pixel", "0.1", "-distance",
+          "100", "-detpixels", "16", "-N", "2", "-osc", "1", "-seed", "1"]
+
+
+@pytest.fixture
+def crystal(tmp_path: Path) -> Path:
+    (tmp_path / "A.mat").write_text(MAT)
+    (tmp_path / "s.hkl").write_text(HKL)
+    return tmp_path
+
+
+def http_port() -> int:
+    """A plain HTTP server (what a scheduler's dashboard port is) on a free port."""
+    import http.server
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server.server_address[1]
+
+
+def banner_port() -> int:
+    """A service that greets with a banner and keeps the connection open (sshd)."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    kept = []
+
+    def serve() -> None:
+        while True:
+            conn, _ = listener.accept()
+            conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+            kept.append(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def refused_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again: nothing listens there
+
+
+# (id, address maker, exit code, text of the error line)
+SCHEDULERS = [
+    ("an HTTP server (the dashboard port)", lambda: f"tcp://127.0.0.1:{http_port()}", 4,
+     "no Dask handshake within 10 s"),
+    ("an unknown scheme", lambda: "nonsense://x", 2, "not a Dask scheduler address"),
+    ("a banner-sending service", lambda: f"tcp://127.0.0.1:{banner_port()}", 4,
+     "not as a Dask scheduler"),
+    ("a port nobody listens on", lambda: f"tcp://127.0.0.1:{refused_port()}", 4,
+     "Connection refused"),
+    ("no port", lambda: "tcp://127.0.0.1", 2, "tcp://HOST:PORT"),
+]
+
+
+@pytest.mark.parametrize("label, address, code, text", SCHEDULERS,
+                         ids=[r[0] for r in SCHEDULERS])
+def test_scheduler_connection_rule(label, address, code, text, crystal):
+    """Each ends within 30 s with one line naming the address, its exit code, and no
+    manifest (it used to hang for minutes, print tracebacks, leave empty manifests)."""
+    import time
+
+    where = address()
+    started = time.monotonic()
+    got = run("nanobragg-nb", ["series", "--frames", "2", "--scheduler", where,
+                               "--template", "out/x_{frame:03d}.img", *SERIES], crystal,
+              timeout=60)
+    assert time.monotonic() - started < 30
+    assert got.returncode == code, got.stderr
+    line = one_error_line(got.stderr, "nanobragg-nb series", text)
+    assert where in line
+    assert not list(crystal.glob("**/*.manifest.json"))
+    assert not list(crystal.glob("out/x_*"))
+
+
+def signal_when_computing(args: list[str], cwd: Path, sig: int, after_s: float = 1.0
+                          ) -> tuple[subprocess.Popen, float, str]:
+    """Start ``args``, wait for its first progress line on stderr (the computation has
+    begun), wait ``after_s``, send ``sig``; returns the process, the seconds it took to
+    end after the signal, and its stderr."""
+    import select
+    import time
+
+    proc = subprocess.Popen(args, cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = ""
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+            if ready:
+                line = proc.stderr.readline()
+                seen += line
+                if "%" in line or not line:
+                    break
+        assert "%" in seen, seen
+        time.sleep(after_s)
+        assert proc.poll() is None, "ended before the signal: make the run longer"
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        rest = proc.stderr.read()
+        proc.wait(timeout=60)
+        return proc, time.monotonic() - sent, seen + rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_series_stops_within_a_second(sig, code, crystal):
+    """A frame takes several seconds; the series ends within 1 s of the signal (it
+    waited for the frame before), one line, finished frames kept, no temporaries."""
+    heavy = [a if a != "16" else "512" for a in SERIES] + ["-mosaic", "1", "-mosaic_dom",
+                                                           "200", "-phisteps", "4"]
+    args = command("nanobragg-nb", ["series", "--frames", "2", "--workers", "1",
+                                    "--template", "out/x_{frame:03d}.img", *heavy])
+    proc, took, err = signal_when_computing(args, crystal, sig)
+    assert proc.returncode == code, err
+    assert took < 1.0, took
+    one_error_line(err, "nanobragg-nb series", "finished frames are kept")
+    assert not list(crystal.glob("out/.*tmp"))

@@ -284,8 +284,11 @@ def exit_without_teardown(main_function: Callable[[list[str] | None], int]):
         if argv is None:
             os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         code = main_function(argv)
-        if argv is not None or sys.argv[1:2] in (["series"], ["tiles"]):
-            return code  # in-process callers, and Dask's own shutdown, keep the normal exit
+        if argv is not None or (sys.argv[1:2] in (["series"], ["tiles"])
+                                and code not in (EXIT_INTERRUPTED, EXIT_TERMINATED)):
+            # in-process callers, and Dask's own shutdown, keep the normal exit (after a
+            # signal the cluster is closed already: end at once)
+            return code
         try:
             sys.stdout.flush()
             sys.stderr.flush()
