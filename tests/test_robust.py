@@ -261,38 +261,42 @@ def test_scheduler_connection_rule(label, address, code, text, crystal):
     assert not list(crystal.glob("out/x_*"))
 
 
-def signal_when_computing(args: list[str], cwd: Path, sig: int, after_s: float = 1.0
+def signal_when_computing(args: list[str], cwd: Path, sig: int, after_s: float = 1.0,
+                          marker: str = "%", stream: str = "stderr"
                           ) -> tuple[subprocess.Popen, float, str]:
-    """Start ``args``, wait for its first progress line on stderr (the computation has
-    begun), wait ``after_s``, send ``sig``; returns the process, the seconds it took to
-    end after the signal, and its stderr."""
+    """Start ``args``, wait for a line holding ``marker`` on ``stream`` (the computation
+    has begun: a progress bar, or C's last setup line), wait ``after_s``, send ``sig``;
+    returns the process, the seconds it took to end after the signal, and its stderr."""
     import select
     import time
 
-    proc = subprocess.Popen(args, cwd=cwd, env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(args, cwd=cwd, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    seen = ""
+    watched = (proc.stderr if stream == "stderr" else proc.stdout).fileno()
+    seen = b""
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        while marker.encode() not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([watched], [], [], 0.5)
             if ready:
-                line = proc.stderr.readline()
-                seen += line
-                if "%" in line or not line:
+                chunk = os.read(watched, 65536)  # raw: no buffer hides lines from select
+                if not chunk:
                     break
-        assert "%" in seen, seen
+                seen += chunk
+        assert marker.encode() in seen, seen[-2000:]
         time.sleep(after_s)
         assert proc.poll() is None, "ended before the signal: make the run longer"
         sent = time.monotonic()
         proc.send_signal(sig)
-        rest = proc.stderr.read()
-        proc.wait(timeout=60)
-        return proc, time.monotonic() - sent, seen + rest
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+        text = (seen + err) if stream == "stderr" else err
+        return proc, took, text.decode(errors="replace")
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
@@ -309,3 +313,117 @@ def test_series_stops_within_a_second(sig, code, crystal):
     assert took < 1.0, took
     one_error_line(err, "nanobragg-nb series", "finished frames are kept")
     assert not list(crystal.glob("out/.*tmp"))
+
+
+# ------------------------------------------ 3. signals, outputs first, compile notice
+
+SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
+
+
+@pytest.mark.parametrize("sig, code", SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_nonbragg_stops_within_a_second(sig, code, tmp_path):
+    """Inside its kernel (a run of minutes), nonbragg-nb ends within 1 s of the signal,
+    one line, no file (it used to finish the kernel first)."""
+    (tmp_path / "w.stol").write_text(STOL)
+    args = command("nonbragg-nb", ["-stol", "w.stol", "-lambda", "1", "-distance", "100",
+                                   "-detpixels", "2048", "-pixel", "0.05", "-oversample",
+                                   "16", "-dispersion", "1", "-dispsteps", "4"])
+    proc, took, err = signal_when_computing(args, tmp_path, sig, marker="oversample steps",
+                                            stream="stdout")
+    assert proc.returncode == code, err
+    assert took < 1.0, took
+    one_error_line(err, "nonbragg-nb", "interrupted" if code == 130 else "terminated")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.stol"]
+
+
+@pytest.mark.parametrize("sig, code", SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_noisify_stops_within_a_second(sig, code, tmp_path):
+    """Inside its PSF (a 2048² image, radius 60), noisify-nb ends within 1 s."""
+    image = np.zeros(2048 * 2048, np.float32)
+    image[::997] = 1000.0
+    (tmp_path / "in.bin").write_bytes(image.tobytes())
+    args = command("noisify-nb", ["-floatfile", "in.bin", "-detpixels", "2048", "-psf",
+                                  "gauss", "-psf_fwhm", "2000", "-psf_radius", "60",
+                                  "-seed", "1"])
+    proc, took, err = signal_when_computing(args, tmp_path, sig, marker="rendering radius",
+                                            stream="stdout")
+    assert proc.returncode == code, err
+    assert took < 1.0, took
+    one_error_line(err, "noisify-nb", "interrupted" if code == 130 else "terminated")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.bin"]
+
+
+def test_float_add_stops_within_a_second(tmp_path):
+    """Waiting on a FIFO nobody writes, nb-float-add ends within 1 s of SIGTERM."""
+    import time
+
+    os.mkfifo(tmp_path / "never.fifo")
+    (tmp_path / "a.bin").write_bytes(np.ones(4, np.float32).tobytes())
+    proc = subprocess.Popen(command("nb-float-add", ["-o", "s.bin", "a.bin", "never.fifo"]),
+                            cwd=tmp_path, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3.0)
+        assert proc.poll() is None
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert time.monotonic() - sent < 1.0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    one_error_line(err, "nb-float-add", "terminated (SIGTERM)")
+    assert not (tmp_path / "s.bin").exists()
+
+
+# (program, args, the error's text): an unwritable output with an input that would block
+# or a computation of minutes: refused at once, before reading or computing
+OUTPUTS_FIRST = [
+    ("nonbragg-nb", ["-stol", "w.stol", "-lambda", "1", "-distance", "100", "-detpixels",
+                     "4096", "-oversample", "32", "-floatfile", "nodir/x.bin"],
+     "-floatfile nodir/x.bin: folder nodir does not exist"),
+    ("nonbragg-nb", ["-stol", "never.fifo", *NONBRAGG, "-intfile", "nodir/x.img"],
+     "-intfile nodir/x.img: folder nodir does not exist"),
+    ("noisify-nb", ["-floatfile", "never.fifo", "-detpixels", "64", "-noisefile",
+                    "nodir/n.img"], "-noisefile nodir/n.img: folder nodir does not exist"),
+    ("noisify-nb", ["-floatfile", "w.stol", "-detpixels", "4", "-intfile", "w.stol"],
+     "-intfile w.stol: that is the -floatfile input file w.stol"),
+    ("nonbragg-nb", ["-stol", "w.stol", *NONBRAGG, "-floatfile", "w.stol"],
+     "-floatfile w.stol: that is the -stol input file w.stol"),
+    ("nb-float-add", ["-o", "nodir/s.bin", "never.fifo", "never.fifo"],
+     "-o nodir/s.bin: folder nodir does not exist"),
+]
+
+
+@pytest.mark.parametrize("prog, args, text", OUTPUTS_FIRST,
+                         ids=[f"{r[0]} {r[2].split(':')[0]}" for r in OUTPUTS_FIRST])
+def test_outputs_are_checked_before_anything_else(prog, args, text, tmp_path):
+    (tmp_path / "w.stol").write_text(STOL)
+    os.mkfifo(tmp_path / "never.fifo")
+    got = run(prog, args, tmp_path, timeout=30)
+    assert got.returncode in (2, 3), got.stderr
+    one_error_line(got.stderr, prog, text)
+    assert "reading" not in got.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["never.fifo", "w.stol"]
+
+
+def test_compile_notice_when_numba_compiles(capsys):
+    """noisify-nb and nonbragg-nb say once that they compile (a cache miss), as
+    nanobragg-nb does; loading from the cache says nothing."""
+    from numba import njit
+
+    from nbnumba.progress import notice_when_compiling
+
+    @njit
+    def fresh(x):
+        return x + 1
+
+    with notice_when_compiling("noisify-nb"):
+        fresh(1)
+        fresh(1.5)
+    err = capsys.readouterr().err
+    assert err.count("noisify-nb: compiling the Numba kernels") == 1, err
+    with notice_when_compiling("noisify-nb"):
+        fresh(2)  # compiled already
+    assert capsys.readouterr().err == ""

@@ -347,3 +347,21 @@ def run_job(job: Job, *args: object, **kwargs: object) -> int:
         except BaseException as exc:  # every failure ends in one line and an exit code
             return job.fail(exc)
     return EXIT_OK
+
+
+def check_companion_outputs(outputs: list[tuple[str, str]], inputs: list[tuple[str, str]],
+                            program: str) -> list[str]:
+    """Before any compute: each (flag, path) output can be written
+    (:func:`nbnumba.validate.check_output_files`, exit 3) and is none of the (flag, path)
+    inputs, however spelled (exit 2). Returns the warnings (an output named twice)."""
+    from ..errors import UsageError
+    from ..inputs import same_file
+    from ..validate import check_output_files
+
+    warnings = check_output_files(outputs, program)
+    for oflag, opath in outputs:
+        for iflag, ipath in inputs:
+            if opath and ipath and same_file(opath, ipath):
+                raise UsageError(f"{oflag} {opath}: that is the {iflag} input file {ipath}; "
+                                 "an output must not overwrite an input of the run")
+    return warnings

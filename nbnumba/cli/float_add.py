@@ -35,7 +35,12 @@ class _Run(Job):
         from ..errors import write_error
         from ..inputs import run_inputs, same_file
         from ..io import write_float_image
+        from ..validate import check_output_files
 
+        # the output is checked before any input is read (a FIFO may block, a sum of
+        # large images takes a while); it may be one of the inputs (accumulating)
+        for w in check_output_files([("-o", output)], "float_add"):
+            self.con.warn(w)
         with run_inputs():  # each input read once, bounded: pipes work, devices end
             total = float_add_files(inputs)
         # a failure after the write (stdout full, Ctrl-C) removes the sum, unless it

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -144,6 +145,23 @@ class NoisifyOptions:
     badpix_seed: int = 1234  # parsed, never used (as in C)
     hotpix_seed: int = 5678
     parse_stdout: list[str] = field(default_factory=list)  # lines C prints inside its loop
+
+    def outputs(self) -> list[tuple[str, str]]:
+        """(flag, path) of each file the run writes, in C's order (int, PGM, noise)."""
+        out = [("-intfile", self.intfilename)]
+        if self.write_pgm:
+            out.append(("-pgmfile", self.pgmfilename))
+        if self.calculate_noise:
+            out.append(("-noisefile", self.noisefilename))
+        return out
+
+    def inputs(self) -> list[tuple[str, str]]:
+        """(flag, path) of each file the run reads."""
+        flag = self.floatfile_flag if self.floatfile_flag not in ("", "input") else \
+            "-floatfile"
+        named = [(flag, self.floatfilename),
+                 ("-header", self.headerfilename)] + [("-add", p) for p in self.add_files]
+        return [(flag, path) for flag, path in named if path]
 
 
 def _printf_f0(x: float) -> str:
@@ -505,6 +523,7 @@ def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
                fwhm_pixels: float, user_radius: int, out: Out, warn: Out) -> np.ndarray:
     """apply_psf (lines 716-924): a new float32 image, blurred, lost photons added back."""
     from ..kernels import noisify as k
+    from ..simulate import interruptible  # a kernel in a helper thread: signals are seen
 
     g = fwhm_pixels * FWHM_TO_G
     pixels = xpixels * ypixels
@@ -544,8 +563,9 @@ def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
         # every pixel below 0.01 photons) or an infinite/huge width (-pixel 0, a huge
         # -psf_fwhm). C's kernel_size overflows to 1 and every pixel's own radius is
         # INT_MIN too, so no pixel renders: the image is the lost photons spread evenly.
-        radii, lost_arr, used = k.psf_radii(image, psftype, float(fwhm_pixels), float(g),
-                                            int(user_radius), int(maxwidth))
+        radii, lost_arr, used = interruptible(k.psf_radii, image, psftype,
+                                               float(fwhm_pixels), float(g), int(user_radius),
+                                               int(maxwidth))
         total_lost = float(k.psf_lost_total(lost_arr, used))
         if below_001:
             warn("warning: automatic Gaussian PSF radius of an image below 0.01 "
@@ -563,8 +583,8 @@ def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
         raise ResourceError(f"PSF radius {radius} px: the {size}x{size} kernel overflows "
                             "noisify.c's int indexing")
     kernel = k.psf_kernel(psftype, float(fwhm_pixels), float(g), radius)
-    radii, lost_arr, used = k.psf_radii(image, psftype, float(fwhm_pixels), float(g),
-                                        int(user_radius), int(maxwidth))
+    radii, lost_arr, used = interruptible(k.psf_radii, image, psftype, float(fwhm_pixels),
+                                           float(g), int(user_radius), int(maxwidth))
     if user_radius == 0 and psftype == GAUSS and bool(np.any(radii[used] < 0)):
         warn("warning: automatic Gaussian PSF radius of a pixel with 0 < I < 0.01: undefined "
              "in noisify.c (sqrt of a negative number); its photons vanish as in gcc's build")
@@ -576,8 +596,8 @@ def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
     if bool(np.any(reach)):
         warn("warning: noisify.c's PSF bounds test (line 901) lets taps one column past the "
              "right edge land on column 0 of the next row; reproduced")
-    result = k.psf_apply(image, int(xpixels), int(ypixels), kernel, int(radius), radii, used,
-                         uniform, total_lost / pixels)
+    result = interruptible(k.psf_apply, image, int(xpixels), int(ypixels), kernel,
+                            int(radius), radii, used, uniform, total_lost / pixels)
     out(f"adding back {c_format_g(total_lost)} lost photons\n")
     return result
 
@@ -833,8 +853,8 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
                          lambda0, Xbeam, Ybeam, detsize_y, header_bytes, summary, warnings,
                          seed, psf_on, fwhm_pixels, readout, state, seed_cell, shot, pool)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
+        if pool is not None:  # after a signal: do not wait for the noise draws
+            pool.shutdown(wait=sys.exc_info()[0] is None, cancel_futures=True)
     # one line per element, without newlines, as NonBraggResult.summary and
     # nbnumba.Result.summary (say() collected C's printf chunks)
     result.summary = "".join(summary).splitlines()

@@ -298,11 +298,16 @@ def render(scene: NonBraggScene, keep_detail: bool = False
     den = k.polint_denominators(scene.stol_of)
     args = (geom, flags, scene.sources, scene.stol_of, scene.F_of, den, image, detail,
             keep_detail)
+    from ..simulate import interruptible
+
+    # the (nogil) kernel runs in a helper thread while this one waits in short joins:
+    # SIGINT/SIGTERM end a run of any size within a second (interruptible)
     with np.errstate(all="ignore"):
         if scene.table_increasing:
-            k.render_parallel(*args, k.index_buckets(scene.stol_of, scene.stols))
+            interruptible(k.render_parallel, *args,
+                          k.index_buckets(scene.stol_of, scene.stols))
         else:
-            k.render_serial(*args)
+            interruptible(k.render_serial, *args)
     return image, detail
 
 
@@ -321,7 +326,9 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
     if o.printout:
         _printout(o, scene, image, detail, emit)
     emit("\n")
-    omega_total = k.omega_sum(geom, flags, fpixels, spixels)
+    from ..simulate import interruptible
+
+    omega_total = interruptible(k.omega_sum, geom, flags, fpixels, spixels)
     emit(f"solid angle subtended by detector = {_g(omega_total)} steradian "
          f"( {_g(100 * omega_total / 4 / M_PI)}% sphere)\n")
 

@@ -280,7 +280,7 @@ def _row(spixel, geom, flags, sources, stol_of, F_of, den, image, detail, keep, 
             detail[j, D_POS + 2] = pz
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def render_parallel(geom, flags, sources, stol_of, F_of, den, image, detail, keep, buckets):
     """All rows in parallel, each source's index walk starting at 0 (strictly increasing
     tables: the walk ends on the same row from any start)."""
@@ -291,7 +291,7 @@ def render_parallel(geom, flags, sources, stol_of, F_of, den, image, detail, kee
              True, bucket, lo, width)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def render_serial(geom, flags, sources, stol_of, F_of, den, image, detail, keep):
     """All rows in C's order with C's persistent index (any table)."""
     nearest = np.zeros(1, dtype=np.int64)
@@ -301,7 +301,7 @@ def render_serial(geom, flags, sources, stol_of, F_of, den, image, detail, keep)
              False, bucket, 0.0, 1.0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def omega_sum(geom, flags, fpixels, spixels):
     """C's omega_sum: Ω of every ROI sub-pixel added in C's order (line 1470)."""
     n_over = flags[F_OVERSAMPLE]
