@@ -427,3 +427,73 @@ def test_compile_notice_when_numba_compiles(capsys):
     with notice_when_compiling("noisify-nb"):
         fresh(2)  # compiled already
     assert capsys.readouterr().err == ""
+
+
+# ------------------------------------------------ 4. bl831 float_add's command lines
+
+FLOAT_ADD_LINES = [  # float_add.c's documented and scripted uses (bl831/bin_stuff)
+    "a.bin b.bin",
+    "a.bin",
+    "a.bin b.bin out3.bin",
+    "a.bin b.bin -scale1 0.5 -scale2 2 -outfile sum.bin",
+    "a.bin b.bin -output c.bin -offset 40 -outoffset 3",
+    "a.bin a.bin -scale1 0.625 -scale2 0 -ignore 0 -ignore 65535 -offset 40 -outoffset 0 "
+    "-outfile photons.bin",
+    "a.bin b.bin -normalize -outscale 2 -outfile r.bin",
+    "m.map -header 1104 -histogram -outfile h.map",
+    "a.bin /dev/zero -outfile z.bin",
+]
+
+
+def float_add_inputs(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    a = (rng.random(5000) * 100).astype(np.float32)
+    a[7], a[9] = 0, 65535
+    b = (rng.random(5000) * 50 - 10).astype(np.float32)
+    b[11] = np.nan
+    (folder / "a.bin").write_bytes(a.tobytes())
+    (folder / "b.bin").write_bytes(b.tobytes())
+    (folder / "m.map").write_bytes(b"X" * 1104 + a.tobytes())
+    return a, b
+
+
+@pytest.mark.parametrize("line", FLOAT_ADD_LINES)
+def test_float_add_command_lines(line, tmp_path):
+    """bl831 float_add's flags (-scale1/-scale2/-outfile/-output/-offset/-outoffset/
+    -outscale/-header/-normalize/-histogram/-ignore) and its positional output: exit 0,
+    its stdout and its file (compared with FLOAT_ADD_C_BIN when set)."""
+    a, b = float_add_inputs(tmp_path)
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    args = [f"../{w}" if w.endswith((".bin", ".map")) and not w.startswith("/")
+            and w in ("a.bin", "b.bin", "m.map") else w for w in line.split()]
+    got = run("nb-float-add", args, ours, timeout=60)
+    assert got.returncode == 0, got.stderr
+    assert "writing" in got.stdout and "CC = " in got.stdout
+    written = sorted(p.name for p in ours.iterdir())
+    assert len(written) == 1
+    if "-scale1 0.5 -scale2 2" in line:
+        expected = (0.5 * a.astype(np.float64) + 2.0 * b.astype(np.float64)).astype(np.float32)
+        assert (ours / "sum.bin").read_bytes() == expected.tobytes()
+    c_bin = os.environ.get("FLOAT_ADD_C_BIN")
+    if c_bin and Path(c_bin).is_file():
+        theirs = tmp_path / "c"
+        theirs.mkdir()
+        c = subprocess.run([c_bin, *args], cwd=theirs, capture_output=True, text=True,
+                           timeout=60)
+        assert c.stdout == got.stdout
+        assert sorted(p.name for p in theirs.iterdir()) == written
+        assert (theirs / written[0]).read_bytes() == (ours / written[0]).read_bytes()
+
+
+def test_float_add_own_form_and_refusals(tmp_path):
+    """`A B -o S` keeps its meaning; -reject (not reproduced) and no input: exit 2."""
+    float_add_inputs(tmp_path)
+    got = run("nb-float-add", ["a.bin", "b.bin", "-o", "s.bin"], tmp_path)
+    assert got.returncode == 0 and got.stdout.startswith("wrote s.bin"), got.stderr
+    got = run("nb-float-add", ["a.bin", "-reject"], tmp_path)
+    assert got.returncode == 2
+    one_error_line(got.stderr, "nb-float-add", "-reject")
+    got = run("nb-float-add", ["x.dat"], tmp_path)
+    assert got.returncode == 2 and got.stdout.startswith("usage: float_add")
+    one_error_line(got.stderr, "nb-float-add", "no input")
