@@ -519,6 +519,23 @@ def _as_float32(data: bytes | np.ndarray, pixels: int, path: str, out_warn: Out)
     return img
 
 
+def _images(image: object) -> list:
+    """The images ``run(image=...)`` was given: an array is one image; a list or tuple of
+    arrays is several (summed); nested lists of numbers are one image (``w.tolist()``
+    of a 2-D image is that image, not its rows), a 3-deep nesting several."""
+    if not isinstance(image, (list, tuple)):
+        return [image]
+    if image and all(isinstance(a, np.ndarray) for a in image):
+        return list(image)
+    try:
+        nested = np.asarray(image)
+    except ValueError:  # ragged: let the shape check below name it
+        return list(image)
+    if nested.dtype == object or nested.ndim > 3:
+        return list(image)
+    return list(nested) if nested.ndim == 3 else [nested]
+
+
 def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
                fwhm_pixels: float, user_radius: int, out: Out, warn: Out) -> np.ndarray:
     """apply_psf (lines 716-924): a new float32 image, blurred, lost photons added back."""
@@ -674,7 +691,7 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
         nbytes = file_size or 0  # a stream sized by the flags: C's ftell gives no size
         shape2d = None
     else:
-        arrays = list(image) if isinstance(image, (list, tuple)) else [image]
+        arrays = _images(image)
         if not arrays:
             raise UsageError("image: an empty sequence of arrays")
         shapes = {np.shape(a) for a in arrays}

@@ -438,7 +438,8 @@ def _sequential_sum(values: np.ndarray) -> float:
     """``sum += v`` in order from 0.0, as C's loops add (np.cumsum is sequential)."""
     if values.size == 0:
         return 0.0
-    return float(np.cumsum(values, dtype=np.float64)[-1])
+    with np.errstate(all="ignore"):  # inf - inf is C's NaN, silently (no numpy line)
+        return float(np.cumsum(values, dtype=np.float64)[-1])
 
 
 def image_stats(image: np.ndarray, mask: np.ndarray) -> tuple[float, float, float, int, int]:
