@@ -583,3 +583,133 @@ def test_noisify_nested_list_is_one_image():
     several = nb.Noisify(seed=1, nonoise=True).run(image=[w.tolist(), w.tolist()])
     assert np.array_equal(several.image, nb.Noisify(seed=1, nonoise=True).run(
         image=[w, w]).image)
+
+
+# ---------------------------------------------- 6. one table: every program, every input
+
+MEMORY_LIMIT = 6 << 30  # address space: generous for Numba and Dask, far below a runaway read
+SOURCES = "-10 0 0 1 1e-10\n-10 0.01 0 1 1e-10\n"
+KINDS = ["/dev/zero", "/dev/urandom", "a FIFO", "<(...)", "a folder", "CRLF lines",
+         "comment lines"]
+
+
+def limited() -> None:
+    import resource
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """One small Dask cluster for the table's series and tiles rows (each row then costs
+    a process start, not a cluster start)."""
+    distributed = pytest.importorskip("distributed")
+    os.environ["PYTHONPATH"] = env()["PYTHONPATH"]  # the workers import this tree
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                       dashboard_address=":0")
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+def input_text(prog: str, kind: str) -> bytes:
+    """What a FIFO, a ``<(...)``, or the CRLF/comment file holds for ``prog``'s input."""
+    if prog == "noisify-nb":
+        return np.arange(64, dtype=np.float32).tobytes()
+    if prog == "nb-float-add":
+        return np.ones(16, np.float32).tobytes()
+    text = STOL if prog == "nonbragg-nb" else SOURCES
+    if kind == "CRLF lines":
+        text = text.replace("\n", "\r\n")
+    if kind == "comment lines":
+        text = "# a table, as written by hand\n" + text + "# end\n"
+    return text.encode()
+
+
+def table_command(prog: str, where: str, address: str) -> str:
+    """The command line of ``prog`` with its input (the one under test) at ``where``."""
+    nano = ("-mat A.mat -hkl s.hkl -lambda 1 -pixel 0.1 -distance 100 -detpixels 8 -N 2 "
+            f"-noprogress -nonoise -nopgm -seed 1 -sourcefile {where}")
+    if prog == "nanobragg-nb":
+        return f"{py(prog)} {nano} -floatfile f.bin -intfile i.img"
+    if prog == "series":
+        return (f"{py('nanobragg-nb')} series --frames 1 --scheduler {address} "
+                f"--template out/x_{{frame:03d}}.img --no-progress {nano}")
+    if prog == "tiles":
+        return (f"{py('nanobragg-nb')} tiles --tiles 1 2 --scheduler {address} "
+                f"--no-progress {nano} -floatfile f.bin -intfile i.img")
+    if prog == "nonbragg-nb":
+        return f"{py(prog)} -stol {where} {' '.join(NONBRAGG)} -floatfile f.bin"
+    if prog == "noisify-nb":
+        return f"{py(prog)} -floatfile {where} -detpixels 8 -seed 1"
+    return f"{py(prog)} -o s.bin ones.bin {where}"
+
+
+# per program: (kind -> (exit code, error text)); a kind left out does not apply
+# (binary inputs have no lines). Random bytes and devices end in a bounded error,
+# except for noisify, which reads the 256 bytes an 8x8 image needs, as noisify.c does.
+BOUNDED = (3, "gives more than 268435456 bytes")
+FOLDER = (3, "is a folder")
+OK = (0, None)
+TEXT_INPUT = {"/dev/zero": BOUNDED, "/dev/urandom": BOUNDED, "a FIFO": OK, "<(...)": OK,
+              "a folder": FOLDER, "CRLF lines": OK, "comment lines": OK}
+EXPECTED = {
+    "nanobragg-nb": TEXT_INPUT, "series": TEXT_INPUT, "tiles": TEXT_INPUT,
+    "nonbragg-nb": TEXT_INPUT,
+    "noisify-nb": {"/dev/zero": OK, "/dev/urandom": OK, "a FIFO": OK, "<(...)": OK,
+                   "a folder": FOLDER},
+    "nb-float-add": {"/dev/zero": (3, "holds more than 64 bytes"),
+                     "/dev/urandom": (3, "holds more than 64 bytes"), "a FIFO": OK,
+                     "<(...)": OK, "a folder": FOLDER},
+}
+TABLE = [(prog, kind, *EXPECTED[prog][kind]) for prog in EXPECTED for kind in KINDS
+         if kind in EXPECTED[prog]]
+
+
+@needs_bash
+@pytest.mark.parametrize("prog, kind, code, text", TABLE,
+                         ids=[f"{r[0]} {r[1]}" for r in TABLE])
+def test_every_program_every_input(prog, kind, code, text, tmp_path, request):
+    """Exit code and one line as documented (or C's result where C runs it), within a
+    minute, under an address-space limit; a failed run leaves no file."""
+    address = request.getfixturevalue("scheduler") if prog in ("series", "tiles") else ""
+    (tmp_path / "A.mat").write_text(MAT)
+    (tmp_path / "s.hkl").write_text(HKL)
+    (tmp_path / "ones.bin").write_bytes(np.ones(16, np.float32).tobytes())
+    data = input_text(prog, kind)
+    (tmp_path / "data.in").write_bytes(data)
+    where = {"/dev/zero": "/dev/zero", "/dev/urandom": "/dev/urandom", "a FIFO": "in.fifo",
+             "<(...)": "<(cat data.in)", "a folder": "afolder"}.get(kind, "data.in")
+    if kind == "a FIFO":
+        os.mkfifo(tmp_path / "in.fifo")
+        feed_fifo(tmp_path / "in.fifo", data)
+    if kind == "a folder":
+        (tmp_path / "afolder").mkdir()
+    before = {p.name for p in tmp_path.iterdir()}
+    got = subprocess.run(["bash", "-c", table_command(prog, where, address)], cwd=tmp_path,
+                         env=env(), capture_output=True, text=True, timeout=120,
+                         preexec_fn=limited)
+    assert "Traceback" not in got.stderr, got.stderr
+    assert got.returncode == code, got.stderr[-3000:]
+    if text is not None:
+        name = {"series": "nanobragg-nb series", "tiles": "nanobragg-nb tiles"}.get(prog, prog)
+        one_error_line(got.stderr, name, text)
+        assert {p.name for p in tmp_path.iterdir()} == before
+        return
+    if prog == "nonbragg-nb" and kind in ("CRLF lines", "comment lines"):
+        c_bin = os.environ.get("NONBRAGG_C_BIN")
+        if c_bin and Path(c_bin).is_file():  # C reads these files: the same image
+            subprocess.run([c_bin, "-stol", "data.in", *NONBRAGG, "-floatfile", "c.bin"],
+                           cwd=tmp_path, capture_output=True, check=True, timeout=60)
+            assert (tmp_path / "c.bin").read_bytes() == (tmp_path / "f.bin").read_bytes()
+    if prog == "noisify-nb" and kind == "/dev/zero":
+        c_bin = os.environ.get("NOISIFY_C_BIN")
+        if c_bin and Path(c_bin).is_file():  # noisify.c runs it: the same images
+            c_dir = tmp_path / "c"
+            c_dir.mkdir()
+            subprocess.run([c_bin, "-floatfile", "/dev/zero", "-detpixels", "8", "-seed",
+                            "1"], cwd=c_dir, capture_output=True, check=True, timeout=60)
+            for name in ("intimage.img", "noiseimage.img", "image.pgm"):
+                assert (c_dir / name).read_bytes() == (tmp_path / name).read_bytes(), name
