@@ -227,7 +227,7 @@ def check_scheduler(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         await asyncio.wait_for(handshake(), timeout_s)
 
     try:
-        asyncio.run(bounded())
+        _run_coroutine(bounded)
     except (asyncio.TimeoutError, TimeoutError):
         why = f"no Dask handshake within {timeout_s:g} s (a scheduler's port? not its dashboard)"
     except OSError as exc:
@@ -238,6 +238,33 @@ def check_scheduler(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         return
     raise SeriesError(f"cannot connect to the Dask scheduler at {said}: {why}",
                       exit_code=4)
+
+
+def _run_coroutine(make: Callable[[], Any]) -> None:
+    """``asyncio.run(make())``; inside a running event loop (Jupyter) in a thread of its
+    own, whose exception is raised here."""
+    import asyncio
+    import threading
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(make())
+        return
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(make())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            failure.append(exc)
+
+    worker = threading.Thread(target=target, name="nbnumba-scheduler-check", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.05)
+    if failure:
+        raise failure[0]
 
 
 def _connect(workers: int | None, scheduler: str | None):

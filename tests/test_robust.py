@@ -261,6 +261,24 @@ def test_scheduler_connection_rule(label, address, code, text, crystal):
     assert not list(crystal.glob("out/x_*"))
 
 
+def test_tiles_and_the_api_use_the_same_rule(crystal):
+    """`tiles --scheduler` and `series(scheduler=...)` inside a running event loop
+    (Jupyter) check the address the same way."""
+    got = run("nanobragg-nb", ["tiles", "--tiles", "1", "2", "--scheduler", "nonsense://x",
+                               *SERIES], crystal, timeout=60)
+    assert got.returncode == 2, got.stderr
+    one_error_line(got.stderr, "nanobragg-nb tiles", "not a Dask scheduler address")
+    import asyncio
+
+    from nbnumba.distributed import SeriesError, check_scheduler
+
+    async def in_a_loop() -> None:
+        check_scheduler(f"tcp://127.0.0.1:{banner_port()}", timeout_s=5)
+
+    with pytest.raises(SeriesError, match="not as a Dask scheduler"):
+        asyncio.run(in_a_loop())
+
+
 def signal_when_computing(args: list[str], cwd: Path, sig: int, after_s: float = 1.0,
                           marker: str = "%", stream: str = "stderr"
                           ) -> tuple[subprocess.Popen, float, str]:
