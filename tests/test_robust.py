@@ -174,6 +174,8 @@ def test_nonbragg_crlf_table_from_process_substitution(tmp_path):
                "-floatfile b.bin", tmp_path)
     assert got.returncode == 0, got.stderr
     assert (tmp_path / "a.bin").read_bytes() == (tmp_path / "b.bin").read_bytes()
+    # nonBragg.c's second pass over the pipe reads nothing: its image is all NaN
+    assert got.stderr.count("is a pipe or device: nonBragg.c reads it twice") == 1
 
 
 # ------------------------------------------------------------ 2. the Dask client

@@ -506,6 +506,14 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     rows, divsteps = _build_sources(o, beam, polar, vert, lambda0, hdivsteps, hdivrange,
                                     hdivstep, vdivsteps, vdivrange, vdivstep, dispsteps,
                                     dispersion, dispstep, out)
+    from ..inputs import is_stream
+
+    for flag, path, what in (("-stol", o.stolfilename, "the table is NaN"),
+                             ("-sourcefile", o.sourcefilename, "every source is NaN")):
+        if path and is_stream(path):  # C's read_text_file counts, rewinds, reads again
+            warn(f"warning: {flag} {path} is a pipe or device: nonBragg.c reads it twice "
+                 f"(rewind) and its second pass reads nothing, so {what}; nbnumba reads it "
+                 "once and uses it all")
     if not rows and not roi_empty:
         raise UsageError("the round divergence cut (-round_div, the default) leaves no source "
                          "direction, so nonBragg.c divides by zero steps and writes a NaN "
