@@ -40,6 +40,7 @@ __all__ = [
     "SeriesRun",
     "check_scheduler",
     "client_for",
+    "kill_local_workers",
     "parse_checked",
     "frame_command",
     "local_cluster_client",
@@ -300,6 +301,15 @@ def _kill_workers(cluster) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def kill_local_workers(client) -> None:
+    """After SIGINT/SIGTERM: kill the worker processes of the LocalCluster ``client`` was
+    made with (nothing for a client of a ``--scheduler`` cluster), so that closing it
+    does not wait for their tasks."""
+    cluster = getattr(client, "cluster", None)
+    if cluster is not None:
+        _kill_workers(cluster)
+
+
 def _release(client, kill: bool = False) -> None:
     """Close a client made by :func:`_connect`, and its LocalCluster if it has one
     (``kill``: its workers are killed first, as after SIGINT/SIGTERM)."""
@@ -323,8 +333,8 @@ def client_for(client, workers: int | None, scheduler: str | None) -> Iterator[A
     own = _connect(workers, scheduler)
     try:
         yield own
-    finally:
-        _release(own)
+    finally:  # after SIGINT/SIGTERM our own workers are killed, not waited for
+        _release(own, kill=isinstance(sys.exc_info()[1], KeyboardInterrupt))
 
 
 # ---------------------------------------------------------------------- frame plans

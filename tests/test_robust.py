@@ -335,6 +335,22 @@ def test_series_stops_within_a_second(sig, code, crystal):
     assert not list(crystal.glob("out/.*tmp"))
 
 
+def test_tiles_stops_within_a_second(crystal):
+    """`tiles` on its own LocalCluster: SIGTERM during the render ends it within 1 s
+    (the workers are killed, not waited for), one line, no file."""
+    heavy = [a if a != "16" else "512" for a in SERIES] + ["-mosaic", "1", "-mosaic_dom",
+                                                           "200", "-phisteps", "4"]
+    args = command("nanobragg-nb", ["tiles", "--tiles", "2", "1", "--workers", "1", *heavy,
+                                    "-floatfile", "t.bin", "-intfile", "t.img"])
+    proc, took, err = signal_when_computing(args, crystal, signal.SIGTERM,
+                                            marker="mosaic domains", stream="stdout")
+    assert proc.returncode == 143, err
+    assert took < 1.0, took
+    one_error_line(err, "nanobragg-nb", "terminated (SIGTERM)")
+    # Fdump.bin is nanoBragg.c's cache of the -hkl table, written before the render
+    assert sorted(p.name for p in crystal.iterdir()) == ["A.mat", "Fdump.bin", "s.hkl"]
+
+
 # ------------------------------------------ 3. signals, outputs first, compile notice
 
 SIGNALS = [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
