@@ -39,7 +39,9 @@ from .kernels.tiles import count_cores, numba_threads_for, use_numba_threads
 __all__ = [
     "SeriesError",
     "SeriesRun",
+    "check_scheduler",
     "client_for",
+    "kill_local_workers",
     "parse_checked",
     "frame_command",
     "local_cluster_client",
@@ -187,23 +189,146 @@ def dask_setup(worker: Any) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+# how long a --scheduler may take to accept a connection and answer Dask's handshake
+CONNECT_TIMEOUT_S = 10.0
+
+
+def check_scheduler(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise :class:`SeriesError` (one line naming ``address``) unless it is a Dask
+    scheduler that answers Dask's handshake within ``timeout_s`` seconds.
+
+    A malformed address or an unknown scheme (``nonsense://x``) is a usage error (exit
+    2); a refused or silent connection, or a service that answers something else (a
+    dashboard's HTTP port, an SSH banner), exit 4. Dask's own ``Client`` would wait for
+    minutes or raise a traceback there.
+    """
+    import asyncio
+    import socket
+
+    from distributed.comm import connect
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import backends
+
+    said = shown(address)
+    try:
+        scheme, location = parse_address(address)
+    except (ValueError, TypeError):
+        scheme, location = "", ""
+    if scheme not in backends or not location:
+        known = ", ".join(f"{name}://" for name in sorted(backends))
+        raise SeriesError(f"--scheduler {said}: not a Dask scheduler address (schemes: "
+                          f"{known}); give one as tcp://HOST:PORT", exit_code=EXIT_USAGE)
+    if scheme == "tcp":  # the operating system's answer first: refused, unknown host
+        try:
+            host, port = parse_host_port(location)
+        except (ValueError, TypeError):
+            raise SeriesError(f"--scheduler {said}: give the scheduler as tcp://HOST:PORT",
+                              exit_code=EXIT_USAGE) from None
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+        except OSError as exc:
+            why = exc.strerror or (f"no answer within {timeout_s:g} s"
+                                   if isinstance(exc, TimeoutError) else type(exc).__name__)
+            raise SeriesError(f"cannot connect to the Dask scheduler at {said}: {why}",
+                              exit_code=4) from None
+
+    async def handshake() -> None:
+        comm = await connect(address, timeout=timeout_s)
+        await comm.close()
+
+    async def bounded() -> None:
+        await asyncio.wait_for(handshake(), timeout_s)
+
+    try:
+        _run_coroutine(bounded)
+    except (asyncio.TimeoutError, TimeoutError):
+        why = f"no Dask handshake within {timeout_s:g} s (a scheduler's port? not its dashboard)"
+    except OSError as exc:
+        why = shown(str(exc)) or type(exc).__name__
+    except Exception:  # noqa: BLE001 - any other answer: not a Dask scheduler
+        why = "it answers, but not as a Dask scheduler (a scheduler's port? not its dashboard)"
+    else:
+        return
+    raise SeriesError(f"cannot connect to the Dask scheduler at {said}: {why}",
+                      exit_code=4)
+
+
+def _run_coroutine(make: Callable[[], Any]) -> None:
+    """``asyncio.run(make())``; inside a running event loop (Jupyter) in a thread of its
+    own, whose exception is raised here."""
+    import asyncio
+    import threading
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(make())
+        return
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(make())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            failure.append(exc)
+
+    worker = threading.Thread(target=target, name="nbnumba-scheduler-check", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.05)
+    if failure:
+        raise failure[0]
+
+
 def _connect(workers: int | None, scheduler: str | None):
-    """A client on ``scheduler``, or on a new LocalCluster of ``workers`` processes."""
+    """A client on ``scheduler`` (checked first: :func:`check_scheduler`), or on a new
+    LocalCluster of ``workers`` processes."""
     _require("a Dask cluster", "dask", "dask", "distributed")
     if not scheduler:
         return local_cluster_client(workers)
     from distributed import Client
 
+    check_scheduler(scheduler)
     try:
-        return Client(scheduler, timeout="30s")
-    except OSError as exc:
-        raise SeriesError(f"cannot reach the Dask scheduler at {scheduler}: {exc}",
-                          exit_code=4) from exc
+        return Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S:g}s")
+    except (OSError, ValueError, TypeError) as exc:
+        raise SeriesError(f"cannot connect to the Dask scheduler at {shown(scheduler)}: "
+                          f"{shown(str(exc)) or type(exc).__name__}", exit_code=4) from None
 
 
-def _release(client) -> None:
-    """Close a client made by :func:`_connect`, and its LocalCluster if it has one."""
+def _kill_workers(cluster) -> None:
+    """SIGKILL the worker processes of our own LocalCluster (a signal has come: their
+    frames are abandoned, and a busy worker would otherwise hold the close for as long
+    as its kernel runs). Their nannies are told first not to restart them."""
+    import signal
+
+    from distributed.core import Status
+
+    for nanny in list(getattr(cluster, "workers", {}).values()):
+        pid = getattr(nanny, "pid", None)
+        if not pid:
+            continue
+        with contextlib.suppress(Exception):
+            nanny.status = Status.closing_gracefully  # no restart of the killed worker
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def kill_local_workers(client) -> None:
+    """After SIGINT/SIGTERM: kill the worker processes of the LocalCluster ``client`` was
+    made with (nothing for a client of a ``--scheduler`` cluster), so that closing it
+    does not wait for their tasks."""
     cluster = getattr(client, "cluster", None)
+    if cluster is not None:
+        _kill_workers(cluster)
+
+
+def _release(client, kill: bool = False) -> None:
+    """Close a client made by :func:`_connect`, and its LocalCluster if it has one
+    (``kill``: its workers are killed first, as after SIGINT/SIGTERM)."""
+    cluster = getattr(client, "cluster", None)
+    if kill and cluster is not None:
+        _kill_workers(cluster)
     with _sigint_held() as interrupted:
         client.close()
         if cluster is not None:
@@ -221,8 +346,8 @@ def client_for(client, workers: int | None, scheduler: str | None) -> Iterator[A
     own = _connect(workers, scheduler)
     try:
         yield own
-    finally:
-        _release(own)
+    finally:  # after SIGINT/SIGTERM our own workers are killed, not waited for
+        _release(own, kill=isinstance(sys.exc_info()[1], KeyboardInterrupt))
 
 
 # ---------------------------------------------------------------------- frame plans
@@ -806,14 +931,22 @@ class SeriesRun:
         return self.paths
 
     def close(self) -> None:
-        """Cancel what still runs; stop the cluster this run started, if any."""
+        """Cancel what still runs; stop the cluster this run started, if any.
+
+        Called while a signal's exception (KeyboardInterrupt, Terminated) unwinds, it
+        kills the workers of its own cluster at once instead of waiting for their
+        frames, and removes the temporaries they leave."""
+        signalled = isinstance(sys.exc_info()[1], KeyboardInterrupt)
         pending = [f for f in self.futures.values() if not f.done()]
-        if pending and self.client is not None and self.client.status == "running":
+        if pending and self.client is not None and self.client.status == "running" \
+                and not (signalled and self.owns_client):
             self.client.cancel(pending)
         try:
             if self.owns_client:
-                _release(self.client)
                 self.owns_client = False
+                _release(self.client, kill=signalled)
+                if signalled:
+                    self._remove_scratch()
         finally:
             if self.lock is not None:
                 self.lock.release()
@@ -1012,13 +1145,17 @@ def _start_series(args, opts, frames, template, manifest_path, lock, client, sta
                    if _complete(_frame_path(plan, i), entries.get(str(i)))]
         for key in set(entries) - {str(i) for i in skipped}:
             del entries[key]
-    os.makedirs(os.path.dirname(template), exist_ok=True)
-    _write_json(manifest_path, manifest)
-
     todo = sorted(set(range(frames)) - set(skipped))
     owns = client is None and bool(todo)  # nothing to compute: no cluster needed
-    if owns:
+    if owns:  # connected before any file is written: a failed connection leaves none
         client = _connect(workers, scheduler)
+    try:
+        os.makedirs(os.path.dirname(template), exist_ok=True)
+        _write_json(manifest_path, manifest)
+    except BaseException:
+        if owns:
+            _release(client)
+        raise
     run = SeriesRun(plan, frames, client, skipped, manifest_path, manifest, os.getcwd(),
                     progress=progress, owns_client=owns, warn=warn, lock=lock,
                     streams=streams)

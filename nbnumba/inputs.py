@@ -21,6 +21,7 @@ output that would overwrite one of them (:func:`same_file`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -29,8 +30,8 @@ from dataclasses import dataclass
 
 from .errors import InputFileError, InputFileOpenError, ResourceError
 
-__all__ = ["MAX_STREAM_BYTES", "RunInputs", "run_inputs", "read_input", "identity",
-           "same_file", "is_stream", "stream_warnings"]
+__all__ = ["MAX_STREAM_BYTES", "RunInputs", "run_inputs", "read_input", "input_size",
+           "identity", "same_file", "is_stream", "stream_warnings"]
 
 # what a pipe, FIFO or device may give before we stop: larger than any sane input
 # text file, small enough to hold in memory on a laptop
@@ -64,9 +65,17 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return stat.S_ISREG(sa.st_mode) and (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def _read(path: str, stop_at_nul: bool, messages: list[str] | None) -> _Read:
+def _too_long(path: str, limit: int, messages: list[str] | None) -> InputFileError:
+    return InputFileError(path, f"gives more than {limit} bytes (a pipe or device without "
+                                "end?); not an input file", messages=messages)
+
+
+def _read(path: str, stop_at_nul: bool, messages: list[str] | None,
+          max_bytes: int | None = None) -> _Read:
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below
+    except IsADirectoryError as exc:
+        raise InputFileError(path, "is a folder, not a file", messages=messages) from exc
     except OSError as exc:
         raise InputFileOpenError(path, exc, messages) from exc
     with f:
@@ -74,6 +83,15 @@ def _read(path: str, stop_at_nul: bool, messages: list[str] | None) -> _Read:
             st = os.fstat(f.fileno())
             regular = stat.S_ISREG(st.st_mode)
             ident = (st.st_dev, st.st_ino)
+            if stat.S_ISDIR(st.st_mode):
+                raise InputFileError(path, "is a folder, not a file", messages=messages)
+            if max_bytes is not None:
+                # C's fread of a size it knows: only those bytes, from a file, a pipe or
+                # a device alike (noisify -floatfile /dev/zero -detpixels 64)
+                if max_bytes > MAX_STREAM_BYTES and not regular:
+                    raise _too_long(path, MAX_STREAM_BYTES, messages)
+                data = _read_upto(f, max_bytes)
+                return _Read(data, len(data) < max_bytes, regular, ident)
             if regular and not stop_at_nul:
                 try:
                     return _Read(f.read(), True, True, ident)
@@ -95,11 +113,23 @@ def _read(path: str, stop_at_nul: bool, messages: list[str] | None) -> _Read:
                 parts.append(chunk)
                 size += len(chunk)
                 if limit is not None and size > limit:
-                    raise InputFileError(path, f"gives more than {limit} bytes (a pipe or "
-                                               "device without end?); not an input file",
-                                         messages=messages)
+                    parts.clear()
+                    raise _too_long(path, limit, messages)
         except OSError as exc:
             raise InputFileOpenError(path, exc, messages) from exc
+
+
+def _read_upto(f, max_bytes: int) -> bytes:
+    """At most ``max_bytes`` bytes of ``f`` (fewer only at its end)."""
+    parts: list[bytes] = []
+    left = max_bytes
+    while left > 0:
+        chunk = f.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
 
 
 class RunInputs:
@@ -109,17 +139,21 @@ class RunInputs:
         self._files: dict[str, _Read] = {}
 
     def read(self, path: str | os.PathLike, *, stop_at_nul: bool = False,
-             messages: list[str] | None = None) -> bytes:
+             messages: list[str] | None = None, max_bytes: int | None = None) -> bytes:
         name = os.fspath(path)
         got = self._files.get(name)
         if got is not None:
+            if max_bytes is not None and (got.complete or len(got.data) >= max_bytes
+                                          or not got.regular):
+                return got.data[:max_bytes]
             if got.complete or stop_at_nul:
                 return got.data
             if not got.regular:
                 # a stream stopped at a NUL by an fscanf reader, now wanted whole:
                 # C's other readers would see nothing more of it either
                 return got.data
-        got = _read(name, stop_at_nul, messages)
+        got = (_read(name, stop_at_nul, messages) if max_bytes is None
+               else _read(name, stop_at_nul, messages, max_bytes))
         self._files[name] = got
         return got.data
 
@@ -184,15 +218,41 @@ def run_inputs() -> Iterator[RunInputs]:
 
 
 def read_input(path: str | os.PathLike, *, stop_at_nul: bool = False,
-               messages: list[str] | None = None) -> bytes:
+               messages: list[str] | None = None, max_bytes: int | None = None) -> bytes:
     """The bytes of input file ``path`` (once per :func:`run_inputs` block), bounded.
 
     ``stop_at_nul``: the bytes before the first NUL only (fscanf readers).
+    ``max_bytes``: the first ``max_bytes`` bytes only (fewer if the file ends first):
+    what C's ``fread`` of a known size reads, so a device or an endless pipe gives
+    them and no more.
     ``messages``: what C prints before it gives up, for the error's ``messages``.
-    Raises :class:`InputFileOpenError`, :class:`InputFileError` (a stream without
-    end) or :class:`ResourceError` (a file larger than memory).
+    Raises :class:`InputFileOpenError`, :class:`InputFileError` (a folder, or a
+    stream without end: more than :data:`MAX_STREAM_BYTES`) or
+    :class:`ResourceError` (a file larger than memory).
     """
     record = _current.get()
     if record is not None:
-        return record.read(path, stop_at_nul=stop_at_nul, messages=messages)
-    return _read(os.fspath(path), stop_at_nul, messages).data
+        return record.read(path, stop_at_nul=stop_at_nul, messages=messages,
+                           max_bytes=max_bytes)
+    return _read(os.fspath(path), stop_at_nul, messages, max_bytes).data
+
+
+def input_size(path: str | os.PathLike, messages: list[str] | None = None) -> int | None:
+    """The byte size of a regular input file (what C's ``fseek(END)``/``ftell`` gives),
+    None for a pipe, FIFO or device (whose size only reading tells; one already read in
+    this run counts as its bytes). Raises :class:`InputFileOpenError` if it cannot be
+    opened, :class:`InputFileError` for a folder."""
+    name = os.fspath(path)
+    record = _current.get()
+    got = record._files.get(name) if record is not None else None
+    if got is not None and not got.regular:
+        return len(got.data) if got.complete else None
+    try:
+        st = os.stat(name)  # not opened: a FIFO's writer must meet the one real read
+        if not os.access(name, os.R_OK):  # C's fopen fails here
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+    except OSError as exc:
+        raise InputFileOpenError(name, exc, messages) from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise InputFileError(name, "is a folder, not a file", messages=messages)
+    return st.st_size if stat.S_ISREG(st.st_mode) else None

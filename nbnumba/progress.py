@@ -18,9 +18,10 @@ measured on real rows, and a one-line notice says what the wait is.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 # seconds a kernel's first call may take (a cache load) before we say it compiles
 NOTICE_AFTER_S = 1.0
@@ -58,6 +59,34 @@ def compile_with_notice(first_call: Callable[[], object],
     finally:
         timer.cancel()
     return said.is_set()
+
+
+@contextlib.contextmanager
+def notice_when_compiling(prog: str) -> Iterator[None]:
+    """Within the block, the first time Numba compiles a kernel (a cache miss: the first
+    run on a machine, or after a kernel changed) say so once on stderr, as
+    :data:`NOTICE` says it for nanobragg-nb; a run that loads its kernels from the cache
+    says nothing. For programs whose kernels are many small calls (nonbragg-nb,
+    noisify-nb), where no single first call can be timed."""
+    from numba.core import event
+
+    said = threading.Lock()
+    notice = NOTICE.replace("nanobragg-nb:", f"{prog}:", 1)
+
+    class Notice(event.Listener):
+        def on_start(self, ev: object) -> None:
+            if said.acquire(blocking=False):  # once, from whichever thread compiles
+                try:
+                    sys.stderr.write(notice)
+                    sys.stderr.flush()
+                except (OSError, ValueError):
+                    pass
+
+        def on_end(self, ev: object) -> None:
+            pass
+
+    with event.install_listener("numba:compile", Notice()):
+        yield
 
 
 # a log's progress line: no bar, no carriage return

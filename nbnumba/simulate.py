@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -59,28 +60,29 @@ def column_chunks(col_lo: int, col_hi: int, pixel_work: float) -> list[tuple[int
 _abandoned: list = []  # a kernel slice left running by an interrupted render
 
 
-def interruptible(kernel: Callable, *args) -> None:
+def interruptible(kernel: Callable, *args) -> Any:
     """``kernel(*args)`` (a nogil Numba kernel) in a helper thread while the main thread
     waits in short joins, so that a signal's handler (KeyboardInterrupt, Terminated)
     runs at once; the interrupted slice is left to end by itself, and the next call
-    waits for it first (two kernels never run at once). Off the main thread: a call."""
+    waits for it first (two kernels never run at once). Off the main thread: a call.
+    Returns what the kernel returns."""
     import threading
 
     while _abandoned:
         _abandoned[0].join()
         _abandoned.pop(0)
     if threading.current_thread() is not threading.main_thread():
-        kernel(*args)
-        return
+        return kernel(*args)
     from numba import get_num_threads, set_num_threads
 
     failure: list[BaseException] = []
+    result: list[Any] = []
     threads = get_num_threads()  # per calling thread in Numba: pass it on
 
     def target() -> None:
         try:
             set_num_threads(threads)
-            kernel(*args)
+            result.append(kernel(*args))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             failure.append(exc)
 
@@ -94,6 +96,7 @@ def interruptible(kernel: Callable, *args) -> None:
         raise
     if failure:
         raise failure[0]
+    return result[0] if result else None
 
 
 CPU_ENGINE_MODULES = ("nbnumba.kernels.vectorised", "nbnumba.kernels.exact")

@@ -63,6 +63,7 @@ __all__ = [
     "estimate_work",
     "check_work",
     "output_paths",
+    "check_output_files",
     "estimate_bytes",
     "memory_parts",
     "available_bytes",
@@ -755,9 +756,18 @@ def check_outputs(o: Options) -> list[str]:
         from .extras import require
 
         require("-cbffile", "formats", "fabio")
+    return check_output_files(output_paths(o))
+
+
+def check_output_files(outputs: list[tuple[str, str]], program: str = "nanoBragg.c"
+                       ) -> list[str]:
+    """Each (flag, path) output can be created in its folder: not a folder, its folder
+    exists and is writable. Raises :class:`OutputPathError` (exit 3) or
+    :class:`UsageError` (an empty name); returns warnings for outputs named twice.
+    Every program calls it before computing anything."""
     warnings: list[str] = []
     seen: dict[str, str] = {}
-    for flag, path in output_paths(o):
+    for flag, path in outputs:
         if not path:
             raise UsageError(f"{flag}: empty file name")
         if path.endswith(os.sep) or os.path.isdir(path):
@@ -778,7 +788,7 @@ def check_outputs(o: Options) -> list[str]:
                                   "is not writable")
         if real in seen and not (os.path.exists(real) and not os.path.isfile(real)):
             warnings.append(f"warning: {flag} {path} is also the {seen[real]} file; "
-                            f"as in nanoBragg.c the {flag} image overwrites it")
+                            f"as in {program} the {flag} image overwrites it")
         seen.setdefault(real, flag)
     return warnings
 

@@ -362,7 +362,8 @@ def test_noisify_cli_names_the_output_as_given(tmp_path: Path) -> None:
     code, _, err = run_ours("noisify", ["-floatfile", "water256.bin", "-noisefile",
                                         "nodir/x.bin"], folder)
     assert code == 3
-    assert err.strip().endswith("error: cannot write nodir/x.bin: No such file or directory")
+    # checked before anything is read or computed (issue 24), named as given
+    assert err.strip().endswith("error: -noisefile nodir/x.bin: folder nodir does not exist")
 
 
 # ------------------------------------------------------- API: in-memory images
@@ -518,5 +519,6 @@ def test_float_add_names_the_output_as_given(tmp_path: Path) -> None:
     finally:
         os.chdir(cwd)
     assert code == 3
-    assert err.getvalue().strip() == ("nb-float-add: error: cannot write nodir/x.bin: "
-                                      "No such file or directory")
+    # checked before the inputs are read (issue 24), named as given
+    assert err.getvalue().strip() == ("nb-float-add: error: -o nodir/x.bin: folder nodir "
+                                      "does not exist")

@@ -326,8 +326,11 @@ BAD = [
     (["-floatfile", "a.bin", "-add", "short.bin"], 3, "-add short.bin"),
     (["-floatfile", "a.bin", "-add"], 2, "-add needs"),
     (["-floatfile", "a.bin", "-detpixels_x", "-8", "-detpixels_y", "8"], 2, "pixel image"),
-    (["-floatfile", "a.bin", "-intfile", "nodir/x.img"], 3, "nodir/x.img: No such file"),
-    (["-floatfile", "a.bin", "-noisefile", "nodir/x.img"], 3, "nodir/x.img: No such file"),
+    # checked before anything is read or computed (issue 24)
+    (["-floatfile", "a.bin", "-intfile", "nodir/x.img"], 3,
+     "-intfile nodir/x.img: folder nodir does not exist"),
+    (["-floatfile", "a.bin", "-noisefile", "nodir/x.img"], 3,
+     "-noisefile nodir/x.img: folder nodir does not exist"),
 ]
 
 

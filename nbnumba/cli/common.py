@@ -289,8 +289,11 @@ def exit_without_teardown(main_function: Callable[[list[str] | None], int]):
         if argv is None:
             os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         code = main_function(argv)
-        if argv is not None or sys.argv[1:2] in (["series"], ["tiles"]):
-            return code  # in-process callers, and Dask's own shutdown, keep the normal exit
+        if argv is not None or (sys.argv[1:2] in (["series"], ["tiles"])
+                                and code not in (EXIT_INTERRUPTED, EXIT_TERMINATED)):
+            # in-process callers, and Dask's own shutdown, keep the normal exit (after a
+            # signal the cluster is closed already: end at once)
+            return code
         try:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -349,3 +352,21 @@ def run_job(job: Job, *args: object, **kwargs: object) -> int:
         except BaseException as exc:  # every failure ends in one line and an exit code
             return job.fail(exc)
     return EXIT_OK
+
+
+def check_companion_outputs(outputs: list[tuple[str, str]], inputs: list[tuple[str, str]],
+                            program: str) -> list[str]:
+    """Before any compute: each (flag, path) output can be written
+    (:func:`nbnumba.validate.check_output_files`, exit 3) and is none of the (flag, path)
+    inputs, however spelled (exit 2). Returns the warnings (an output named twice)."""
+    from ..errors import UsageError
+    from ..inputs import same_file
+    from ..validate import check_output_files
+
+    warnings = check_output_files(outputs, program)
+    for oflag, opath in outputs:
+        for iflag, ipath in inputs:
+            if opath and ipath and same_file(opath, ipath):
+                raise UsageError(f"{oflag} {opath}: that is the {iflag} input file {ipath}; "
+                                 "an output must not overwrite an input of the run")
+    return warnings

@@ -1,5 +1,9 @@
 """``nb-float-add A.bin B.bin [C.bin ...] -o SUM.bin``: sum raw float32 images.
 
+Any other command line is bl831 ``float_add``'s (``a.bin b.bin [out.bin] -scale1 S
+-scale2 S -offset O -outoffset O -outscale S -header N -normalize -histogram -ignore V
+-outfile/-output F``): its stdout and its output file, byte for byte.
+
 ``SUM = ((A + B) + C)`` in float32, element by element, in argument order (what
 bl831's ``float_add`` does; the pipeline cases' combine rule). Errors: one line on
 stderr, exit 2 (usage), 3 (a file) or 4 (full disk, stdout included); the output is
@@ -21,7 +25,10 @@ PROG = "nb-float-add"
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG, description="Sum raw float32 images (photons/pixel) in float32, left "
-                               "to right: out = ((a + b) + c) ...")
+                               "to right: out = ((a + b) + c) ...",
+        epilog="bl831 float_add's command lines also work (any other option, or no -o): "
+               "'nb-float-add a.bin b.bin out.bin -scale1 1 -scale2 0.5 -outfile c.bin', "
+               "with its stdout and file (specs/noisify.md)")
     p.add_argument("inputs", nargs="+", help="float32 little-endian images, same size")
     p.add_argument("-o", "--output", required=True, help="the sum (raw float32)")
     return p
@@ -33,10 +40,16 @@ class _Run(Job):
     def execute(self, inputs: list[str], output: str) -> None:
         from ..companions.floatadd import float_add_files
         from ..errors import write_error
-        from ..inputs import same_file
+        from ..inputs import run_inputs, same_file
         from ..io import write_float_image
+        from ..validate import check_output_files
 
-        total = float_add_files(inputs)
+        # the output is checked before any input is read (a FIFO may block, a sum of
+        # large images takes a while); it may be one of the inputs (accumulating)
+        for w in check_output_files([("-o", output)], "float_add"):
+            self.con.warn(w)
+        with run_inputs():  # each input read once, bounded: pipes work, devices end
+            total = float_add_files(inputs)
         # a failure after the write (stdout full, Ctrl-C) removes the sum, unless it
         # replaced one of the inputs (``nb-float-add sum.bin next.bin -o sum.bin``)
         in_place = any(same_file(output, name) for name in inputs)
@@ -57,10 +70,68 @@ class _Run(Job):
                 raise OSError(exc.errno, exc.strerror, "stdout") from exc
 
 
+class _Bl831Run(Job):
+    """bl831 ``float_add``'s command line: its file results and stdout."""
+
+    prog = PROG
+
+    def execute(self) -> None:
+        from ..companions.floatadd import (
+            FLOAT_ADD_USAGE,
+            parse_float_add_args,
+            run_float_add,
+        )
+        from ..errors import SetupExit, write_error
+        from ..inputs import run_inputs, same_file
+        from ..io import atomic_write
+        from ..validate import check_output_files
+
+        con = self.con
+        o = parse_float_add_args(self.argv)
+        for name, why in o.skipped:  # C's perror, and it goes on without the file
+            con.warn(f"warning: {name}: {why} (float_add skips a file it cannot open)")
+        for line in o.stdout:
+            con.out(line)
+        if o.input1 is None:
+            con.out(FLOAT_ADD_USAGE)
+            raise SetupExit("no input: give file1.bin [file2.bin] [outfile.bin] (names "
+                            "ending in .bin or .map, as bl831 float_add takes them)")
+        for w in check_output_files([("output", o.output)], "float_add"):
+            con.warn(w)
+        with run_inputs():  # each input read once, bounded
+            result = run_float_add(o)
+        for line in result.stdout[len(o.stdout):]:
+            con.out(line)
+        in_place = any(same_file(o.output, name) for name in (o.input1, o.input2) if name)
+        self.outputs = Outputs([] if in_place else [o.output])
+        with self.outputs.recording():
+            try:
+                atomic_write(o.output, result.data)
+            except OSError as exc:
+                raise write_error(o.output, exc) from exc
+
+
+def bl831_style(argv: list[str]) -> bool:
+    """Whether ``argv`` is bl831 float_add's command line rather than ours
+    (``A B [C ...] -o SUM``): ours has ``-o``/``--output`` and no other option."""
+    ours = {"-o", "--output"}
+    if any(a in HELP for a in argv):
+        return False
+    has_output = any(a in ours or a.startswith("--output=") for a in argv)
+    others = [a for a in argv if a.startswith("-") and a not in ours
+              and not a.startswith("--output=")]
+    return not has_output or bool(others)
+
+
+HELP = ("-h", "--help", "--version")
+
+
 @exit_without_teardown
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``nb-float-add``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if bl831_style(argv):
+        return run_job(_Bl831Run(argv, Console(PROG)))
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse printed its usage line

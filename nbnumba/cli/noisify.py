@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import Job, Outputs, exit_without_teardown
+from .common import Job, Outputs, check_companion_outputs, exit_without_teardown
 
 PROG = "noisify-nb"
 
@@ -23,32 +23,24 @@ class _Run(Job):
 
     def execute(self) -> None:
         from ..companions.noisify import parse_args, run
+        from ..errors import write_error
+        from ..inputs import run_inputs
+        from ..io import atomic_write
+        from ..progress import notice_when_compiling
 
         con = self.con
         opts, warnings = parse_args(self.argv)
         self.opts = opts
         for w in warnings:
             con.warn(w)
-        from ..inputs import run_inputs
-
-        with run_inputs():  # each input file read once: pipes and FIFOs work
+        # the outputs are checked before anything is read or computed
+        for w in check_companion_outputs(opts.outputs(), opts.inputs(), "noisify.c"):
+            con.warn(w)
+        self.outputs = Outputs([path for _, path in opts.outputs()])
+        with run_inputs(), notice_when_compiling(PROG):  # each input file read once
             result = run(opts, out=con.out, warn=con.warn)
-        files = result.files()
-        from ..errors import UsageError
-        from ..inputs import same_file
-
-        inputs = [p for p in (opts.floatfilename, opts.headerfilename, *opts.add_files) if p]
-        for path, _ in files:
-            for name in inputs:
-                if same_file(path, name):
-                    raise UsageError(f"{path}: that is the input file {name}; an output "
-                                     "must not overwrite an input of the run")
-        self.outputs = Outputs([path for path, _ in files])
-        from ..errors import write_error
-        from ..io import atomic_write
-
         with self.outputs.recording():  # the clean-up removes only what this run put
-            for path, chunks in files:
+            for path, chunks in result.files():
                 try:
                     atomic_write(path, chunks)
                 except OSError as exc:  # the name as given, not its absolute temporary

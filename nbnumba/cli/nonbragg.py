@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import Job, Outputs, exit_without_teardown
+from .common import Job, Outputs, check_companion_outputs, exit_without_teardown
 
 PROG = "nonbragg-nb"
 __all__ = ["main"]
@@ -25,12 +25,20 @@ class _Run(Job):
 
     def execute(self) -> None:
         from ..companions.nonbragg import NonBragg
+        from ..progress import notice_when_compiling
 
         con = self.con
         self.job = NonBragg.from_args(self.argv)
-        paths = [path for _, path in self.job.options.outputs()]
-        self.outputs = Outputs(paths)
-        result = self.job.run(out=con.out, warn=con.warn)
+        o = self.job.options
+        inputs = [(flag, path) for flag, path in (("-stol", o.stolfilename),
+                                                  ("-sourcefile", o.sourcefilename),
+                                                  ("-img", o.imginfilename)) if path]
+        # the outputs are checked before anything is read or computed
+        for w in check_companion_outputs(o.outputs(), inputs, "nonBragg.c"):
+            con.warn(w)
+        self.outputs = Outputs([path for _, path in o.outputs()])
+        with notice_when_compiling(PROG):
+            result = self.job.run(out=con.out, warn=con.warn)
         with self.outputs.recording():  # the clean-up removes only what this run put
             result.write(warn=con.warn)
 

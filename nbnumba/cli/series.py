@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 
 from ..errors import (
     EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     UsageError,
     shown,
@@ -215,7 +217,7 @@ def tiles_main(argv: list[str], run_single: SingleRun) -> int:
 
 
 def _tiles_main(argv: list[str], run_single: SingleRun) -> int:
-    from ..distributed import SeriesError, client_for, parse_checked
+    from ..distributed import SeriesError, client_for, kill_local_workers, parse_checked
 
     try:
         found, args = split_options(argv, TILES_OPTIONS)
@@ -245,8 +247,11 @@ def _tiles_main(argv: list[str], run_single: SingleRun) -> int:
     try:
         with client_for(None, workers, scheduler) as client:
             # the tiles' own bar replaces the row bar (and keeps render to one call)
-            return run_single(list(args) + ["-noprogress"], engine="tiles", client=client,
+            code = run_single(list(args) + ["-noprogress"], engine="tiles", client=client,
                               tiles=counts, progress=progress)
+            if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):  # the run said it: end now
+                kill_local_workers(client)
+            return code
     except SeriesError as exc:
         _error("tiles", str(exc))
         return exc.exit_code

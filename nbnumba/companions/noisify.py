@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,7 @@ from ..errors import (
     write_error,
 )
 from ..errors import warn as issue_warnings
+from ..inputs import input_size, read_input
 from ..io import (
     atomic_write,
     c_atof,
@@ -144,6 +146,23 @@ class NoisifyOptions:
     badpix_seed: int = 1234  # parsed, never used (as in C)
     hotpix_seed: int = 5678
     parse_stdout: list[str] = field(default_factory=list)  # lines C prints inside its loop
+
+    def outputs(self) -> list[tuple[str, str]]:
+        """(flag, path) of each file the run writes, in C's order (int, PGM, noise)."""
+        out = [("-intfile", self.intfilename)]
+        if self.write_pgm:
+            out.append(("-pgmfile", self.pgmfilename))
+        if self.calculate_noise:
+            out.append(("-noisefile", self.noisefilename))
+        return out
+
+    def inputs(self) -> list[tuple[str, str]]:
+        """(flag, path) of each file the run reads."""
+        flag = self.floatfile_flag if self.floatfile_flag not in ("", "input") else \
+            "-floatfile"
+        named = [(flag, self.floatfilename),
+                 ("-header", self.headerfilename)] + [("-add", p) for p in self.add_files]
+        return [(flag, path) for flag, path in named if path]
 
 
 def _printf_f0(x: float) -> str:
@@ -476,12 +495,6 @@ class NoisifyResult:
 
 # ------------------------------------------------------------------------------ run
 
-def _read_input(path: str, flag: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise InputFileOpenError(path, exc) from exc
 
 
 def _check_array_size(data: np.ndarray, shape2d: tuple[int, ...] | None, xpixels: int,
@@ -530,10 +543,28 @@ def _as_float32(data: bytes | np.ndarray, pixels: int, path: str, out_warn: Out)
     return img
 
 
+def _images(image: object) -> list:
+    """The images ``run(image=...)`` was given: an array is one image; a list or tuple of
+    arrays is several (summed); nested lists of numbers are one image (``w.tolist()``
+    of a 2-D image is that image, not its rows), a 3-deep nesting several."""
+    if not isinstance(image, (list, tuple)):
+        return [image]
+    if image and all(isinstance(a, np.ndarray) for a in image):
+        return list(image)
+    try:
+        nested = np.asarray(image)
+    except ValueError:  # ragged: let the shape check below name it
+        return list(image)
+    if nested.dtype == object or nested.ndim > 3:
+        return list(image)
+    return list(nested) if nested.ndim == 3 else [nested]
+
+
 def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
                fwhm_pixels: float, user_radius: int, out: Out, warn: Out) -> np.ndarray:
     """apply_psf (lines 716-924): a new float32 image, blurred, lost photons added back."""
     from ..kernels import noisify as k
+    from ..simulate import interruptible  # a kernel in a helper thread: signals are seen
 
     g = fwhm_pixels * FWHM_TO_G
     pixels = xpixels * ypixels
@@ -573,8 +604,9 @@ def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
         # every pixel below 0.01 photons) or an infinite/huge width (-pixel 0, a huge
         # -psf_fwhm). C's kernel_size overflows to 1 and every pixel's own radius is
         # INT_MIN too, so no pixel renders: the image is the lost photons spread evenly.
-        radii, lost_arr, used = k.psf_radii(image, psftype, float(fwhm_pixels), float(g),
-                                            int(user_radius), int(maxwidth))
+        radii, lost_arr, used = interruptible(k.psf_radii, image, psftype,
+                                               float(fwhm_pixels), float(g), int(user_radius),
+                                               int(maxwidth))
         total_lost = float(k.psf_lost_total(lost_arr, used))
         if below_001:
             warn("warning: automatic Gaussian PSF radius of an image below 0.01 "
@@ -592,8 +624,8 @@ def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
         raise ResourceError(f"PSF radius {radius} px: the {size}x{size} kernel overflows "
                             "noisify.c's int indexing")
     kernel = k.psf_kernel(psftype, float(fwhm_pixels), float(g), radius)
-    radii, lost_arr, used = k.psf_radii(image, psftype, float(fwhm_pixels), float(g),
-                                        int(user_radius), int(maxwidth))
+    radii, lost_arr, used = interruptible(k.psf_radii, image, psftype, float(fwhm_pixels),
+                                           float(g), int(user_radius), int(maxwidth))
     if user_radius == 0 and psftype == GAUSS and bool(np.any(radii[used] < 0)):
         warn("warning: automatic Gaussian PSF radius of a pixel with 0 < I < 0.01: undefined "
              "in noisify.c (sqrt of a negative number); its photons vanish as in gcc's build")
@@ -605,8 +637,8 @@ def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
     if bool(np.any(reach)):
         warn("warning: noisify.c's PSF bounds test (line 901) lets taps one column past the "
              "right edge land on column 0 of the next row; reproduced")
-    result = k.psf_apply(image, int(xpixels), int(ypixels), kernel, int(radius), radii, used,
-                         uniform, total_lost / pixels)
+    result = interruptible(k.psf_apply, image, int(xpixels), int(ypixels), kernel,
+                            int(radius), radii, used, uniform, total_lost / pixels)
     out(f"adding back {c_format_g(total_lost)} lost photons\n")
     return result
 
@@ -669,15 +701,23 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
                 say(line)
             raise SetupExit("no input float image: give -floatfile FILE (noisify.c prints "
                             "its usage and exits)")
+        # C's ftell gives the size of a file (line 355); the pixels are read only once
+        # their count is known, and only the bytes they need (fread, line 443), so a
+        # device or an endless pipe works with -detpixels or -header, as in C
+        data: bytes | np.ndarray | None = None
         try:
-            data: bytes | np.ndarray = _read_input(name, o.floatfile_flag)
+            file_size = input_size(name)
+            if file_size is None and not (o.headerfilename is not None
+                                          or (o.xpixels and o.ypixels)):
+                data = read_input(name)  # a pipe's length is the only size it has
+                file_size = len(data)
         except InputFileOpenError as exc:  # C's fopen gave NULL: its usage, exit 9
             exc.messages = USAGE.splitlines(keepends=True)
             raise
-        nbytes = len(data)
+        nbytes = file_size or 0  # a stream sized by the flags: C's ftell gives no size
         shape2d = None
     else:
-        arrays = list(image) if isinstance(image, (list, tuple)) else [image]
+        arrays = _images(image)
         if not arrays:
             raise UsageError("image: an empty sequence of arrays")
         shapes = {np.shape(a) for a in arrays}
@@ -685,6 +725,7 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
             raise UsageError(f"image: arrays of different shapes {sorted(shapes)}")
         data = np.ascontiguousarray(float_add(arrays), dtype=np.float32)
         nbytes = data.size * 4
+        file_size = None
         shape2d = data.shape if data.ndim == 2 else None
         name = "(in-memory image)"
     if nbytes >= 2**31:
@@ -762,16 +803,25 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
     if image is not None:
         _check_array_size(data, shape2d, xpixels, ypixels, pixels, o.headerfilename)
     say(f"importing {pixels} pixel intensites: {name}\n")
+    if data is None:
+        data = read_input(name, max_bytes=4 * pixels)
     floatimage = _as_float32(data, pixels, name, note)
     if o.add_files:
         if image is not None:
             raise UsageError("-add works on the input file; in memory pass a list of arrays")
         images = [floatimage]
+        want = len(data)
         for path in o.add_files:
-            more = _read_input(path, "-add")
-            if len(more) != nbytes:
-                raise InputFileError(path, f"holds {len(more)} bytes, the input {name} holds "
-                                           f"{nbytes}: -add needs images of the same size")
+            # regular files: the same byte length; a pipe or device: the bytes the
+            # input gave (what is read of the input, C's fread of its known size)
+            size, have = input_size(path), file_size
+            if size is None or have is None:
+                more = read_input(path, max_bytes=want)
+                size, have = len(more), want
+            if size != have:
+                raise InputFileError(path, f"holds {size} bytes, the input {name} holds "
+                                           f"{have}: -add needs images of the same size")
+            more = read_input(path, max_bytes=want)
             images.append(_as_float32(more, pixels, path, note))
         floatimage = float_add(images)
 
@@ -844,8 +894,8 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
                          lambda0, Xbeam, Ybeam, detsize_y, header_bytes, summary, warnings,
                          seed, psf_on, fwhm_pixels, readout, state, seed_cell, shot, pool)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
+        if pool is not None:  # after a signal: do not wait for the noise draws
+            pool.shutdown(wait=sys.exc_info()[0] is None, cancel_futures=True)
     # one line per element, without newlines, as NonBraggResult.summary and
     # nbnumba.Result.summary (say() collected C's printf chunks)
     result.summary = "".join(summary).splitlines()

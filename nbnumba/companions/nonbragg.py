@@ -223,6 +223,13 @@ class NonBragg:
             :class:`~nbnumba.errors.UsageError` where nonBragg.c would crash,
             read out of bounds or write an all-NaN image.
         """
+        from ..inputs import run_inputs
+
+        with run_inputs():  # each input file read once: pipes and FIFOs work
+            return self._run(out, warn)
+
+    def _run(self, out: Callable[[str], None] | None,
+             warn: Callable[[str], None] | None) -> NonBraggResult:
         chunks: list[str] = []
         warnings = WarningList()
 
@@ -298,11 +305,16 @@ def render(scene: NonBraggScene, keep_detail: bool = False
     den = k.polint_denominators(scene.stol_of)
     args = (geom, flags, scene.sources, scene.stol_of, scene.F_of, den, image, detail,
             keep_detail)
+    from ..simulate import interruptible
+
+    # the (nogil) kernel runs in a helper thread while this one waits in short joins:
+    # SIGINT/SIGTERM end a run of any size within a second (interruptible)
     with np.errstate(all="ignore"):
         if scene.table_increasing:
-            k.render_parallel(*args, k.index_buckets(scene.stol_of, scene.stols))
+            interruptible(k.render_parallel, *args,
+                          k.index_buckets(scene.stol_of, scene.stols))
         else:
-            k.render_serial(*args)
+            interruptible(k.render_serial, *args)
     return image, detail
 
 
@@ -321,7 +333,9 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
     if o.printout:
         _printout(o, scene, image, detail, emit)
     emit("\n")
-    omega_total = k.omega_sum(geom, flags, fpixels, spixels)
+    from ..simulate import interruptible
+
+    omega_total = interruptible(k.omega_sum, geom, flags, fpixels, spixels)
     emit(f"solid angle subtended by detector = {_g(omega_total)} steradian "
          f"( {_g(100 * omega_total / 4 / M_PI)}% sphere)\n")
 
@@ -431,7 +445,8 @@ def _sequential_sum(values: np.ndarray) -> float:
     """``sum += v`` in order from 0.0, as C's loops add (np.cumsum is sequential)."""
     if values.size == 0:
         return 0.0
-    return float(np.cumsum(values, dtype=np.float64)[-1])
+    with np.errstate(all="ignore"):  # inf - inf is C's NaN, silently (no numpy line)
+        return float(np.cumsum(values, dtype=np.float64)[-1])
 
 
 def image_stats(image: np.ndarray, mask: np.ndarray) -> tuple[float, float, float, int, int]:

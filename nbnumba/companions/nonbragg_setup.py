@@ -14,7 +14,6 @@ shares with nanoBragg.c).  Line numbers refer to nonBragg.c (bl831/nanoBragg,
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +23,7 @@ from .. import geometry as g
 from ..cnum import c_div
 from ..constants import AVOGADRO, DBL_MIN, R_E_SQR, RTD
 from ..errors import InputFileError, InputFileOpenError, SetupExit, UsageError
+from ..inputs import read_input
 from ..io import c_format_g as _g
 from ..io import read_smv, read_text_file
 from ..setup.rules import pick_steps, switched_off
@@ -226,28 +226,21 @@ def _osc_for_header(o: NonBraggOptions) -> float:
     return osc
 
 
-_NUM = rb"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)"
-_SIMPLE_ROW = re.compile(rb"[ \t]*" + _NUM + rb"[ \t,;:!]+" + _NUM + rb"(?:[ \t,;:!][^\n]*)?")
-
-
 def read_columns(path: str, nargs: int) -> list[np.ndarray]:
     """C's read_text_file (nonBragg.c line 2201), fast for plain two-number rows.
 
-    When every line is ``number number [anything]`` (what the shipped tables
-    are), both numbers are exactly what C's atof gives (Python's float is a
-    correctly rounded strtod); otherwise :func:`nbnumba.io.read_text_file`
-    reproduces C's tokenizer line by line.
+    The bytes are read once (:func:`nbnumba.inputs.read_input`). When every line is
+    ``number delimiters number [anything]`` or blank (what the shipped tables are), a
+    compiled scanner (:func:`nbnumba.textscan.scan_two_columns`) gives exactly what C's
+    atof gives, in one pass without Python objects per line; otherwise
+    :func:`nbnumba.io.read_text_file` reproduces C's tokenizer line by line.
     """
     if nargs == 2:
-        with open(path, "rb") as f:
-            data = f.read()
-        if data.endswith(b"\n") and b"\0" not in data:
-            lines = data[:-1].split(b"\n")
-            rows = [_SIMPLE_ROW.fullmatch(line) for line in lines]
-            if all(rows):
-                a = np.array([float(m.group(1)) for m in rows])
-                b = np.array([float(m.group(2)) for m in rows])
-                return [a, b]
+        from ..textscan import scan_two_columns
+
+        scanned = scan_two_columns(read_input(path))  # once per run: pipes, FIFOs
+        if scanned is not None:
+            return list(scanned)
     return read_text_file(path, nargs)
 
 
@@ -286,11 +279,15 @@ def _read_table(o: NonBraggOptions, out) -> tuple[np.ndarray, np.ndarray, int, l
     if np.any(np.isnan(body)) or np.any(np.diff(body) == 0.0):
         dup = int(np.sum(np.diff(body) == 0.0))
         if dup:
+            from ..io import comment_lines
+
+            why = (" (nonBragg.c reads each '#' line as a row stol=0, F=0)"
+                   if comment_lines(read_input(o.stolfilename)) else "")
             warns.append(
                 f"warning: {o.stolfilename} has {dup} repeated stol value"
-                f"{'s' if dup > 1 else ''} (nonBragg.c reads each '#' line as a row "
-                "stol=0, F=0): pixels whose 4-point interpolation window spans a repeat "
-                "divide by zero and are NaN, as in nonBragg.c (polint, lines 1510 and 2181)")
+                f"{'s' if dup > 1 else ''}{why}: pixels whose 4-point interpolation window "
+                "spans a repeat divide by zero (NaN or inf), as in nonBragg.c (polint, "
+                "lines 1510 and 2181)")
     return stol_of, F_of, stols, warns
 
 
@@ -509,6 +506,14 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
     rows, divsteps = _build_sources(o, beam, polar, vert, lambda0, hdivsteps, hdivrange,
                                     hdivstep, vdivsteps, vdivrange, vdivstep, dispsteps,
                                     dispersion, dispstep, out)
+    from ..inputs import is_stream
+
+    for flag, path, what in (("-stol", o.stolfilename, "the table is NaN"),
+                             ("-sourcefile", o.sourcefilename, "every source is NaN")):
+        if path and is_stream(path):  # C's read_text_file counts, rewinds, reads again
+            warn(f"warning: {flag} {path} is a pipe or device: nonBragg.c reads it twice "
+                 f"(rewind) and its second pass reads nothing, so {what}; nbnumba reads it "
+                 "once and uses it all")
     if not rows and not roi_empty:
         raise UsageError("the round divergence cut (-round_div, the default) leaves no source "
                          "direction, so nonBragg.c divides by zero steps and writes a NaN "

@@ -224,7 +224,7 @@ def psf_kernel(psftype, fwhm_pixels, g, radius):
     return kernel
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def psf_radii(image, psftype, fwhm_pixels, g, user_radius, maxwidth):
     """Per-pixel rendering radius and lost photons (lines 836-887), in parallel.
 
@@ -283,7 +283,7 @@ def _tap_ok(d2, r):
     return r >= 0 and d2 <= r * r
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def psf_apply(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
               lost_per_pixel):
     """The blur of lines 830-919 as a gather: each output pixel sums its sources in C's
