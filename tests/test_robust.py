@@ -286,37 +286,71 @@ def signal_when_computing(args: list[str], cwd: Path, sig: int, after_s: float =
                           ) -> tuple[subprocess.Popen, float, str]:
     """Start ``args``, wait for a line holding ``marker`` on ``stream`` (the computation
     has begun: a progress bar, or C's last setup line), wait ``after_s``, send ``sig``;
-    returns the process, the seconds it took to end after the signal, and its stderr."""
+    returns the process, the seconds it took to end after the signal, and its stderr.
+
+    With ``stream="stderr"`` stderr is a terminal (a pseudo-terminal), as for a user who
+    presses Ctrl-C: progress bars draw there at once (in a pipe they write a line only
+    every 30 s)."""
+    import fcntl
+    import pty
     import select
+    import struct
+    import termios
     import time
 
-    proc = subprocess.Popen(args, cwd=cwd, env=env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE,
+    if stream == "stderr":
+        watched, terminal = pty.openpty()
+        # a terminal of 0x0 characters (a new pseudo-terminal's) draws tqdm's bar empty
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+        err_to = terminal
+    else:
+        terminal = None
+        err_to = subprocess.PIPE
+    proc = subprocess.Popen(args, cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=err_to,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    watched = (proc.stderr if stream == "stderr" else proc.stdout).fileno()
+    if terminal is not None:
+        os.close(terminal)  # the child holds it: reading gives EOF (EIO) once it ends
+    else:
+        watched = proc.stdout.fileno()
+
+    def read_some(timeout: float) -> bytes | None:
+        ready, _, _ = select.select([watched], [], [], timeout)
+        if not ready:
+            return b""
+        try:
+            return os.read(watched, 65536) or None  # raw: no buffer hides lines from select
+        except OSError:  # a pseudo-terminal whose other end closed
+            return None
+
     seen = b""
     try:
         deadline = time.monotonic() + 120
         while marker.encode() not in seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([watched], [], [], 0.5)
-            if ready:
-                chunk = os.read(watched, 65536)  # raw: no buffer hides lines from select
-                if not chunk:
-                    break
-                seen += chunk
+            chunk = read_some(0.5)
+            if chunk is None:
+                break
+            seen += chunk
         assert marker.encode() in seen, seen[-2000:]
         time.sleep(after_s)
         assert proc.poll() is None, "ended before the signal: make the run longer"
         sent = time.monotonic()
         proc.send_signal(sig)
+        if terminal is not None:
+            rest = b""
+            while (chunk := read_some(60)) is not None and chunk:
+                rest += chunk
+            proc.communicate(timeout=60)
+            took = time.monotonic() - sent
+            return proc, took, (seen + rest).decode(errors="replace")
         _, err = proc.communicate(timeout=60)
         took = time.monotonic() - sent
-        text = (seen + err) if stream == "stderr" else err
-        return proc, took, text.decode(errors="replace")
+        return proc, took, err.decode(errors="replace")
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if terminal is not None:
+            os.close(watched)
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
