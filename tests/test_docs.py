@@ -80,3 +80,17 @@ def test_readme_keeps_the_two_setup_commands():
     assert blocks[0].startswith('python3 -m venv .venv && .venv/bin/pip install -e ".[test]"')
     assert "nanobragg-nb -cell 100 100 100 90 90 90" in blocks[0]
     assert blocks[1] == ".venv/bin/python -m pytest -q\n"
+
+
+def test_no_merge_conflict_markers_are_left():
+    """A merge that left ``<<<<<<<``/``>>>>>>>`` lines in a spec or a source file."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if tracked.returncode != 0:
+        pytest.skip("not a git checkout")
+    marker = re.compile(r"^(<{7}|>{7}) |^={7}$", re.M)
+    bad = [name for name in tracked.stdout.split()
+           if name.endswith((".md", ".py", ".toml", ".cfg")) and (ROOT / name).is_file()
+           and marker.search((ROOT / name).read_text(encoding="utf-8", errors="replace"))]
+    assert bad == []
