@@ -526,6 +526,7 @@ class Simulation:
                         self.warnings + self._setup_warnings,
                         copy.deepcopy(self._rng_after_setup), engine=chosen.name, trace=trace,
                         panels=[p.image for p in parts], detector=self.detector)
+        result.bad_pixels = self.bad_pixels
         result.timing = dict(getattr(renderer, "last_timing", {}))
         note = parity_note(chosen, bool(self.options.c_parity))
         if note and note not in result.warnings:
@@ -676,6 +677,8 @@ class Result:
         ``-trace_pixel``'s ``TRACE_PY:`` lines (empty without it).
     omega_sum : float
         Solid angle of the detector summed over sub-pixels and layers (sr).
+    bad_pixels : numpy.ndarray of bool or None
+        The slab's pixels skipped as ``-mask``'s zeros (:attr:`Simulation.bad_pixels`).
     timing : dict
         What the engine measured of its last call (the CUDA engine: ``"kernel"``
         and ``"call"`` seconds, ``"tiles"``); empty for the CPU engines.
@@ -692,6 +695,7 @@ class Result:
         for p in self.panels:
             p.flags.writeable = False
         self.detector = detector
+        self.bad_pixels: np.ndarray | None = None
         # what is derived from it (counts, noise, statistics) is cached: keep it as computed
         self.image.flags.writeable = False
         self.omega_sum: float = rendered.omega_sum
