@@ -362,10 +362,14 @@ class Simulation:
         self.warnings += [w for w in settle_options(o, mf) if w not in self.warnings]
         base = Simulation.from_options(flags_only(o, mf), check=False).experiment
         experiment = combine(base, o, mf)
-        if len(experiment.detector) > 1 and (o.geometry_out or o.cbffilename or o.expt_out):
-            raise UsageError(f"-{o.model_kind} {o.model_file}: -geometry_out/-cbffile/-expt_out "
-                             f"describe one flat panel; this detector has "
-                             f"{len(experiment.detector)}")
+        n = len(experiment.detector)
+        if n > 1 and (o.geometry_out or o.cbffilename):
+            raise UsageError(f"-{o.model_kind} {o.model_file}: -geometry_out/-cbffile "
+                             f"describe one flat panel; this detector has {n} (use "
+                             f"-nxmx_out or -crystfel_out)")
+        if n > 1 and o.expt_out and not o.nxmx_out:
+            raise UsageError(f"-{o.model_kind} {o.model_file}: -expt_out of {n} panels points "
+                             f"at their NXmx file: give -nxmx_out NAME.h5 too")
         try:
             self._memory = apply_experiment(experiment, o)
         except ValueError as exc:

@@ -161,9 +161,54 @@ def test_panel_outputs_of_a_one_panel_command_line(tmp_path):
     (["-nxmx_out", "nofolder/x.h5"], 3, "does not exist"),
     (["-crystfel_out", "x.geom"], 2, "NAME.h5"),
     (["-crystfel_out", "x.h5", "-nxmx_out", "x.h5"], 2, "one file"),
+    (["-crystfel_out", "x.h5", "-adc", "inf"], 2, "ADC offset must be finite"),
 ])
 def test_panel_output_refusals_come_before_the_run(tmp_path, args, code, match):
     got, out, err = _run_cli([*CRYSTAL, "-detpixels", "8", *args, *QUIET], tmp_path)
     assert got == code, err
     assert match in err and err.count("error:") == 1 and "Traceback" not in err
     assert "writing" not in out and not any(tmp_path.iterdir())
+
+
+def _dxtbx_read(path) -> dict:
+    if shutil.which(SYSTEM_PYTHON) is None:
+        pytest.skip("no /usr/bin/python3 (Debian's dxtbx)")
+    if subprocess.run([SYSTEM_PYTHON, "-c", "import dxtbx.model"],
+                      capture_output=True).returncode != 0:
+        pytest.skip("dxtbx is not installed for /usr/bin/python3")
+    run = subprocess.run([SYSTEM_PYTHON, str(DATA / "dxtbx_read_panels.py"), str(path)],
+                         capture_output=True, text=True, timeout=300, env=_hdf5_env())
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout)
+
+
+def test_expt_out_of_a_geom_run_describes_every_panel_of_its_nxmx(tmp_path):
+    """-expt_out of a 4-panel run: dxtbx loads the experiment list with its image (the
+    -nxmx_out file, check_format=True) and finds every panel where dxtbx's own reading of
+    the NXmx puts it, with the same pixels; our reader finds -panels_out's panels."""
+    code, out, err = _run_cli(["-geom", str(DATA / "epix10k_like.geom"), *CRYSTAL, *QUIET,
+                               "-nxmx_out", "run.h5", "-expt_out", "run.expt",
+                               "-panels_out", "p.json"], tmp_path)
+    assert code == 0, err
+    assert "writing run.expt (DIALS experiment list: the true models, 4 panels, image " \
+        "run.h5)" in out
+    from_expt = _dxtbx_read(tmp_path / "run.expt")
+    from_image = _dxtbx_read(tmp_path / "run.h5")
+    assert len(from_expt["panels"]) == 4
+    for a, b in zip(from_expt["panels"], from_image["panels"], strict=True):
+        assert a["name"] == b["name"] and a["size"] == b["size"]
+        assert a["pixel"] == pytest.approx(b["pixel"], rel=1e-12)
+        for key in ("origin", "fast", "slow"):
+            assert np.abs(np.asarray(a[key]) - b[key]).max() <= 1e-9, key
+        assert a["sum"] == b["sum"] and a["sum"] > 0
+    assert np.allclose(from_expt["s0"], from_image["s0"], atol=1e-12)
+    _same_panels(dials_expt.read_expt(tmp_path / "run.expt").detector,
+                 _panels_json(tmp_path / "p.json"))
+
+
+def test_expt_out_of_several_panels_needs_nxmx_out(tmp_path):
+    code, out, err = _run_cli(["-geom", str(DATA / "epix10k_like.geom"), *CRYSTAL, *QUIET,
+                               "-expt_out", "run.expt"], tmp_path)
+    assert code == 2 and err.count("error:") == 1
+    assert "-expt_out of 4 panels points at their NXmx file: give -nxmx_out NAME.h5 too" in err
+    assert not any(tmp_path.iterdir())

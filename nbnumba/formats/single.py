@@ -49,11 +49,14 @@ def cbf_path(opts) -> str | None:
 
 def expt_image(opts) -> tuple[str, str, str]:
     """The image a single run's ``-expt_out`` points at: ``(path, image_format,
-    content)``: the miniCBF if written, else C's noise image, else its int image."""
+    content)``: the miniCBF if written, else the ``-nxmx_out`` file, else C's noise
+    image, else its int image."""
     cbf = cbf_path(opts)
     noise = bool(opts.calculate_noise)
     if cbf:
         return cbf, "cbf", "noise" if noise else "int"
+    if getattr(opts, "nxmx_out", None):
+        return opts.nxmx_out, "nxmx", counts_content(opts)
     if noise:
         return opts.noisefilename, "other", "noise"
     return opts.intfilename, "other", "int"
@@ -152,8 +155,11 @@ def write_extra_outputs(result, out: Callable[[str], None],
     if not geometry_out and not cbffile and not expt_out:
         return
     geometry = DetectorGeometry.from_scene(result.scene)
-    for problem in geometry.flat_problems():
-        warn(f"warning: {problem}")
+    detector = getattr(result, "detector", None)
+    several = detector is not None and len(detector) > 1
+    if not several:  # one flat panel: what its writers can say of it
+        for problem in geometry.flat_problems():
+            warn(f"warning: {problem}")
     if geometry_out:
         from .geometry_files import write_geometry_files
 
@@ -189,14 +195,23 @@ def write_extra_outputs(result, out: Callable[[str], None],
         )
 
         image, image_format, content = expt_image(opts)
-        numbered = dxtbx_template(image)
-        template, first = numbered if numbered is not None else (os.path.abspath(image), 1)
+        if image_format == "nxmx":  # the file itself; its image 1
+            template, first = os.path.abspath(image), 1
+        else:
+            numbered = dxtbx_template(image)
+            template, first = numbered if numbered is not None else (os.path.abspath(image),
+                                                                     1)
+        if several and image_format != "nxmx":  # checked before the run (api)
+            raise ValueError("-expt_out of several panels points at the -nxmx_out file")
         doc = rotation_experiment_list(geometry, cell_vectors_angstrom(result.scene),
                                        images=template, n_images=1,
                                        image_format=image_format, content=content,
-                                       first_image=first)
+                                       first_image=first,
+                                       panels=detector if image_format == "nxmx" else None)
         write_experiment_list(expt_out, doc)
-        out(f"writing {expt_out} (DIALS experiment list: the true models, image {image})\n")
+        n = len(detector) if detector is not None else 1
+        out(f"writing {expt_out} (DIALS experiment list: the true models, {n} panel"
+            f"{'s' if n != 1 else ''}, image {image})\n")
 
 
 def _write_panel_formats(result, out: Callable[[str], None],
