@@ -212,3 +212,20 @@ def test_expt_out_of_several_panels_needs_nxmx_out(tmp_path):
     assert code == 2 and err.count("error:") == 1
     assert "-expt_out of 4 panels points at their NXmx file: give -nxmx_out NAME.h5 too" in err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_command_line_mask_is_the_written_mask(tmp_path):
+    """-mask's zeros (the pixels nanoBragg.c skips) are the CrystFEL file's /data/mask."""
+    import h5py
+
+    keep = np.ones((16, 16), dtype="<u2")
+    keep[3:5, 2:9] = 0
+    head = (b"{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE=unsigned_short;\n"
+            b"SIZE1=16;\nSIZE2=16;\n}\f")
+    (tmp_path / "m.img").write_bytes(head.ljust(512, b" ") + keep.tobytes())
+    code, out, err = _run_cli(["-mask", "m.img", *CRYSTAL, *QUIET, "-crystfel_out", "c.h5"],
+                              tmp_path)
+    assert code == 0, err
+    with h5py.File(tmp_path / "c.h5") as f:
+        assert np.array_equal(f["/data/mask"][()].astype(bool), keep == 0)
+        assert f["/data/data"][()][keep == 0].max() == 0
