@@ -229,3 +229,12 @@ def test_a_command_line_mask_is_the_written_mask(tmp_path):
     with h5py.File(tmp_path / "c.h5") as f:
         assert np.array_equal(f["/data/mask"][()].astype(bool), keep == 0)
         assert f["/data/data"][()][keep == 0].max() == 0
+
+
+def test_series_says_it_ignores_one_runs_outputs(tmp_path):
+    code, out, err = _run_cli(["series", "--frames", "1", "--template", "f_{frame:03d}.bin",
+                               "--workers", "1", *CRYSTAL, "-detpixels", "8", "-nxmx_out",
+                               "x.h5", "-cbffile", "x.cbf", "-noprogress"], tmp_path)
+    assert code == 0, err
+    assert "warning: -nxmx_out, -cbffile ignored: one run's outputs" in err
+    assert not (tmp_path / "x.h5").exists()
