@@ -164,6 +164,9 @@ class Simulation:
         each also issued once with :func:`warnings.warn` as a
         :class:`~nbnumba.errors.NbnumbaWarning` when the simulation is made (the
         setup's when :attr:`scene` is resolved; the run's when it runs).
+    bad_pixels : ndarray of bool or None
+        The slab's pixels skipped as nanoBragg.c skips ``-mask``'s zeros (a ``-geom``
+        file's bad regions, ``no_index`` panels, ``mask_edge_pixels``), or None.
 
     Notes
     -----
@@ -172,6 +175,9 @@ class Simulation:
     Input files are read relative to the current folder when the scene is
     resolved, as C does.
     """
+
+    #: slab-shaped bool mask of the pixels to skip (True), or None: see :meth:`from_models`
+    bad_pixels: np.ndarray | None = None
 
     def __init__(self, **flags: Any) -> None:
         # hkl= and mat= may be arrays: C's files' contents, handed over in memory
@@ -257,7 +263,8 @@ class Simulation:
         return sim
 
     @classmethod
-    def from_models(cls, experiment, **flags: Any) -> Simulation:
+    def from_models(cls, experiment, *, bad_pixels: np.ndarray | None = None,
+                    **flags: Any) -> Simulation:
         """A simulation of models (:mod:`nbnumba.models`): every panel, in memory.
 
         Parameters
@@ -265,6 +272,11 @@ class Simulation:
         experiment : nbnumba.models.Experiment
             Beam, detector (one or more panels), crystal (structure factors in
             memory or ``default_F``), scan.
+        bad_pixels : ndarray of bool, shape ``experiment.detector.slab_shape``, optional
+            True for each pixel to skip, as nanoBragg.c skips a pixel whose ``-mask``
+            value is 0: it stays 0 in the float image and out of the statistics' sums
+            (e.g. :attr:`nbnumba.readers.crystfel_geom.CrystFELGeometry.mask`; a
+            ``-geom`` run applies its file's mask this way).
         **flags
             nanoBragg.c flags (as for ``Simulation(**flags)``) for what the
             models do not hold: ``oversample``, ``water``, ``seed``,
@@ -303,12 +315,18 @@ class Simulation:
         sim.warnings += [w for w in validate_inputs(sim.options, []) if w not in sim.warnings]
         sim.detector = experiment.detector
         sim._experiment = experiment
+        if bad_pixels is not None:
+            bad = np.asarray(bad_pixels, dtype=bool)
+            if bad.shape != tuple(experiment.detector.slab_shape):
+                raise ValueError(f"bad_pixels of shape {bad.shape}: the detector's slab is "
+                                 f"{tuple(experiment.detector.slab_shape)}")
+            sim.bad_pixels = bad
         o = sim.options
         if len(experiment.detector) > 1 and (o.mask_image is not None or max(
                 o.roi_xmin, o.roi_xmax, o.roi_ymin, o.roi_ymax) >= 0):
             sim.warnings.append(f"warning: -roi and -mask apply to a one-panel detector; "
                                 f"ignored for these {len(experiment.detector)} panels (each "
-                                f"is rendered whole)")
+                                f"is rendered whole but for bad_pixels=)")
         return sim
 
     def _init_from_argv(self, argv: list[str], fdump: bool = True) -> None:
@@ -344,16 +362,22 @@ class Simulation:
         self.warnings += [w for w in settle_options(o, mf) if w not in self.warnings]
         base = Simulation.from_options(flags_only(o, mf), check=False).experiment
         experiment = combine(base, o, mf)
-        if len(experiment.detector) > 1 and (o.geometry_out or o.cbffilename or o.expt_out):
-            raise UsageError(f"-{o.model_kind} {o.model_file}: -geometry_out/-cbffile/-expt_out "
-                             f"describe one flat panel; this detector has "
-                             f"{len(experiment.detector)}")
+        n = len(experiment.detector)
+        if n > 1 and (o.geometry_out or o.cbffilename):
+            raise UsageError(f"-{o.model_kind} {o.model_file}: -geometry_out/-cbffile "
+                             f"describe one flat panel; this detector has {n} (use "
+                             f"-nxmx_out or -crystfel_out)")
+        if n > 1 and o.expt_out and not o.nxmx_out:
+            raise UsageError(f"-{o.model_kind} {o.model_file}: -expt_out of {n} panels points "
+                             f"at their NXmx file: give -nxmx_out NAME.h5 too")
         try:
             self._memory = apply_experiment(experiment, o)
         except ValueError as exc:
             raise UsageError(f"-{o.model_kind} {o.model_file}: {exc}") from None
         self.warnings += [w for w in validate_inputs(o, []) if w not in self.warnings]
         self.detector = experiment.detector
+        # the .geom's bad pixels are skipped as nanoBragg.c skips -mask's zeros
+        self.bad_pixels = mf.geom.mask if mf.geom is not None else None
         self._experiment = experiment
         self._scene = None
 
@@ -423,7 +447,10 @@ class Simulation:
         keep = len(self.detector) == 1 and (self.detector.panels[0].fpixels,
                                             self.detector.panels[0].spixels) == \
             (scene.fpixels, scene.spixels)
-        return [pack_panel(scene, p, keep_roi=keep) for p in self.detector.panels]
+        bad = [None] * len(self.detector) if self.bad_pixels is None else \
+            self.detector.split(self.bad_pixels)
+        return [pack_panel(scene, p, keep_roi=keep, bad_pixels=b)
+                for p, b in zip(self.detector.panels, bad, strict=True)]
 
     @property
     def setup_stdout(self) -> str:
@@ -503,6 +530,7 @@ class Simulation:
                         self.warnings + self._setup_warnings,
                         copy.deepcopy(self._rng_after_setup), engine=chosen.name, trace=trace,
                         panels=[p.image for p in parts], detector=self.detector)
+        result.bad_pixels = self.bad_pixels
         result.timing = dict(getattr(renderer, "last_timing", {}))
         note = parity_note(chosen, bool(self.options.c_parity))
         if note and note not in result.warnings:
@@ -520,8 +548,10 @@ class Simulation:
 
         det = self.detector
         slab = det.assemble([p.image for p in parts]).astype(np.float32, copy=False)
+        # the statistics skip what no panel covers and each panel's skipped pixels
         covered = det.assemble([np.ones((p.spixels, p.fpixels), dtype=np.uint16)
-                                for p in det.panels])
+                                if s.mask.size == 0 else s.mask.reshape(p.spixels, p.fpixels)
+                                for p, s in zip(det.panels, scenes, strict=True)])
         rows, cols = det.slab_shape
         mask = np.zeros(0, dtype=np.uint16) if covered.all() else covered.reshape(-1)
         header = {**scenes[0].header, "fpixels": int(cols), "spixels": int(rows)}
@@ -554,6 +584,7 @@ class Simulation:
         o.model_file = None
         sim = Simulation.from_options(o, self.warnings, check=False)
         sim._memory, sim.detector = self._memory, self.detector
+        sim.bad_pixels = self.bad_pixels
         if self._experiment is not None and self.detector is not None:
             sim._experiment = dataclasses.replace(
                 self._experiment, scan=dataclasses.replace(self._experiment.scan,
@@ -650,6 +681,8 @@ class Result:
         ``-trace_pixel``'s ``TRACE_PY:`` lines (empty without it).
     omega_sum : float
         Solid angle of the detector summed over sub-pixels and layers (sr).
+    bad_pixels : numpy.ndarray of bool or None
+        The slab's pixels skipped as ``-mask``'s zeros (:attr:`Simulation.bad_pixels`).
     timing : dict
         What the engine measured of its last call (the CUDA engine: ``"kernel"``
         and ``"call"`` seconds, ``"tiles"``); empty for the CPU engines.
@@ -666,6 +699,7 @@ class Result:
         for p in self.panels:
             p.flags.writeable = False
         self.detector = detector
+        self.bad_pixels: np.ndarray | None = None
         # what is derived from it (counts, noise, statistics) is cached: keep it as computed
         self.image.flags.writeable = False
         self.omega_sum: float = rendered.omega_sum

@@ -12,7 +12,8 @@ order (nanoBragg.c lines 399-1116):
 * numbers go through C's ``atof``/``atoi`` (longest numeric prefix, else 0).
 
 Our own flags (``-c_parity -device -precision -trace_pixel -quiet -geometry_out
--cbffile -expt_out``) are taken out first, so C's loop never sees them.  See ``specs/cli.md``.
+-cbffile -expt_out -nxmx_out -crystfel_out -geom -expt -panels_out``) are taken out
+first, so C's loop never sees them.  See ``specs/cli.md``.
 """
 
 from __future__ import annotations
@@ -48,11 +49,12 @@ __all__ = ["ParseError", "parse_args", "OWN_FLAGS", "WarningList", "numeric_note
 
 
 OWN_FLAGS = ("-c_parity", "-device", "-precision", "-engine", "-trace_pixel", "-quiet",
-             "-geometry_out", "-cbffile", "-expt_out",
+             "-geometry_out", "-cbffile", "-expt_out", "-nxmx_out", "-crystfel_out",
              "-geom", "-expt", "-panels_out")
 # our processing-format flags -> the Options field holding the file name
 _FORMAT_FLAGS = {"-geometry_out": "geometry_out", "-cbffile": "cbffilename",
-                 "-expt_out": "expt_out"}
+                 "-expt_out": "expt_out", "-nxmx_out": "nxmx_out",
+                 "-crystfel_out": "crystfel_out"}
 # -engine's words: the single-process engines of nbnumba.engines ("tiles" is the
 # ``tiles`` subcommand's)
 ENGINE_WORDS = ("auto", "exact", "vectorised", "cuda")

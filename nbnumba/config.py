@@ -227,6 +227,9 @@ class Options:
     model_file_at: int = field(default=0, repr=False, compare=False,
                                metadata={"unit": "C argv index"})
     expt_out: str | None = _f(None, "path (DIALS experiment list, .expt)")
+    # every panel of the run: multi-panel NXmx; CrystFEL HDF5 + NAME.geom (nbnumba.formats)
+    nxmx_out: str | None = _f(None, "path (NXmx HDF5, one module per panel)")
+    crystfel_out: str | None = _f(None, "path (CrystFEL HDF5 /data/data; NAME.geom beside)")
 
     def __post_init__(self) -> None:
         # C: long misset_seed = seed;  (taken before argv is read)

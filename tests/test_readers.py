@@ -396,6 +396,43 @@ def test_geom_run_equals_the_same_models_rendered_from_python():
     assert np.array_equal(result.image, by_hand.image)
 
 
+def _write_smv_mask(path, keep):
+    """An SMV file of 0 (skip) / 1 (render) with no header value but its size: nanoBragg.c's
+    -mask then changes nothing else (its header values would override the flags before)."""
+    spixels, fpixels = keep.shape
+    head = ("{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE=unsigned_short;\n"
+            f"SIZE1={fpixels};\nSIZE2={spixels};\n}}\f").encode()
+    path.write_bytes(head.ljust(512, b" ") + keep.astype("<u2").tobytes())
+
+
+def test_geom_bad_pixels_are_skipped_as_c_skips_mask_zeros(tmp_path):
+    """The .geom's mask (bad regions, mask_edge_pixels) is applied per panel: those pixels
+    are 0 in the float image and out of max/mean (C's -mask), the int image holds the ADC
+    offset there; Simulation.from_models takes the same mask as bad_pixels=."""
+    from nbnumba.api import Simulation
+
+    geom = DATA / "epix10k_like.geom"
+    g = crystfel_geom.read_geom(geom)
+    sim = Simulation.from_args([*CRYSTAL, "-geom", str(geom)])
+    np.testing.assert_array_equal(sim.bad_pixels, g.mask)
+    result = sim.run()
+    assert result.image[g.mask].max() == 0.0 and g.mask.sum() > 700
+    assert result.panels[3][[0, -1], :].max() == 0.0  # p0a3: mask_edge_pixels = 1
+    assert (result.image[~g.mask] > 0).mean() > 0.99
+    assert result.int_image()[g.mask].max() == 40  # floorf(0 * scale + adc + 0.5)
+    unmasked = Simulation.from_models(sim.experiment, oversample=1, seed=2).run()
+    np.testing.assert_array_equal(unmasked.image[~g.mask], result.image[~g.mask])
+    assert unmasked.image[g.mask].min() > 0
+    # C's mean: over the rendered pixels only
+    assert result.stats.mean == pytest.approx(
+        result.image[~g.mask].astype(np.float64).mean(), rel=1e-12)
+    by_models = Simulation.from_models(sim.experiment, bad_pixels=g.mask, oversample=1,
+                                       seed=2).run()
+    np.testing.assert_array_equal(by_models.image, result.image)
+    with pytest.raises(ValueError, match="bad_pixels of shape"):
+        Simulation.from_models(sim.experiment, bad_pixels=g.mask[:-1])
+
+
 @pytest.mark.parametrize("name, energy, exact", [("epix10k_like", "8500", True),
                                                  ("tilted_single", "12000", False)])
 def test_geom_panels_equal_nanoBragg_c(c_binary, tmp_path, name, energy, exact):
@@ -410,13 +447,19 @@ def test_geom_panels_equal_nanoBragg_c(c_binary, tmp_path, name, energy, exact):
     geom = DATA / f"{name}.geom"
     result = Simulation.from_args([*CRYSTAL, "-geom", str(geom), "-c_parity"]).run()
     g = crystfel_geom.read_geom(geom)
-    for p, image in zip(g.detector.panels, result.panels, strict=True):
+    bad = g.detector.split(g.mask)
+    assert any(b.any() for b in bad) == (name == "epix10k_like")
+    for p, image, b in zip(g.detector.panels, result.panels, bad, strict=True):
+        # the .geom's bad pixels are what nanoBragg.c's -mask makes of zeros
+        mask = ["-mask", "m.img"] if b.any() else []
+        if mask:
+            _write_smv_mask(tmp_path / "m.img", ~b)
         pix0 = np.asarray(p.pix0_m)
         vec: list[str] = []
         for flag, v in (("-fdet_vector", p.fdet), ("-sdet_vector", p.sdet),
                         ("-odet_vector", p.odet)):
             vec += [flag, *(repr(float(c)) for c in v)]
-        args = [*CRYSTAL, "-energy", energy, *vec,
+        args = [*mask, *CRYSTAL, "-energy", energy, *vec,
                 "-Xclose", repr(float(-pix0 @ p.fdet) * 1e3),
                 "-Yclose", repr(float(-pix0 @ p.sdet) * 1e3),
                 "-close_distance", repr(float(pix0 @ p.odet) * 1e3), "-pivot", "sample",

@@ -63,8 +63,9 @@ class _Run(Job):
         more = validate(opts, parse_warnings, engine=engine)
         for w in parse_warnings + more:
             con.warn(_with_hint(w))
-        from ..formats.single import extra_output_paths, write_extra_outputs
+        from ..formats.single import check_extra_outputs, extra_output_paths, write_extra_outputs
 
+        check_extra_outputs(opts)  # before any computation
         self.outputs = Outputs([path for _, path in output_paths(opts)]
                                + extra_output_paths(opts))
         with self.outputs.recording():  # what the clean-up may remove, by identity
@@ -81,7 +82,7 @@ class _Run(Job):
                 con.always(line + "\n")
             con.out(result.report())
             result.write_default_files()
-            write_extra_outputs(result, con.out, con.warn)  # -geometry_out, -cbffile
+            write_extra_outputs(result, con.out, con.warn)  # -cbffile, -nxmx_out ...
 
     def input_flag(self, path: str) -> str | None:
         from ..validate import input_flag

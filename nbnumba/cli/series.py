@@ -169,6 +169,12 @@ def _series_main(argv: list[str]) -> int:
         return EXIT_USAGE
     quiet = _quiet(args)
     progress = not (quiet or "--no-progress" in found or "-noprogress" in args)
+    single = [a for a in args if a in ("-cbffile", "-geometry_out", "-expt_out", "-panels_out",
+                                       "-nxmx_out", "-crystfel_out")]
+    if single and not quiet:
+        sys.stderr.write(f"nanobragg-nb series: warning: {', '.join(dict.fromkeys(single))} "
+                         "ignored: one run's outputs (a series writes its frames as "
+                         "--template, and --geometry-out/--expt-out)\n")
     try:
         run = series(args, frames, start_phi=start_phi, template=template, content=content,
                      force="--force" in found, workers=workers, scheduler=scheduler,

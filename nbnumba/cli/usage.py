@@ -115,6 +115,10 @@ FLAGS: list[tuple[str, list[tuple[str, str, str]]]] = [
          "none"),
         ("-expt_out file", "also a DIALS experiment list (.expt) with the true models",
          "none"),
+        ("-nxmx_out file.h5", "also an NXmx file of the counts, one module per panel "
+         "(dials.import reads it)", "none"),
+        ("-crystfel_out file.h5", "also a CrystFEL HDF5 of the counts (/data/data) and "
+         "file.geom beside it", "none"),
         ("-h, -help, --help / --version", "this listing / the version", ""),
     ]),
 ]

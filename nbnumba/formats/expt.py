@@ -117,30 +117,42 @@ def pilatus_gap_mask(fast_pixels: int, slow_pixels: int) -> list[list[int]] | No
     return mask
 
 
-def _detector(g: DetectorGeometry, R: np.ndarray, image_format: str, content: str) -> dict:
+def _detector(g: DetectorGeometry, R: np.ndarray, image_format: str, content: str,
+              panels=None) -> dict:
     mm = 1000.0
-    px_mm = g.pixel_size_m * mm
-    mask = pilatus_gap_mask(g.fast_pixels, g.slow_pixels) if image_format == "cbf" else None
-    panel = {
-        "name": panel_name(image_format), "type": "SENSOR_PAD",
-        "fast_axis": _list(R @ np.asarray(g.fdet)), "slow_axis": _list(R @ np.asarray(g.sdet)),
-        "origin": _list(R @ np.asarray(g.pix0_m) * mm),
-        "raw_image_offset": [0, 0], "image_size": [g.fast_pixels, g.slow_pixels],
-        "pixel_size": [px_mm, px_mm],
-        "trusted_range": list(trusted_range(image_format, content, g.adc_offset)),
-        "thickness": g.sensor_thickness_m * mm, "material": "Si",
-        "mu": g.sensor_mu_per_mm, "identifier": "", "mask": mask or [], "gain": 1.0,
-        "pedestal": 0.0, "px_mm_strategy": {"type": "ParallaxCorrectedPxMmStrategy"},
-    }
+
+    def record(name, fdet, sdet, pix0_m, size, pixel_m, mask=None) -> dict:
+        px_mm = pixel_m * mm
+        return {
+            "name": name, "type": "SENSOR_PAD",
+            "fast_axis": _list(R @ np.asarray(fdet)), "slow_axis": _list(R @ np.asarray(sdet)),
+            "origin": _list(R @ np.asarray(pix0_m) * mm),
+            "raw_image_offset": [0, 0], "image_size": list(size),
+            "pixel_size": [px_mm, px_mm],
+            "trusted_range": list(trusted_range(image_format, content, g.adc_offset)),
+            "thickness": g.sensor_thickness_m * mm, "material": "Si",
+            "mu": g.sensor_mu_per_mm, "identifier": "", "mask": mask or [], "gain": 1.0,
+            "pedestal": 0.0, "px_mm_strategy": {"type": "ParallaxCorrectedPxMmStrategy"},
+        }
+
+    if panels is not None:
+        # dxtbx names the modules of our multi-panel NXmx by their NXdetector_module
+        records = [record(f"/entry/instrument/detector/{p.name}", p.fdet, p.sdet, p.pix0_m,
+                          (p.fpixels, p.spixels), p.pixel_m) for p in panels.panels]
+    else:
+        mask = pilatus_gap_mask(g.fast_pixels, g.slow_pixels) if image_format == "cbf" \
+            else None
+        records = [record(panel_name(image_format), g.fdet, g.sdet, g.pix0_m,
+                          (g.fast_pixels, g.slow_pixels), g.pixel_size_m, mask)]
     hierarchy = {
         "name": "", "type": "", "fast_axis": [1.0, 0.0, 0.0], "slow_axis": [0.0, 1.0, 0.0],
         "origin": [0.0, 0.0, 0.0], "raw_image_offset": [0, 0], "image_size": [0, 0],
         "pixel_size": [0.0, 0.0], "trusted_range": [0.0, 0.0], "thickness": 0.0,
         "material": "", "mu": 0.0, "identifier": "", "mask": [], "gain": 1.0,
         "pedestal": 0.0, "px_mm_strategy": {"type": "SimplePxMmStrategy"},
-        "children": [{"panel": 0}],
+        "children": [{"panel": i} for i in range(len(records))],
     }
-    return {"panels": [panel], "hierarchy": hierarchy}
+    return {"panels": records, "hierarchy": hierarchy}
 
 
 def _beam(g: DetectorGeometry, R: np.ndarray, wavelength_m: float | None = None) -> dict:
@@ -210,7 +222,7 @@ def experiment_list(geometry: DetectorGeometry, crystals: Sequence[Any], *,
                     image_format: str, content: str = "float",
                     scan: dict | None = None, wavelengths_m: Sequence[float] | None = None,
                     space_group_hall: str = " P 1",
-                    identifiers: Sequence[str] | None = None) -> dict:
+                    identifiers: Sequence[str] | None = None, panels=None) -> dict:
     """The general builder: one experiment per crystal, sharing the detector.
 
     Parameters
@@ -238,6 +250,11 @@ def experiment_list(geometry: DetectorGeometry, crystals: Sequence[Any], *,
         The crystal's Hall symbol (nanoBragg knows no symmetry: P 1 by default).
     identifiers : sequence of str, optional
         Experiment identifiers (default ``"nbnumba-<i>"``).
+    panels : nbnumba.models.Detector, optional
+        A multi-panel detector in place of ``geometry``'s one panel: one dxtbx panel per
+        panel (named ``/entry/instrument/detector/<name>`` as dxtbx names the modules
+        of :func:`~nbnumba.formats.nxmx.write_nxmx`'s multi-panel file, in order), each
+        its own origin and axes under the identity root (``image_format="nxmx"``).
 
     Returns
     -------
@@ -271,7 +288,7 @@ def experiment_list(geometry: DetectorGeometry, crystals: Sequence[Any], *,
         experiments.append(e)
     doc: dict[str, Any] = {
         "__id__": "ExperimentList", "experiment": experiments, "imageset": list(imagesets),
-        "beam": beams, "detector": [_detector(g, R, image_format, content)],
+        "beam": beams, "detector": [_detector(g, R, image_format, content, panels)],
         "goniometer": [], "scan": [],
         "crystal": [_crystal(c, R, space_group_hall) for c in crystals],
         "profile": [], "scaling_model": [],
@@ -291,7 +308,8 @@ def experiment_list(geometry: DetectorGeometry, crystals: Sequence[Any], *,
 
 def rotation_experiment_list(geometry: DetectorGeometry, cell_angstrom, *, images: str,
                              n_images: int, image_format: str, content: str = "float",
-                             first_image: int = 1, space_group_hall: str = " P 1") -> dict:
+                             first_image: int = 1, space_group_hall: str = " P 1",
+                             panels=None) -> dict:
     """One rotation experiment: beam, detector, goniometer, scan, the true crystal.
 
     Parameters
@@ -311,6 +329,8 @@ def rotation_experiment_list(geometry: DetectorGeometry, cell_angstrom, *, image
     first_image : int
         dxtbx's number of the first image: 1 for NXmx, the first file's number for a
         template (a series numbers its frames from 0).
+    panels : nbnumba.models.Detector, optional
+        Every panel of a multi-panel run (see :func:`experiment_list`).
 
     Returns
     -------
@@ -325,7 +345,7 @@ def rotation_experiment_list(geometry: DetectorGeometry, cell_angstrom, *, image
                            experiment_imagesets=[0], image_format=image_format,
                            content=content,
                            scan={"first_image": first_image, "n_images": n_images},
-                           space_group_hall=space_group_hall)
+                           space_group_hall=space_group_hall, panels=panels)
 
 
 def stills_experiment_list(geometry: DetectorGeometry, cells_angstrom: Sequence[Any], *,

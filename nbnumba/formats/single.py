@@ -1,12 +1,15 @@
-"""``-geometry_out NAME``, ``-cbffile NAME``, ``-expt_out NAME`` and ``-panels_out NAME`` of a
-single run.
+"""``-geometry_out NAME``, ``-cbffile NAME``, ``-expt_out NAME``, ``-panels_out NAME``,
+``-nxmx_out NAME.h5`` and ``-crystfel_out NAME.h5`` of a single run.
 
 All are written after C's own files, from the run's :class:`~nbnumba.api.Result`: the
 miniCBF holds the noise image if the run computes one, else the int image (the pixels
 of C's ``-noisefile``/``-intfile``), with the ADC offset removed; a ``-cbffile`` name
 without an image number gets ``_0001`` (:func:`~nbnumba.formats.cbf.numbered_name`),
 as dxtbx needs one. The ``.expt`` (DIALS experiment list, :mod:`.expt`) points at the
-miniCBF when there is one, else at C's SMV noise (or int) image.
+miniCBF when there is one, else at C's SMV noise (or int) image. ``-nxmx_out`` and
+``-crystfel_out`` hold the miniCBF's pixels for every panel (:func:`.nxmx.write_result_nxmx`,
+:func:`.crystfel.write_result_crystfel`); :func:`check_extra_outputs` refuses their names
+(and the others') before the run.
 """
 
 from __future__ import annotations
@@ -14,9 +17,24 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+import numpy as np
+
 from .geometry import DetectorGeometry
 
-__all__ = ["extra_output_paths", "write_extra_outputs", "cbf_path", "expt_image"]
+__all__ = ["extra_output_paths", "write_extra_outputs", "cbf_path", "expt_image",
+           "crystfel_geom_path", "check_extra_outputs", "counts_content"]
+
+
+def counts_content(opts) -> str:
+    """The image the counted formats hold (``-cbffile``, ``-nxmx_out``, ``-crystfel_out``):
+    ``"noise"`` when the run computes C's noise image, else ``"int"``."""
+    return "noise" if opts.calculate_noise else "int"
+
+
+def crystfel_geom_path(opts) -> str | None:
+    """The ``.geom`` that ``-crystfel_out NAME.h5`` writes beside it (``NAME.geom``)."""
+    name = getattr(opts, "crystfel_out", None)
+    return os.path.splitext(name)[0] + ".geom" if name else None
 
 
 def cbf_path(opts) -> str | None:
@@ -31,11 +49,14 @@ def cbf_path(opts) -> str | None:
 
 def expt_image(opts) -> tuple[str, str, str]:
     """The image a single run's ``-expt_out`` points at: ``(path, image_format,
-    content)``: the miniCBF if written, else C's noise image, else its int image."""
+    content)``: the miniCBF if written, else the ``-nxmx_out`` file, else C's noise
+    image, else its int image."""
     cbf = cbf_path(opts)
     noise = bool(opts.calculate_noise)
     if cbf:
         return cbf, "cbf", "noise" if noise else "int"
+    if getattr(opts, "nxmx_out", None):
+        return opts.nxmx_out, "nxmx", counts_content(opts)
     if noise:
         return opts.noisefilename, "other", "noise"
     return opts.intfilename, "other", "int"
@@ -56,7 +77,56 @@ def extra_output_paths(opts) -> list[str]:
         paths.append(opts.expt_out)
     if getattr(opts, "panels_out", None):
         paths.append(opts.panels_out)
+    if getattr(opts, "nxmx_out", None):
+        paths.append(opts.nxmx_out)
+    if getattr(opts, "crystfel_out", None):
+        paths += [opts.crystfel_out, crystfel_geom_path(opts)]
     return paths
+
+
+def check_extra_outputs(opts) -> None:
+    """Refuse, before any computation, an output of ours that cannot be written.
+
+    Raises
+    ------
+    UsageError
+        ``-crystfel_out`` named ``.geom`` (its geometry file would be the image), or two
+        of our outputs with one name.
+    OutputPathError
+        A folder that does not exist or is not writable; a name that is a folder.
+    ResourceError
+        ``-nxmx_out``/``-crystfel_out`` without h5py (``pip install 'nbnumba[formats]'``).
+    """
+    from ..errors import OutputPathError, UsageError
+
+    flags = {"-nxmx_out": getattr(opts, "nxmx_out", None),
+             "-crystfel_out": getattr(opts, "crystfel_out", None)}
+    if any(flags.values()):
+        from ..extras import require
+
+        for flag, name in flags.items():
+            if name:
+                require(flag, "formats", "h5py")
+    name = flags["-crystfel_out"]
+    if name and os.path.splitext(name)[1].lower() == ".geom":
+        raise UsageError(f"-crystfel_out {name}: name the HDF5 file (NAME.h5); its "
+                         "geometry is written beside it as NAME.geom")
+    seen: dict[str, str] = {}
+    for path in extra_output_paths(opts):
+        real = os.path.realpath(path)
+        if real in seen:
+            raise UsageError(f"{path}: two of -geometry_out/-cbffile/-expt_out/-panels_out/"
+                             "-nxmx_out/-crystfel_out would write this one file")
+        seen[real] = path
+        if path.endswith(os.sep) or os.path.isdir(path):
+            raise OutputPathError(f"{path}: is a folder, not a file name")
+        folder = os.path.dirname(real)
+        if not os.path.isdir(folder):
+            raise OutputPathError(f"{path}: folder {os.path.dirname(path) or '.'} does not "
+                                  "exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputPathError(f"{path}: folder {os.path.dirname(path) or '.'} is not "
+                                  "writable")
 
 
 def write_extra_outputs(result, out: Callable[[str], None],
@@ -78,14 +148,18 @@ def write_extra_outputs(result, out: Callable[[str], None],
         write_panels_json(opts.panels_out, detector)
         out(f"writing {opts.panels_out} ({len(detector)} panel"
             f"{'s' if len(detector) != 1 else ''})\n")
+    _write_panel_formats(result, out, warn)
     geometry_out = getattr(opts, "geometry_out", None)
     cbffile = cbf_path(opts)
     expt_out = getattr(opts, "expt_out", None)
     if not geometry_out and not cbffile and not expt_out:
         return
     geometry = DetectorGeometry.from_scene(result.scene)
-    for problem in geometry.flat_problems():
-        warn(f"warning: {problem}")
+    detector = getattr(result, "detector", None)
+    several = detector is not None and len(detector) > 1
+    if not several:  # one flat panel: what its writers can say of it
+        for problem in geometry.flat_problems():
+            warn(f"warning: {problem}")
     if geometry_out:
         from .geometry_files import write_geometry_files
 
@@ -121,11 +195,61 @@ def write_extra_outputs(result, out: Callable[[str], None],
         )
 
         image, image_format, content = expt_image(opts)
-        numbered = dxtbx_template(image)
-        template, first = numbered if numbered is not None else (os.path.abspath(image), 1)
+        if image_format == "nxmx":  # the file itself; its image 1
+            template, first = os.path.abspath(image), 1
+        else:
+            numbered = dxtbx_template(image)
+            template, first = numbered if numbered is not None else (os.path.abspath(image),
+                                                                     1)
+        if several and image_format != "nxmx":  # checked before the run (api)
+            raise ValueError("-expt_out of several panels points at the -nxmx_out file")
         doc = rotation_experiment_list(geometry, cell_vectors_angstrom(result.scene),
                                        images=template, n_images=1,
                                        image_format=image_format, content=content,
-                                       first_image=first)
+                                       first_image=first,
+                                       panels=detector if image_format == "nxmx" else None)
         write_experiment_list(expt_out, doc)
-        out(f"writing {expt_out} (DIALS experiment list: the true models, image {image})\n")
+        n = len(detector) if detector is not None else 1
+        out(f"writing {expt_out} (DIALS experiment list: the true models, {n} panel"
+            f"{'s' if n != 1 else ''}, image {image})\n")
+
+
+def _write_panel_formats(result, out: Callable[[str], None],
+                         warn: Callable[[str], None]) -> None:
+    """``-nxmx_out`` and ``-crystfel_out``: every panel (one for a command line's detector)
+    with the counts ``-cbffile`` holds and the run's bad pixels as the mask; each file
+    written under a temporary name and renamed when complete."""
+    opts = result.options
+    nxmx_out = getattr(opts, "nxmx_out", None)
+    crystfel_out = getattr(opts, "crystfel_out", None)
+    if not nxmx_out and not crystfel_out:
+        return
+    content = counts_content(opts)
+    mask = getattr(result, "bad_pixels", None)
+    if mask is None and getattr(opts, "mask_image", None) is not None \
+            and getattr(result, "detector", None) is None:
+        # a command line's -mask: its zeros are the pixels C skipped
+        mask = np.asarray(opts.mask_image).reshape(result.image.shape) == 0
+    if nxmx_out:
+        from .nxmx import write_result_nxmx
+
+        folder = os.path.dirname(os.path.abspath(nxmx_out))
+        tmp = os.path.join(folder, f".{os.path.basename(nxmx_out)}.{os.getpid()}.tmp")
+        try:
+            notes = write_result_nxmx(tmp, result, content=content, pixel_mask=mask)
+            os.replace(tmp, nxmx_out)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        for note in notes:
+            warn(f"note: -nxmx_out {nxmx_out}: {note}")
+        n = len(result.detector) if getattr(result, "detector", None) is not None else 1
+        out(f"writing {nxmx_out} as NXmx ({content} image, ADC offset removed, {n} "
+            f"panel{'s' if n != 1 else ''})\n")
+    if crystfel_out:
+        from .crystfel import write_result_crystfel
+
+        h5, geom = write_result_crystfel(crystfel_out, result, content=content, mask=mask)
+        out(f"writing {h5} (CrystFEL /data/data: {content} image, ADC offset removed) and "
+            f"{geom}\n")

@@ -199,7 +199,8 @@ def pack(r: ResolvedSetup) -> Scene:
                  spindle_vector=tuple(float(v) for v in d.spindle_vector[1:]), resolved=r)
 
 
-def pack_panel(scene: Scene, panel: Panel, keep_roi: bool = False) -> Scene:
+def pack_panel(scene: Scene, panel: Panel, keep_roi: bool = False,
+               bad_pixels: np.ndarray | None = None) -> Scene:
     """The scene of one panel: the crystal, sources and F table of ``scene``, the panel's rows.
 
     A panel is what nanoBragg.c calls the detector: its ``fdet``, ``sdet``,
@@ -220,6 +221,11 @@ def pack_panel(scene: Scene, panel: Panel, keep_roi: bool = False) -> Scene:
     keep_roi : bool
         Keep ``scene``'s ROI and mask (a one-panel detector the size of the
         flags' one); else the whole panel, no mask.
+    bad_pixels : ndarray of bool, shape (spixels, fpixels), optional
+        True where the pixel is skipped as nanoBragg.c skips a pixel whose
+        ``-mask`` value is 0 (line 2655): left at 0 in the float image and out
+        of the statistics' sums (a ``.geom``'s bad regions, ``no_index`` panels,
+        ``mask_edge_pixels``).  Combined with ``scene``'s mask when ``keep_roi``.
 
     Returns
     -------
@@ -252,5 +258,13 @@ def pack_panel(scene: Scene, panel: Panel, keep_roi: bool = False) -> Scene:
         roi, mask = scene.roi, scene.mask
     else:
         roi, mask = (0, panel.fpixels, 0, panel.spixels), np.zeros(0, dtype=np.uint16)
+    if bad_pixels is not None and np.any(bad_pixels):
+        bad = np.asarray(bad_pixels, dtype=bool)
+        if bad.shape != (panel.spixels, panel.fpixels):
+            raise ValueError(f"panel {panel.name!r}: bad-pixel mask of shape {bad.shape}, "
+                             f"expected {(panel.spixels, panel.fpixels)}")
+        # C's -mask convention: 0 = skipped
+        keep = (~bad).reshape(-1).astype(np.uint16)
+        mask = keep if mask.size == 0 else (mask != 0).astype(np.uint16) * keep
     return dataclasses.replace(scene, params=params, det=det, fpixels=panel.fpixels,
                                spixels=panel.spixels, roi=roi, mask=mask)

@@ -1,5 +1,6 @@
 """Run by Debian's python3 with dxtbx (tests/test_readers.py): load an image file with
-dxtbx's ExperimentListFactory (what dials.import does) and print (JSON) its beam, every
+dxtbx's ExperimentListFactory (what dials.import does; an .expt/.json: the experiment
+list with its images, check_format=True) and print (JSON) its beam, every
 panel's global origin, fast and slow axes (mm), size, pixel size, the sum of its pixels
 and the number of masked pixels dxtbx reports."""
 
@@ -10,7 +11,10 @@ from dxtbx.model.experiment_list import ExperimentListFactory
 
 
 def main(path):
-    experiments = ExperimentListFactory.from_filenames([path])
+    if path.endswith((".expt", ".json")):  # an experiment list: its models, its images read
+        experiments = ExperimentListFactory.from_json_file(path, check_format=True)
+    else:
+        experiments = ExperimentListFactory.from_filenames([path])
     e = experiments[0]
     imageset = e.imageset
     data = imageset.get_raw_data(0)
