@@ -298,6 +298,9 @@ class Simulation:
         note = parity_note(chosen, bool(self.options.c_parity))
         if note and note not in result.warnings:
             result.warnings.append(note)
+        note = photon_warning(result.stats.max_I, photon_knobs(scene))
+        if note is not None:
+            result.warnings.append(note)
         return result
 
     # ----------------------------------------------------------------- series
@@ -354,6 +357,56 @@ class Simulation:
                                        "-phistep or -phisteps): every frame has the same "
                                        "angle")
             yield result
+
+
+# the brightest pixel of a useful image holds at least this many photons
+PHOTON_FLOOR = 1.0
+
+
+def photon_knobs(scene) -> str:
+    """The flags that bring more photons per pixel, with this run's values (one clause)."""
+    p = scene.params
+    return (f"more photons per pixel come with a bigger crystal (-xtalsize mm or -N cells; "
+            f"now {_g(p.Na)}x{_g(p.Nb)}x{_g(p.Nc)} cells) or more photons per area "
+            f"(-flux ph/s, a longer -exposure s, a smaller -beamsize mm; or -fluence; now "
+            f"{_g(p.fluence)} photons/m^2)")
+
+
+def photon_warning(max_photons: float, knobs: str,
+                   empty_frames: Sequence[int] = ()) -> str | None:
+    """The one warning that a run's image is too dark to hold spots, or None.
+
+    Parameters
+    ----------
+    max_photons : float
+        The brightest pixel (photons) of the run, or of a whole series.
+    knobs : str
+        :func:`photon_knobs` of the run.
+    empty_frames : sequence of int
+        Frames of a series whose every pixel is 0.
+
+    Returns
+    -------
+    str or None
+        A warning when ``max_photons`` is under :data:`PHOTON_FLOOR` (about 1 photon:
+        no spot can stand out of a background or detector noise) or a frame is all
+        zeros; it names the flags that bring photons up.
+    """
+    if not max_photons > 0.0:  # NaN too
+        return (f"warning: every pixel holds 0 photons: either no reflection reaches the "
+                f"detector (see -distance, -detpixels, -dmin, the phi range) or there are "
+                f"too few photons: {knobs}")
+    if max_photons < PHOTON_FLOOR:
+        return (f"warning: the brightest pixel holds {_g(max_photons)} photons (under "
+                f"{_g(PHOTON_FLOOR)}: spots will not stand out of a background or noise); "
+                f"{knobs}")
+    if empty_frames:
+        shown_frames = ", ".join(str(i) for i in list(empty_frames)[:10])
+        more = ", ..." if len(empty_frames) > 10 else ""
+        return (f"warning: frame(s) {shown_frames}{more} hold 0 photons in every pixel: "
+                f"either no reflection reaches the detector there (see -distance, "
+                f"-detpixels, -dmin, the phi range) or there are too few photons: {knobs}")
+    return None
 
 
 def degrees_as_typed(radians: float) -> float:

@@ -307,6 +307,8 @@ class FrameResult:
     error: str | None = None
     geometry: dict | None = None  # DetectorGeometry.to_dict() (nbnumba.formats)
     warnings: tuple[str, ...] = ()  # the format's (miniCBF cannot describe ...)
+    max_photons: float | None = None  # the crystal's brightest pixel (before --background)
+    photon_knobs: str = ""  # api.photon_knobs of the frame
 
 
 def _smv_fields(header: str) -> dict[str, str]:
@@ -491,6 +493,7 @@ def _render_frame_here(job: FrameJob) -> FrameResult:
         opts.trace_pixel = None
         result = Simulation.from_options(opts, check=False).run()
         header = result.smv_header_bytes().decode("latin-1").split("}")[0]
+        max_photons = result.stats.max_I
         result = _detected(job, result)
         geometry = _frame_geometry(result.scene, job.phi)
         if result.noisified is not None:  # the counts hold noisify's ADC offset
@@ -521,8 +524,11 @@ def _render_frame_here(job: FrameJob) -> FrameResult:
     except (NbError, OSError) as exc:
         # bad input or an unwritable folder: the same on every worker, so no retry
         return FrameResult(job.frame, job.target, 0, "", error=f"frame {job.frame}: {exc}")
+    from .api import photon_knobs
+
     return FrameResult(job.frame, job.target, size, sha, header=header,
-                       geometry=geometry.to_dict(), warnings=tuple(warnings))
+                       geometry=geometry.to_dict(), warnings=tuple(warnings),
+                       max_photons=max_photons, photon_knobs=photon_knobs(result.scene))
 
 
 # ------------------------------------------------------------------------- manifest
@@ -755,6 +761,9 @@ class SeriesRun:
     failures: dict[int, str] = field(default_factory=dict)
     done: bool = False
     _resubmits: dict[int, int] = field(default_factory=dict)
+    # the computed frames' brightest pixels (photons), for the photon check at the end
+    max_photons: dict[int, float] = field(default_factory=dict)
+    _photon_knobs: str = ""
 
     @property
     def paths(self) -> list[Path]:
@@ -851,10 +860,10 @@ class SeriesRun:
                 if result.geometry is not None:
                     self.manifest.setdefault("geometry", result.geometry)
                 for w in result.warnings:
-                    if w not in self.format_warnings:
-                        self.format_warnings.append(w)
-                        if self.warn is not None:
-                            self.warn(w)
+                    self._warn_once(w)
+                if result.max_photons is not None:
+                    self.max_photons[frame] = result.max_photons
+                    self._photon_knobs = result.photon_knobs
                 if bar is not None:
                     bar.update(1)
                 if time.monotonic() - last_write > _MANIFEST_INTERVAL_S:
@@ -866,11 +875,30 @@ class SeriesRun:
             _write_json(self.manifest_path, self.manifest)
         if self.failures:
             return
+        self._check_photons()
         if self.plan.fmt == "h5":
             if not _complete(self.plan.template, self.manifest.get("stack")):
                 self._write_stack()
         else:
             self._remove_scratch()
+
+    def _warn_once(self, text: str) -> None:
+        if text not in self.format_warnings:
+            self.format_warnings.append(text)
+            if self.warn is not None:
+                self.warn(text)
+
+    def _check_photons(self) -> None:
+        """One warning for a series too dark for spots (its brightest pixel under about
+        1 photon) or with frames of zeros (api.photon_warning)."""
+        from .api import photon_warning
+
+        if not self.max_photons:
+            return  # every frame was complete already
+        empty = sorted(i for i, m in self.max_photons.items() if not m > 0.0)
+        note = photon_warning(max(self.max_photons.values()), self._photon_knobs, empty)
+        if note is not None:
+            self._warn_once(note)
 
     def _remove_scratch(self) -> None:
         """Temporaries left by workers that died while writing."""

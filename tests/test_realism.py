@@ -185,3 +185,62 @@ def test_series_error_type(tmp_path):
 
     with pytest.raises(SeriesError, match="leave out -add"):
         series(ARGS, 1, template=tmp_path / "x_{frame}.cbf", noisify=["-add", "y.bin"])
+
+
+# ------------------------------------------------------------------ photon sanity
+
+DIM = ["-cell", "79", "79", "38", "90", "90", "90", "-default_F", "100", "-lambda", "1",
+       "-detpixels", "32", "-pixel", "0.4", "-distance", "100", "-xtalsize", "0.001",
+       "-flux", "1e12", "-exposure", "0.1", "-beamsize", "0.1", "-seed", "3"]
+
+
+def photon_notes(warnings) -> list[str]:
+    return [w for w in warnings if "photons per pixel come with" in w]
+
+
+def test_dim_run_warns_once_naming_the_knobs(tmp_path, monkeypatch, capsys):
+    """A micron crystal in 1e12 ph/s for 0.1 s: the brightest pixel holds far under one
+    photon; one warning names the flags that bring it up. A bright run has none."""
+    import nbnumba as nb
+
+    result = nb.Simulation.from_args(DIM).run()
+    assert result.stats.max_I < 1
+    notes = photon_notes(result.warnings)
+    assert len(notes) == 1, result.warnings
+    for knob in ("-xtalsize", "-N", "-flux", "-exposure", "-beamsize", "-fluence"):
+        assert knob in notes[0]
+    assert notes[0].startswith("warning: the brightest pixel holds ")
+    assert photon_notes(nb.Simulation.from_args(ARGS).run().warnings) == []
+    # the command line prints it once, on stderr
+    monkeypatch.chdir(tmp_path)
+    assert main([*DIM, "-noprogress", "-nopgm", "-nonoise"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("photons per pixel come with") == 1, err
+
+
+def test_all_zero_image_and_frames_warn(tmp_path, monkeypatch):
+    """An image of zeros (the hkl file's one reflection misses the detector) says so; a
+    series with frames of zeros names them."""
+    import nbnumba as nb
+    from nbnumba.api import photon_warning
+
+    monkeypatch.chdir(tmp_path)  # C's Fdump.bin cache
+    (tmp_path / "one.hkl").write_text("20 20 20 100\n")
+    at = ARGS.index("-default_F")
+    args = ARGS[:at] + ARGS[at + 2:]
+    result = nb.Simulation.from_args([*args, "-hkl", "one.hkl"]).run()
+    notes = photon_notes(result.warnings)
+    assert len(notes) == 1 and notes[0].startswith("warning: every pixel holds 0 photons")
+    note = photon_warning(50.0, "more photons per pixel come with ...", [3, 7])
+    assert note.startswith("warning: frame(s) 3, 7 hold 0 photons in every pixel")
+    assert photon_warning(50.0, "...") is None
+
+
+def test_dim_series_warns_once(tmp_path, client):
+    from nbnumba import series
+
+    got: list[str] = []
+    series(DIM, 3, client=client, template=tmp_path / "d_{frame}.cbf", warn=got.append,
+           background=None)
+    assert len(photon_notes(got)) == 1, got
+    assert "brightest pixel holds" in photon_notes(got)[0]
