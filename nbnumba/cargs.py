@@ -12,7 +12,7 @@ order (nanoBragg.c lines 399-1116):
 * numbers go through C's ``atof``/``atoi`` (longest numeric prefix, else 0).
 
 Our own flags (``-c_parity -device -precision -trace_pixel -quiet -geometry_out
--cbffile``) are taken out first, so C's loop never sees them.  See ``specs/cli.md``.
+-cbffile -expt_out``) are taken out first, so C's loop never sees them.  See ``specs/cli.md``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,10 @@ __all__ = ["ParseError", "parse_args", "OWN_FLAGS", "WarningList", "numeric_note
 
 
 OWN_FLAGS = ("-c_parity", "-device", "-precision", "-engine", "-trace_pixel", "-quiet",
-             "-geometry_out", "-cbffile")
+             "-geometry_out", "-cbffile", "-expt_out")
+# our processing-format flags -> the Options field holding the file name
+_FORMAT_FLAGS = {"-geometry_out": "geometry_out", "-cbffile": "cbffilename",
+                 "-expt_out": "expt_out"}
 # -engine's words: the single-process engines of nbnumba.engines ("tiles" is the
 # ``tiles`` subcommand's)
 ENGINE_WORDS = ("auto", "exact", "vectorised", "cuda")
@@ -197,11 +200,11 @@ def _take_own_flags(argv: list[str], o: Options) -> list[str]:
                 raise ParseError(f"-trace_pixel: pixel indices must be >= 0, got {s} {f}")
             o.trace_pixel = (s, f)
             i += 2
-        elif a in ("-geometry_out", "-cbffile"):  # nbnumba.formats (specs/formats.md)
+        elif a in _FORMAT_FLAGS:  # nbnumba.formats (specs/formats.md)
             (v,) = values(a, 1, "a file name")
             if not v:
                 raise ParseError(f"{a}: empty file name")
-            setattr(o, "geometry_out" if a == "-geometry_out" else "cbffilename", v)
+            setattr(o, _FORMAT_FLAGS[a], v)
             i += 1
         else:
             rest.append(a)

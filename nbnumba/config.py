@@ -211,6 +211,7 @@ class Options:
     quiet: bool = _f(False, "flag")
     geometry_out: str | None = _f(None, "path prefix (NAME.XDS.INP, NAME.poni)")
     cbffilename: str | None = _f(None, "path (miniCBF image)")
+    expt_out: str | None = _f(None, "path (DIALS experiment list, .expt)")
 
     def __post_init__(self) -> None:
         # C: long misset_seed = seed;  (taken before argv is read)

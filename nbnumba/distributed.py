@@ -389,7 +389,7 @@ def _formats_hook(job: FrameJob, data: np.ndarray, geometry) -> list[str]:
     os.mkdir(tmp_dir)
     try:
         tmp = os.path.join(tmp_dir, name)
-        warnings = write_minicbf(tmp, data, geometry)
+        warnings = write_minicbf(tmp, data, geometry, frame=job.frame)
         _publish(tmp, job.target)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -442,6 +442,43 @@ def write_series_geometry(name: str, run: SeriesRun) -> list[str]:
         first, last = 0, run.frames - 1
     return write_geometry_files(name, geometry, template=template, first_frame=first,
                                 last_frame=last, image_format=plan.fmt)
+
+
+def write_series_expt(name: str, run: SeriesRun) -> str:
+    """``--expt-out NAME``: the DIALS experiment list of a finished series (the true
+    crystal at φ = 0, dxtbx's scan from the series' start angle and oscillation),
+    pointing at its NXmx master or its frames' template; returns NAME."""
+    from .api import Simulation
+    from .cargs import parse_args
+    from .formats import DetectorGeometry
+    from .formats.expt import (
+        cell_vectors_angstrom,
+        dxtbx_template,
+        image_template,
+        rotation_experiment_list,
+        write_experiment_list,
+    )
+
+    plan = run.plan
+    geometry = DetectorGeometry.from_dict({**run.manifest["geometry"],
+                                           "phi_start_deg": plan.start_phi,
+                                           "osc_deg": plan.osc})
+    # the crystal every frame starts from (φ = 0): the frames' setup, without a render
+    opts, _ = parse_args(list(plan.args))
+    opts.misset_seed = plan.misset_seed
+    opts.trace_pixel = None
+    cell = cell_vectors_angstrom(Simulation.from_options(opts, check=False).scene)
+    if plan.fmt == "h5":
+        images, image_format, first = plan.template, "nxmx", 1
+    else:
+        numbered = dxtbx_template(plan.template.format(frame=0))
+        images, first = numbered if numbered else (image_template(plan.template), 0)
+        image_format = "cbf" if plan.fmt == "cbf" else "other"
+    doc = rotation_experiment_list(geometry, cell, images=images, n_images=run.frames,
+                                   image_format=image_format, content=plan.content,
+                                   first_image=first)
+    write_experiment_list(name, doc)
+    return name
 
 
 def render_frame(job: FrameJob) -> FrameResult:

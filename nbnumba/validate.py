@@ -349,12 +349,12 @@ def check_options(o: Options) -> list[str]:
     if o.water_size < 0.0:
         warnings.append(f"warning: -water {o.water_size * 1e6:g}: a negative droplet size; "
                         "nanoBragg.c subtracts its scatter from the image")
-    if (getattr(o, "cbffilename", None) or getattr(o, "geometry_out", None)) and \
-            not math.isfinite(o.adc_offset):
+    if (getattr(o, "cbffilename", None) or getattr(o, "geometry_out", None)
+            or getattr(o, "expt_out", None)) and not math.isfinite(o.adc_offset):
         # nanoBragg.c runs with it (every count clips to 65535 or 0); our processing
         # formats subtract the ADC baseline, which must be a number
-        raise UsageError(f"-adc {o.adc_offset:g} with -cbffile/-geometry_out: the ADC offset "
-                         "must be finite to be recorded in a processing format")
+        raise UsageError(f"-adc {o.adc_offset:g} with -cbffile/-geometry_out/-expt_out: the "
+                         "ADC offset must be finite to be recorded in a processing format")
     if o.user_cell:
         _check_cell(o)
     if o.flux != 0.0 and o.exposure > 0.0 and o.beamsize == 0.0:

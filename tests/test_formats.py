@@ -203,8 +203,12 @@ def test_minicbf_header_perpendicular(tmp_path):
     warnings = write_minicbf(str(tmp_path / "x.cbf"), raw, g)
     assert warnings == []
     image = fabio.open(str(tmp_path / "x.cbf"))
-    assert image.header["_array_data.header_convention"] == "PILATUS_1.2"
+    # 80 x 64 is no Pilatus module layout: dxtbx's generic miniCBF convention
+    assert image.header["_array_data.header_convention"] == "GENERIC_MINI"
     assert np.array_equal(image.data, raw.astype(np.int32) - 40)
+    contents = image.header["_array_data.header_contents"]
+    assert "# 1970-01-01T00:00:00.000" in contents  # the timestamp line dxtbx reads
+    assert "# Silicon sensor, thickness 1e-06 m" in contents
     fields, origin, fast, slow, px = _dxtbx_like(image.header["_array_data.header_contents"],
                                                  (64, 80))
     assert float(fields["Wavelength"].split()[0]) == pytest.approx(1.3, rel=1e-15)
@@ -250,7 +254,9 @@ def test_single_run_flags(tmp_path, monkeypatch):
     assert (tmp_path / "geo.XDS.INP").is_file() and (tmp_path / "geo.poni").is_file()
     noise = (tmp_path / "noiseimage.img").read_bytes()
     expected = np.frombuffer(noise[512:], dtype="<u2").reshape(64, 80).astype(np.int32) - 40
-    assert np.array_equal(fabio.open(str(tmp_path / "one.cbf")).data, expected)
+    # dxtbx reads the image number from the name: a name without one gets _0001
+    assert not (tmp_path / "one.cbf").exists()
+    assert np.array_equal(fabio.open(str(tmp_path / "one_0001.cbf")).data, expected)
 
 
 def test_curved_detector_is_flagged_everywhere():
@@ -361,3 +367,11 @@ def test_writer_with_hdf5_plugin_path_in_a_fresh_process(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "12.0"
+
+
+@pytest.mark.parametrize("template", ["f_{frame}.bin", "f_{frame}.edf"])
+def test_series_expt_out_needs_frames_dxtbx_reads(tmp_path, template, capsys):
+    code, _, err = run_series(["--frames", "1", "--template", str(tmp_path / template),
+                               "--expt-out", "x.expt", *PERPENDICULAR], capsys)
+    assert code == 2 and "--expt-out: dxtbx cannot read" in err
+    assert not list(tmp_path.iterdir())

@@ -6,6 +6,7 @@ belongs to nanoBragg's command line (ARGS), which keeps C's meaning.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -26,13 +27,15 @@ SERIES_USAGE = """\
 usage: nanobragg-nb series --frames N [--start-phi DEG] [--workers K | --scheduler ADDRESS]
                            [--template 'img_{frame:05d}.cbf'] [--content auto|float|int|noise]
                            [--force] [--no-progress] [--geometry-out NAME]
-                           [--background FILE] [--noisify 'FLAGS'] ARGS
+                           [--expt-out NAME.expt] [--background FILE] [--noisify 'FLAGS']
+                           ARGS
 
 Frame i is the run 'nanobragg-nb ARGS -phi START+i*OSC -seed SEED+i' (OSC: the frame's
 phi range from ARGS' -osc/-phistep/-phisteps; START: --start-phi or ARGS' -phi; SEED:
 ARGS' -seed, else a clock seed kept in the manifest). The template's suffix picks the
 format: .cbf (miniCBF) .edf .img (SMV, C's header) .bin (raw float32) .h5 (NXmx).
---geometry-out NAME also writes NAME.XDS.INP and NAME.poni (specs/formats.md).
+--geometry-out NAME also writes NAME.XDS.INP and NAME.poni; --expt-out NAME.expt a DIALS
+experiment list with the true models (specs/formats.md).
 --background FILE adds a raw float32 image of photons/pixel (e.g. nonbragg-nb's) to
 every frame; --noisify 'FLAGS' runs noisify.c (noisify-nb FLAGS, e.g. '-readout 3
 -psf gauss -psf_fwhm 100 -flicker 0.02') on each frame with -seed SEED+i: the frames
@@ -49,7 +52,10 @@ files and stdout are those of the single-process run."""
 # our options: name -> number of values
 SERIES_OPTIONS = {"--frames": 1, "--start-phi": 1, "--workers": 1, "--scheduler": 1,
                   "--template": 1, "--content": 1, "--force": 0, "--no-progress": 0,
-                  "--help": 0, "--geometry-out": 1, "--background": 1, "--noisify": 1}
+                  "--help": 0, "--geometry-out": 1, "--expt-out": 1, "--background": 1,
+                  "--noisify": 1}
+# the frame formats dxtbx reads (an .expt must point at readable images)
+EXPT_SUFFIXES = (".h5", ".hdf5", ".cbf", ".img")
 TILES_OPTIONS = {"--tiles": 2, "--workers": 1, "--scheduler": 1, "--no-progress": 0,
                  "--help": 0}
 
@@ -157,6 +163,13 @@ def _series_main(argv: list[str]) -> int:
         geometry_out = found.get("--geometry-out", [None])[0]
         background = found.get("--background", [None])[0]
         noisify = found.get("--noisify", [None])[0]
+        expt_out = found.get("--expt-out", [None])[0]
+        for flag, value in (("--geometry-out", geometry_out), ("--expt-out", expt_out)):
+            if value is not None and not value:
+                raise UsageError(f"{flag}: empty file name")
+        if expt_out and os.path.splitext(template)[1].lower() not in EXPT_SUFFIXES:
+            raise UsageError(f"--expt-out: dxtbx cannot read {shown(template)}'s frames; "
+                             f"use a {', '.join(EXPT_SUFFIXES)} template")
     except UsageError as exc:
         _error("series", f"{exc}\n{SERIES_USAGE}")
         return EXIT_USAGE
@@ -178,6 +191,12 @@ def _series_main(argv: list[str]) -> int:
             written = write_series_geometry(geometry_out, run)
             if not quiet:
                 print(f"series: geometry in {' and '.join(written)}")
+        if expt_out:
+            from ..distributed import write_series_expt
+
+            write_series_expt(expt_out, run)
+            if not quiet:
+                print(f"series: DIALS experiment list (true models) in {expt_out}")
     except SeriesError as exc:
         _error("series", str(exc))
         return exc.exit_code

@@ -107,6 +107,8 @@ FLAGS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ("-cbffile file", "also a miniCBF image (PILATUS header) of the counts", "none"),
         ("-geometry_out file", "also the geometry for processing programs (XDS.INP, PONI)",
          "none"),
+        ("-expt_out file", "also a DIALS experiment list (.expt) with the true models",
+         "none"),
         ("-h, -help, --help / --version", "this listing / the version", ""),
     ]),
 ]

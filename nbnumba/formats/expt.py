@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,7 +38,8 @@ from .geometry import DetectorGeometry, saturation_of
 
 __all__ = ["experiment_list", "rotation_experiment_list", "stills_experiment_list",
            "write_experiment_list", "cell_vectors_angstrom", "crystal_at", "image_template",
-           "trusted_range", "panel_name", "pilatus_gap_mask", "IMAGE_FORMATS"]
+           "trusted_range", "panel_name", "pilatus_gap_mask", "IMAGE_FORMATS",
+           "dxtbx_template"]
 
 IMAGE_FORMATS = ("nxmx", "cbf", "other")
 # dxtbx's trusted range when an NXmx file gives no saturation/underload (dxtbx.nexus)
@@ -163,11 +165,37 @@ def _crystal(cell_angstrom, R: np.ndarray, space_group_hall: str) -> dict:
             "real_space_c": _list(v[2]), "space_group_hall_symbol": space_group_hall}
 
 
+# dxtbx's template_regex (dxtbx.model.scan_helpers) matches these against the REVERSED
+# file name, in this order; the joiner goes between the prefix and the '#'s
+_DXTBX_NUMBERS = ((re.compile(r"([0-9]{2,12})\.(.*)"), "."),
+                  (re.compile(r"(.*)\.([0-9]{2,12})_(.*)"), "_"),
+                  (re.compile(r"(.*)\.([0-9]{2,12})(.*)"), ""),
+                  (re.compile(r"(.*)\.([0-9])(.*)"), ""))
+
+
+def dxtbx_template(path: str) -> tuple[str, int] | None:
+    """How dxtbx numbers an image file: ``(template, index)`` with ``#`` for the
+    digits (``/abs/img_#####.cbf``, 3), or None when its name carries no number
+    dxtbx finds (then dxtbx cannot read it as a rotation image at all: its miniCBF
+    reader asks the name for the image number)."""
+    folder, name = os.path.split(os.path.abspath(os.fspath(path)))
+    reverse = name[::-1]
+    for pattern, joiner in _DXTBX_NUMBERS:
+        m = pattern.match(reverse)
+        if not m:
+            continue
+        groups = [g[::-1] for g in m.groups()]
+        if len(groups) == 3:
+            suffix, digits, prefix = "." + groups[0], groups[1], groups[2]
+        else:
+            suffix, digits, prefix = "", groups[0], groups[1]
+        return os.path.join(folder, prefix + joiner + "#" * len(digits) + suffix), int(digits)
+    return None
+
+
 def image_template(path: str) -> str:
     """A frame-name template (``img_{frame:05d}.cbf``) as dxtbx writes it
     (``img_#####.cbf``), absolute; an ``.h5`` master (or any name) is kept as is."""
-    import re
-
     name = re.sub(r"\{frame(?::0?(\d+)d)?\}",
                   lambda m: "#" * int(m.group(1) or 1), os.fspath(path))
     return os.path.abspath(name)

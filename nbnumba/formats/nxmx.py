@@ -20,7 +20,7 @@ import numpy as np
 from .geometry import DetectorGeometry, adc_baseline, saturation_of
 
 __all__ = ["write_nxmx", "nxmx_frame_dtype", "CONTENTS", "counts_from_raw",
-           "compress_frame", "bitshuffle_ready"]
+           "compress_frame", "bitshuffle_ready", "polarization_stokes"]
 
 CONTENTS = ("float", "int", "noise")
 ENTRY = "/entry"
@@ -107,6 +107,23 @@ def compress_frame(frame: np.ndarray, content: str, adc_offset: float) -> bytes:
     if mask != 0:  # pragma: no cover - the filter declined: never for bitshuffle
         raise RuntimeError("bitshuffle/LZ4 did not filter the frame")
     return bytes(chunk)
+
+
+def polarization_stokes(geometry: DetectorGeometry) -> np.ndarray:
+    """NXbeam's ``incident_polarization_stokes`` (S0, S1, S2, S3) for C's Kahn factor.
+
+    Linear polarization of degree ``K`` (C's ``-polar``: nanoBragg.c's
+    ``polarization_factor`` is ``(1 + cos²2θ - K cos2ψ sin²2θ) / 2`` with ψ measured
+    from the E-vector) along ``polar``: ``(1, K cos 2χ, K sin 2χ, 0)`` with χ the
+    E-vector's angle from McStas x, counter-clockwise about z (the beam). dxtbx's
+    ``polarization_fraction`` is ``(1 + K) / 2``. ``-nopolar`` (no factor at all) is
+    written as unpolarized, the nearest a file can say.
+    """
+    g = geometry
+    e = g.mcstas() @ np.asarray(g.polar, dtype=np.float64)
+    chi = float(np.arctan2(e[1], e[0]))
+    k = 0.0 if g.nopolar else float(g.kahn_factor)
+    return np.array([1.0, k * np.cos(2 * chi), k * np.sin(2 * chi), 0.0])
 
 
 def _group(parent, name: str, nx_class: str):
@@ -220,9 +237,10 @@ def write_nxmx(path: str, geometry: DetectorGeometry, frames: Iterable[np.ndarra
         beam = _group(instrument, "beam", "NXbeam")
         wl = beam.create_dataset("incident_wavelength", data=g.wavelength_m * 1e10)
         wl.attrs["units"] = "angstrom"
-        stokes = R @ np.asarray(g.polar)
-        pol = beam.create_dataset("incident_polarization_vector", data=stokes)
+        e_vector = R @ np.asarray(g.polar)
+        pol = beam.create_dataset("incident_polarization_vector", data=e_vector)
         pol.attrs["description"] = "unit E-vector direction (McStas), nanoBragg's polar"
+        beam.create_dataset("incident_polarization_stokes", data=polarization_stokes(g))
 
         det = _group(instrument, "detector", "NXdetector")
         det.create_dataset("depends_on", data=DETECTOR_Z)
