@@ -244,3 +244,31 @@ def test_dim_series_warns_once(tmp_path, client):
            background=None)
     assert len(photon_notes(got)) == 1, got
     assert "brightest pixel holds" in photon_notes(got)[0]
+
+
+# the README's realistic frame (spots + water + air -> noisify): its spots must stand out
+README_GEOMETRY = "-lambda 1 -distance 80 -detpixels 256 -pixel 0.2"
+README_BEAM = "-flux 1e12 -exposure 0.1 -beamsize 0.1"
+README_SPOTS = (f"-cell 79.1 79.1 38.4 90 90 90 -default_F 3000 -xtalsize 0.03 -misset 10 20 30 "
+                f"-osc 1 -phisteps 20 -mosaic 0.3 -mosaic_dom 20 {README_GEOMETRY} "
+                f"-Xbeam 25.6 -Ybeam 25.6 {README_BEAM} -oversample 2")
+README_WATER = (f"-stol water.stol {README_GEOMETRY} -Xbeam 25.7 -Ybeam 25.7 {README_BEAM} "
+                f"-thick 0.01 -density 1 -MW 18 -nonoise")
+
+
+def test_readme_realistic_frame_has_spots_over_the_water():
+    """A 30 um crystal in 1e12 ph/s for 0.1 s through a 0.1 mm beam, 1 deg of rotation:
+    well over 100 pixels away from the direct beam stand 5 sigma above the water's
+    photon noise, and no photon warning."""
+    import nbnumba as nb
+
+    water_stol = Path(__file__).parent / "data" / "water.stol"
+    water = nb.NonBragg.from_args(README_WATER.replace("water.stol", str(water_stol))
+                                  .split()).run().image
+    result = nb.Simulation.from_args(README_SPOTS.split()).run()
+    assert photon_notes(result.warnings) == []
+    slow, fast = np.mgrid[0:256, 0:256]
+    away = np.hypot(slow - 128, fast - 128) > 4  # the direct beam's F000 spot
+    noise = np.sqrt(water.mean())
+    assert 30 < water.mean() < 60
+    assert int((result.image[away] > 5 * noise).sum()) > 100
