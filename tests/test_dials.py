@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,11 +134,6 @@ def test_polarization_matches_kahn_factor():
 
 
 # ---------------------------------------------------------------- the real programs
-
-import os  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 DXTBX_PYTHON = "/usr/bin/python3"
 # run by dxtbx's Python: every experiment list given, as dxtbx sees it (JSON on stdout)
