@@ -77,10 +77,7 @@ CBF = [
     f"nanobragg-nb series --frames 12 --workers 2 --template cbf/run_{{frame:05d}}.cbf "
     f"--expt-out cbf/truth.expt --background water.bin --noisify '{NOISIFY}' --no-progress "
     f"{CRYSTAL} {GEOMETRY} {SCAN}",
-    "dials.import cbf/run_00000.cbf cbf/run_00001.cbf cbf/run_00002.cbf cbf/run_00003.cbf "
-    "cbf/run_00004.cbf cbf/run_00005.cbf cbf/run_00006.cbf cbf/run_00007.cbf "
-    "cbf/run_00008.cbf cbf/run_00009.cbf cbf/run_00010.cbf cbf/run_00011.cbf "
-    "output.experiments=cbf.expt",
+    "dials.import template=cbf/run_#####.cbf output.experiments=cbf.expt",
     "dials.find_spots cbf.expt output.reflections=cbf_strong.refl nproc=2",
     "dials.index cbf.expt cbf_strong.refl space_group=P43212 nproc=2 "
     "output.experiments=cbf_indexed.expt output.reflections=cbf_indexed.refl",
