@@ -536,6 +536,10 @@ class Simulation:
         if note and note not in result.warnings:
             result.warnings.append(note)
             _warn(note, CParityWarning)
+        note = photon_warning(result.stats.max_I, photon_knobs(scene))
+        if note is not None:
+            result.warnings.append(note)
+            _warn(note)
         return result
 
     def _assemble(self, scenes: list, parts: list):
@@ -592,11 +596,15 @@ class Simulation:
         return sim
 
     def series(self, frames: int, start_phi: float | None = None, *,
-               engine: Any = "auto") -> Iterator[Result]:
+               engine: Any = "auto", background: Any = None,
+               noisify: Any = None) -> Iterator[Result]:
         """Each frame's :class:`Result` of a rotation series, in order, in this process.
 
         Frame *i* equals frame *i* of ``nanobragg-nb series --frames N ARGS``
-        (see :meth:`frame`).
+        (see :meth:`frame`); with ``background`` (an array or a raw float32 file) and
+        ``noisify`` (noisify.c's flags) each frame is :meth:`Result.detected` with them
+        and noisify's seed SEED+i, as ``series --background FILE --noisify 'FLAGS'``
+        computes it (:meth:`Result.frame_image` gives what the frame's file holds).
         """
         if isinstance(frames, bool) or not isinstance(frames, numbers.Integral):
             raise TypeError(f"series(frames): a whole number of frames, not {frames!r}")
@@ -604,14 +612,23 @@ class Simulation:
             from .errors import UsageError
 
             raise UsageError(f"series: --frames must be at least 1, not {frames}")
-        from .errors import warnings_silenced
+        if noisify is not None:
+            from .detect import check_noisify_flags
 
+            noisify = check_noisify_flags(noisify)[0]  # refused before any frame runs
+        if isinstance(background, (str, os.PathLike)):
+            from .detect import read_background
+            from .validate import detector_shape
+
+            background = read_background(background, *detector_shape(self.options))
         for i in range(int(frames)):
             if i == 0:  # the frames share their warnings: issued once, each result lists them
                 result = self.frame(i, start_phi).run(engine)
             else:
                 with warnings_silenced():
                     result = self.frame(i, start_phi).run(engine)
+            if background is not None or noisify is not None:
+                result = result.detected(background, noisify)
             if frame_oscillation(self.options) == 0.0:
                 same = ("warning: the frames' phi range is 0 (no -osc, -phistep or -phisteps): "
                         "every frame has the same angle")
@@ -619,6 +636,56 @@ class Simulation:
                 if i == 0:
                     _warn(same)
             yield result
+
+
+# the brightest pixel of a useful image holds at least this many photons
+PHOTON_FLOOR = 1.0
+
+
+def photon_knobs(scene) -> str:
+    """The flags that bring more photons per pixel, with this run's values (one clause)."""
+    p = scene.params
+    return (f"more photons per pixel come with a bigger crystal (-xtalsize mm or -N cells; "
+            f"now {_g(p.Na)}x{_g(p.Nb)}x{_g(p.Nc)} cells) or more photons per area "
+            f"(-flux ph/s, a longer -exposure s, a smaller -beamsize mm; or -fluence; now "
+            f"{_g(p.fluence)} photons/m^2)")
+
+
+def photon_warning(max_photons: float, knobs: str,
+                   empty_frames: Sequence[int] = ()) -> str | None:
+    """The one warning that a run's image is too dark to hold spots, or None.
+
+    Parameters
+    ----------
+    max_photons : float
+        The brightest pixel (photons) of the run, or of a whole series.
+    knobs : str
+        :func:`photon_knobs` of the run.
+    empty_frames : sequence of int
+        Frames of a series whose every pixel is 0.
+
+    Returns
+    -------
+    str or None
+        A warning when ``max_photons`` is under :data:`PHOTON_FLOOR` (about 1 photon:
+        no spot can stand out of a background or detector noise) or a frame is all
+        zeros; it names the flags that bring photons up.
+    """
+    if not max_photons > 0.0:  # NaN too
+        return (f"warning: every pixel holds 0 photons: either no reflection reaches the "
+                f"detector (see -distance, -detpixels, -dmin, the phi range) or there are "
+                f"too few photons: {knobs}")
+    if max_photons < PHOTON_FLOOR:
+        return (f"warning: the brightest pixel holds {_g(max_photons)} photons (under "
+                f"{_g(PHOTON_FLOOR)}: spots will not stand out of a background or noise); "
+                f"{knobs}")
+    if empty_frames:
+        shown_frames = ", ".join(str(i) for i in list(empty_frames)[:10])
+        more = ", ..." if len(empty_frames) > 10 else ""
+        return (f"warning: frame(s) {shown_frames}{more} hold 0 photons in every pixel: "
+                f"either no reflection reaches the detector there (see -distance, "
+                f"-detpixels, -dmin, the phi range) or there are too few photons: {knobs}")
+    return None
 
 
 def degrees_as_typed(radians: float) -> float:
@@ -714,6 +781,8 @@ class Result:
         self._rng = rng
         self._int_image: np.ndarray | None = None
         self._noise: tuple[np.ndarray, float, int] | None = None
+        # noisify.c's result on this image, when made by detected(noisify=...)
+        self.noisified = None
 
     # ----------------------------------------------------------- quantities
     @property
@@ -783,6 +852,93 @@ class Result:
         """(photons on the noise image, overloads), as C prints them."""
         _, total, overloads = self._noise_counts()
         return total, overloads
+
+    # ------------------------------------------------------------ detection
+    def detected(self, background: Any = None, noisify: Any = None,
+                 noisify_seed: int | None = None) -> Result:
+        """This image as a detector records it: background photons, then noisify.c.
+
+        Parameters
+        ----------
+        background : array or path, optional
+            float32 photons/pixel of the detector's shape ([slow, fast] or flat; a path:
+            a raw float32 file as ``nonbragg-nb -floatfile`` writes), added to every
+            pixel in float32 (``noisify-nb -add``'s rule).
+        noisify : str, sequence of str or mapping, optional
+            noisify.c's flags (``'-readout 3 -psf gauss -psf_fwhm 100 -flicker 0.02'``,
+            an argv, or :class:`nbnumba.Noisify`'s keywords), run on the image (plus
+            background) with this detector's size and pixel
+            (:func:`nbnumba.detect.noisify_argv`).
+        noisify_seed : int, optional
+            noisify's ``-seed`` as typed; default this run's ``-seed`` as typed, so frame
+            i of a series gets SEED+i.
+
+        Returns
+        -------
+        Result
+            A new result: ``image`` the sum (statistics, ``int_image`` and C's
+            ``noise_image`` follow it) and ``noisified`` the
+            :class:`~nbnumba.companions.noisify.NoisifyResult` (None without ``noisify``).
+
+        Raises
+        ------
+        UsageError
+            Flags ``--noisify`` refuses (:func:`nbnumba.detect.check_noisify_flags`) or a
+            background of another size.
+        InputFileError
+            A background file that cannot be read or has another size.
+        """
+        from .detect import add_background, check_noisify_flags, noisify_frame, read_background
+        from .io import wrap_int32
+        from .output import statistics
+
+        s = self.scene
+        new = copy.copy(self)
+        new.warnings = list(self.warnings)
+        if background is not None:
+            if isinstance(background, (str, os.PathLike)):
+                background = read_background(background, s.fpixels, s.spixels)
+            image = add_background(self.image, background)
+            image.flags.writeable = False
+            new.image = image
+            new.stats = statistics(image, s.mask, s.row_range, s.col_range)
+            new._int_image = None
+            new._noise = None
+        new.noisified = None
+        if noisify is not None:
+            flags, notes = check_noisify_flags(noisify)
+            seed = wrap_int32(-self.options.seed) if noisify_seed is None else noisify_seed
+            new.noisified = noisify_frame(new.image, flags, s.params.pixel_size, seed)
+            for w in notes + new.noisified.warnings:
+                if w not in new.warnings:
+                    new.warnings.append(w)
+        return new
+
+    def frame_image(self, content: str = "noise") -> np.ndarray:
+        """The image a series frame of this ``content`` holds.
+
+        ``"float"``: :attr:`image` (photons/pixel); ``"int"``: noisify's noiseless
+        counts if :meth:`detected` ran noisify, else C's :meth:`int_image`;
+        ``"noise"``: noisify's counts (its noise image, or its int image with
+        ``-nonoise``), else C's :meth:`noise_image`.
+        """
+        if content == "float":
+            return self.image
+        if content == "int":
+            return self.noisified.int_image if self.noisified is not None \
+                else self.int_image()
+        if content == "noise":
+            return self.noisified.image if self.noisified is not None \
+                else self.noise_image()
+        raise ValueError(f"content must be float, int or noise, not {content!r}")
+
+    @property
+    def adc_offset(self) -> float:
+        """The ADC offset in :meth:`frame_image`'s counts: noisify's ``-adc`` after
+        :meth:`detected` ran noisify, else this run's ``-adc``."""
+        if self.noisified is not None:
+            return float(self.noisified.options.adc_offset)
+        return float(self.options.adc_offset)
 
     # ------------------------------------------------------------- stdout
     def _default_files(self) -> ImageFiles:

@@ -16,6 +16,7 @@ describes the rules (seeds, manifest, formats).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -395,6 +396,9 @@ class SeriesPlan:
     content: str  # float, int or noise
     fmt: str
     template: str  # absolute
+    background: str | None = None  # absolute path of --background (float32 photons)
+    background_sha256: str | None = None
+    noisify: tuple[str, ...] | None = None  # --noisify's flags (nbnumba.detect)
 
 
 def _stale_rotation_frames(plan: SeriesPlan, opts, frames: int) -> list[int]:
@@ -435,6 +439,9 @@ class FrameJob:
     numba_threads: int | None
     # inputs the client read from pipes/FIFOs (path, bytes): a worker cannot read them
     streams: tuple[tuple[str, bytes], ...] = ()
+    background: str | None = None  # read by the worker, checked against its sha256
+    background_sha256: str | None = None
+    noisify: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -449,6 +456,8 @@ class FrameResult:
     error: str | None = None
     geometry: dict | None = None  # DetectorGeometry.to_dict() (nbnumba.formats)
     warnings: tuple[str, ...] = ()  # the format's (miniCBF cannot describe ...)
+    max_photons: float | None = None  # the crystal's brightest pixel (before --background)
+    photon_knobs: str = ""  # api.photon_knobs of the frame
 
 
 def _smv_fields(header: str) -> dict[str, str]:
@@ -633,6 +642,24 @@ def render_frame(job: FrameJob) -> FrameResult:
         return _render_frame_here(job)
 
 
+def _detected(job: FrameJob, result):
+    """The frame plus ``--background``, through ``--noisify`` (seed: the frame's)."""
+    if job.background is None and job.noisify is None:
+        return result
+    background = None
+    if job.background is not None:
+        from .detect import read_background
+        from .errors import InputFileError
+
+        raw = Path(job.background).read_bytes()
+        if hashlib.sha256(raw).hexdigest() != job.background_sha256:
+            raise InputFileError(job.background, "changed since the series started "
+                                 "(--background); run again")
+        background = read_background(job.background, result.scene.fpixels,
+                                     result.scene.spixels)
+    return result.detected(background, job.noisify, noisify_seed=job.seed)
+
+
 def _render_frame_here(job: FrameJob) -> FrameResult:
     from . import io as nbio
     from .api import Simulation
@@ -654,14 +681,18 @@ def _render_frame_here(job: FrameJob) -> FrameResult:
         opts.trace_pixel = None
         result = Simulation.from_options(opts, check=False).run()
         header = result.smv_header_bytes().decode("latin-1").split("}")[0]
+        max_photons = result.stats.max_I
+        result = _detected(job, result)
         geometry = _frame_geometry(result.scene, job.phi)
+        if result.noisified is not None:  # the counts hold noisify's ADC offset
+            geometry = dataclasses.replace(geometry, adc_offset=result.adc_offset)
         warnings: list[str] = []
-        if job.content == "float":
-            data = result.image
-        elif job.content == "int":
-            data = result.int_image()
-        else:
-            data = result.noise_image()
+        if result.noisified is not None:  # its run's notes (the client saw the flags')
+            from .detect import check_noisify_flags
+
+            seen = check_noisify_flags(job.noisify)[1]
+            warnings = [w for w in result.noisified.warnings if w not in seen]
+        data = result.frame_image(job.content)
         if job.fmt == "img":  # C's own file, byte for byte
             nbio.write_smv(job.target, result.smv_header_bytes(noise=job.content == "noise"),
                            data, durable=True)
@@ -681,8 +712,11 @@ def _render_frame_here(job: FrameJob) -> FrameResult:
     except (NbError, OSError) as exc:
         # bad input or an unwritable folder: the same on every worker, so no retry
         return FrameResult(job.frame, job.target, 0, "", error=f"frame {job.frame}: {exc}")
+    from .api import photon_knobs
+
     return FrameResult(job.frame, job.target, size, sha, header=header,
-                       geometry=geometry.to_dict(), warnings=tuple(warnings))
+                       geometry=geometry.to_dict(), warnings=tuple(warnings),
+                       max_photons=max_photons, photon_knobs=photon_knobs(result.scene))
 
 
 # ------------------------------------------------------------------------- manifest
@@ -789,6 +823,11 @@ def _command_record(plan: SeriesPlan, frames: int) -> dict:
               "content": plan.content, "format": plan.fmt}
     if plan.fmt == "h5":
         record["frames"] = frames  # the stack's shape
+    # only when given, so that the manifests of plain series keep their command
+    if plan.background is not None:
+        record["background"] = {"file": plan.background, "sha256": plan.background_sha256}
+    if plan.noisify is not None:
+        record["noisify"] = list(plan.noisify)
     return record
 
 
@@ -821,7 +860,8 @@ def _complete(path: str, entry: dict | None) -> bool:
 
 
 def _resolve_plan(args: Sequence[str], opts, template: str, start_phi: float | None,
-                  content: str, manifest: dict | None, force: bool) -> SeriesPlan:
+                  content: str, manifest: dict | None, force: bool,
+                  detection: tuple = (None, None, None)) -> SeriesPlan:
     from .api import degrees_as_typed, frame_oscillation
 
     suffix = os.path.splitext(template)[1].lower()
@@ -853,6 +893,15 @@ def _resolve_plan(args: Sequence[str], opts, template: str, start_phi: float | N
         _require(f"a {suffix} series", "formats", *writer)
     if content not in CONTENTS:
         raise SeriesError(f"--content must be one of {', '.join(CONTENTS)}", exit_code=2)
+    background, background_sha256, noisify = detection
+    if noisify is not None:
+        # the frames hold noisify's counts (its noise image, or its int image)
+        if content == "auto":
+            content = "noise"
+        if content == "float" or content not in _FORMAT_CONTENTS[fmt]:
+            raise SeriesError(f"--noisify: the frames hold noisify's counts, which a "
+                              f"{suffix} file with --content {content} cannot (use .cbf, "
+                              ".img, .h5 or .edf)", exit_code=2)
     if content == "auto":
         if fmt in ("bin", "edf", "h5"):
             content = "float"
@@ -871,8 +920,8 @@ def _resolve_plan(args: Sequence[str], opts, template: str, start_phi: float | N
         misset_seed = int(recorded["misset_seed"])
     start = degrees_as_typed(opts.phi0) if start_phi is None else float(start_phi)
     return SeriesPlan(tuple(args), start, degrees_as_typed(frame_oscillation(opts)), seed,
-                      misset_seed,
-                      content, fmt, os.path.abspath(template))
+                      misset_seed, content, fmt, os.path.abspath(template),
+                      background, background_sha256, noisify)
 
 
 @dataclass
@@ -903,6 +952,9 @@ class SeriesRun:
     failures: dict[int, str] = field(default_factory=dict)
     done: bool = False
     _resubmits: dict[int, int] = field(default_factory=dict)
+    # the computed frames' brightest pixels (photons), for the photon check at the end
+    max_photons: dict[int, float] = field(default_factory=dict)
+    _photon_knobs: str = ""
 
     @property
     def paths(self) -> list[Path]:
@@ -955,7 +1007,8 @@ class SeriesRun:
         p = self.plan
         job = FrameJob(frame, p.args, p.start_phi + frame * p.osc, p.seed + frame,
                        p.misset_seed, p.content, p.fmt, _frame_path(p, frame), self.cwd,
-                       self.numba_threads, self.streams)
+                       self.numba_threads, self.streams, p.background, p.background_sha256,
+                       p.noisify)
         key = f"nbnumba-frame-{frame}-{uuid.uuid4().hex[:12]}"
         # earlier frames first; Dask retries a task that raised, and reschedules one
         # whose worker died (the write is atomic, so a half-done frame leaves no file)
@@ -1006,11 +1059,10 @@ class SeriesRun:
                 if result.geometry is not None:
                     self.manifest.setdefault("geometry", result.geometry)
                 for w in result.warnings:
-                    if w not in self.format_warnings:
-                        self.format_warnings.append(w)
-                        issue_warnings(w)
-                        if self.warn is not None:
-                            self.warn(w)
+                    self._warn_once(w)
+                if result.max_photons is not None:
+                    self.max_photons[frame] = result.max_photons
+                    self._photon_knobs = result.photon_knobs
                 if bar is not None:
                     bar.update(1)
                 if time.monotonic() - last_write > _MANIFEST_INTERVAL_S:
@@ -1022,11 +1074,31 @@ class SeriesRun:
             _write_json(self.manifest_path, self.manifest)
         if self.failures:
             return
+        self._check_photons()
         if self.plan.fmt == "h5":
             if not _complete(self.plan.template, self.manifest.get("stack")):
                 self._write_stack()
         else:
             self._remove_scratch()
+
+    def _warn_once(self, text: str) -> None:
+        if text not in self.format_warnings:
+            self.format_warnings.append(text)
+            issue_warnings(text)
+            if self.warn is not None:
+                self.warn(text)
+
+    def _check_photons(self) -> None:
+        """One warning for a series too dark for spots (its brightest pixel under about
+        1 photon) or with frames of zeros (api.photon_warning)."""
+        from .api import photon_warning
+
+        if not self.max_photons:
+            return  # every frame was complete already
+        empty = sorted(i for i, m in self.max_photons.items() if not m > 0.0)
+        note = photon_warning(max(self.max_photons.values()), self._photon_knobs, empty)
+        if note is not None:
+            self._warn_once(note)
 
     def _remove_scratch(self) -> None:
         """Temporaries left by workers that died while writing."""
@@ -1062,7 +1134,9 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
            template: str = "img_{frame:05d}.cbf", content: str = "auto",
            force: bool = False, workers: int | None = None, scheduler: str | None = None,
            wait: bool = True, progress: bool = False,
-           warn: Callable[[str], None] | None = None) -> SeriesRun:
+           warn: Callable[[str], None] | None = None,
+           background: str | os.PathLike | None = None,
+           noisify: str | Sequence[str] | None = None) -> SeriesRun:
     """Simulate ``frames`` rotation images of ``nanobragg-nb ARGS`` on a Dask cluster.
 
     Frame ``i`` equals the single run ``ARGS -phi start+i*osc -seed S+i`` (degrees;
@@ -1074,6 +1148,12 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     ARGS get a single run's input checks here, before any worker starts; their
     warnings (and the formats') are issued once each as Python warnings
     (:class:`~nbnumba.errors.NbnumbaWarning`), and ``warn`` receives them too.
+
+    ``background``: a raw float32 file of photons/pixel (the detector's size, read by
+    the workers from the shared file system) added to every frame; ``noisify``:
+    noisify.c's flags (a string split as a shell would, or an argv) run on each frame
+    (plus background) with noisify ``-seed`` S+i: the frames then hold noisify's counts
+    (``nbnumba.detect``; ``Result.detected`` in one process).
     """
     if frames < 1:
         raise SeriesError("--frames must be at least 1", exit_code=2)
@@ -1092,6 +1172,8 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
         raise SeriesError(f"-{opts.model_kind} {opts.model_file}: a series of a model "
                           "file's detector is not supported yet (run single images, or "
                           "Simulation.frame in Python)", exit_code=2)
+    detection, notes = _check_detection(opts, background, noisify)
+    warnings = warnings + notes
     issue_warnings(warnings)
     if warn is not None:
         for w in dict.fromkeys(warnings):
@@ -1104,18 +1186,44 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     try:
         run = _start_series(args, opts, frames, template, manifest_path, lock, client,
                             start_phi, content, force, workers, scheduler, wait, progress,
-                            streams, warn)
+                            streams, warn, detection)
     except BaseException:
         lock.release()
         raise
     return run
 
 
+def _check_detection(opts, background, noisify) -> tuple[tuple, list[str]]:
+    """((background path, its sha256, noisify argv), noisify's warnings on the flags),
+    checked once in the client: a regular file of the detector's size (exit 3), flags
+    ``--noisify`` takes (exit 2)."""
+    from .detect import check_noisify_flags, read_background
+    from .errors import InputFileError
+    from .validate import detector_shape
+
+    path = sha = flags = None
+    notes: list[str] = []
+    try:
+        if noisify is not None:
+            flags, notes = check_noisify_flags(noisify)
+        if background is not None:
+            path = os.path.abspath(os.fspath(background))
+            if not os.path.isfile(path):
+                raise InputFileError(os.fspath(background), "is not a regular file (the "
+                                     "workers read --background from the file system)")
+            read_background(path, *detector_shape(opts))
+            sha = _sha256_file(path)[1]
+    except NbError as exc:
+        where = "--background " if isinstance(exc, InputFileError) else ""
+        raise SeriesError(f"{where}{exc}", exc.exit_code) from exc
+    return (path, sha, flags), notes
+
+
 def _start_series(args, opts, frames, template, manifest_path, lock, client, start_phi,
                   content, force, workers, scheduler, wait, progress, streams,
-                  warn) -> SeriesRun:
+                  warn, detection=(None, None, None)) -> SeriesRun:
     old = None if force else _read_manifest(manifest_path)
-    plan = _resolve_plan(args, opts, template, start_phi, content, old, force)
+    plan = _resolve_plan(args, opts, template, start_phi, content, old, force, detection)
     command = _command_record(plan, frames)
     if old is not None and old.get("command") != command:
         if _has_complete_frames(old, os.path.dirname(manifest_path)):
@@ -1123,7 +1231,8 @@ def _start_series(args, opts, frames, template, manifest_path, lock, client, sta
                               "start, seed, content or frame count); use --force to "
                               "overwrite it", exit_code=3)
         old = None  # nothing of that series is left: start this one afresh
-        plan = _resolve_plan(args, opts, template, start_phi, content, None, force)
+        plan = _resolve_plan(args, opts, template, start_phi, content, None, force,
+                             detection)
         command = _command_record(plan, frames)
     manifest = old or {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION,
                        "command": command, "template": os.path.basename(template),
