@@ -621,6 +621,8 @@ class Simulation:
             from .validate import detector_shape
 
             background = read_background(background, *detector_shape(self.options))
+        from .errors import warnings_silenced
+
         for i in range(int(frames)):
             if i == 0:  # the frames share their warnings: issued once, each result lists them
                 result = self.frame(i, start_phi).run(engine)
