@@ -94,3 +94,24 @@ def test_no_merge_conflict_markers_are_left():
            if name.endswith((".md", ".py", ".toml", ".cfg")) and (ROOT / name).is_file()
            and marker.search((ROOT / name).read_text(encoding="utf-8", errors="replace"))]
     assert bad == []
+
+
+def test_readme_dials_recipe_is_the_tests_word_for_word():
+    """README's "A rotation series for DIALS" holds every command tests/test_dials_e2e.py
+    runs, as one line each (issue 26: the recipe is the one the tests run)."""
+    import ast
+
+    source = (ROOT / "tests" / "test_dials_e2e.py").read_text(encoding="utf-8")
+    names: dict = {}
+    for node in ast.parse(source).body:  # the module's constants, as the test builds them
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets) \
+                and node.targets[0].id.isupper():
+            try:
+                value = eval(compile(ast.Expression(node.value), "e2e", "eval"), {}, names)
+            except Exception:  # noqa: BLE001 - not a plain constant (a Path): not a command
+                continue
+            names[node.targets[0].id] = value
+    commands = names["SIMULATE"] + names["PROCESS"] + names["CBF"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(commands) >= 10
+    assert [c for c in commands if c not in readme] == []
