@@ -11,7 +11,8 @@ The Python API::
 Everything is imported on first use, so that ``import nbnumba`` stays cheap
 (no numba, no Dask): ``Simulation``, ``Result``, ``Options``, ``engines``,
 ``select_engine``, ``errors``, ``NonBragg``/``NonBraggResult`` (nonBragg.c's
-amorphous scatter), and ``series``/``tiles`` (Dask distributed).
+amorphous scatter), ``series``/``tiles`` (Dask distributed) and ``stills``
+(serial crystallography).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ _LAZY = {
     "NonBraggResult": ("nbnumba.companions.nonbragg", "NonBraggResult"),
     "series": ("nbnumba.distributed", "series"),
     "tiles": ("nbnumba.distributed", "tiles"),
+    "stills": ("nbnumba.datasets.runner", "stills"),  # serial crystallography (Dask)
     "Noisify": ("nbnumba.companions.noisify", "Noisify"),  # noisify.c (noisify-nb)
 }
 

@@ -30,6 +30,7 @@ from .scene import ResolvedSetup, Scene
 from .sources import build_sources
 from .structure_factors import (
     Origin,
+    StructureFactors,
     interpolation,
     load_structure_factors,
     read_stol,
@@ -43,7 +44,8 @@ SHAPE_CODES = {config.SQUARE: physics.SQUARE, config.ROUND: physics.ROUND,
                config.GAUSS: physics.GAUSS, config.TOPHAT: physics.TOPHAT}
 
 
-def prepare(o: Options, rng: SetupRandom) -> Scene:
+def prepare(o: Options, rng: SetupRandom,
+            structure_factors: StructureFactors | None = None) -> Scene:
     """Resolve options into the :class:`Scene` an engine renders (lines 1110-2525).
 
     Reads the input files (-hkl or ``Fdump.bin``, -mat, -sourcefile, -stol)
@@ -58,6 +60,10 @@ def prepare(o: Options, rng: SetupRandom) -> Scene:
     rng : SetupRandom
         C's generators (:class:`nbnumba.rng.RandomStreams`); a random misset
         and the mosaic domains draw from it, in C's order.
+    structure_factors : StructureFactors, optional
+        The table these options would read, already read (a stills dataset
+        reads it once per process); None: read as C does (and ``Fdump.bin``
+        written).
 
     Returns
     -------
@@ -71,10 +77,11 @@ def prepare(o: Options, rng: SetupRandom) -> Scene:
     InputFileError, ResourceError
         Unreadable or impossibly large input files.
     """
-    return pack(resolve(o, rng))
+    return pack(resolve(o, rng, structure_factors))
 
 
-def resolve(o: Options, rng: SetupRandom) -> ResolvedSetup:
+def resolve(o: Options, rng: SetupRandom,
+            structure_factors: StructureFactors | None = None) -> ResolvedSetup:
     """C's setup rules in C's order, each a named step (lines 1110-2525).
 
     Parameters, errors: as :func:`prepare`.
@@ -95,7 +102,8 @@ def resolve(o: Options, rng: SetupRandom) -> ResolvedSetup:
     interpolate, interpolation_auto = interpolation(o)
     cell = build_cell(o, rng)
     crystal = crystal_size(o, cell, detector.distance, detector.pixel_size)
-    structure_factors = load_structure_factors(o, origin)
+    if structure_factors is None:
+        structure_factors = load_structure_factors(o, origin)
     warnings += structure_factors.warnings
     if structure_factors.table.hkls == 0:
         interpolate = 0
