@@ -282,3 +282,82 @@ def test_flag_without_name_is_a_usage_error(argv, capsys):
     assert main([*PERPENDICULAR, *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and argv[0] in err[0]
+
+
+# ---- series through the command line (a one-worker cluster, HDF5_PLUGIN_PATH as dxtbx
+# users set it: hdf5plugin's plugin folder)
+
+
+@pytest.fixture(scope="module")
+def plugin_path_client():
+    hdf5plugin = pytest.importorskip("hdf5plugin")
+    from nbnumba.distributed import local_cluster_client
+
+    with pytest.MonkeyPatch.context() as mp:
+        # the workers are new processes: HDF5 reads the variable when they start
+        mp.setenv("HDF5_PLUGIN_PATH", hdf5plugin.PLUGIN_PATH)
+        client = local_cluster_client(
+            1, env={"NUMBA_NUM_THREADS": "1", "HDF5_PLUGIN_PATH": hdf5plugin.PLUGIN_PATH})
+    yield client
+    cluster = client.cluster
+    client.close()
+    cluster.close()
+
+
+def run_series(args, capsys) -> tuple[int, str, str]:
+    from nbnumba.cli.main import main
+
+    code = main(["series", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_series_geometry_out_through_the_cli(tmp_path, plugin_path_client, capsys):
+    """``series --geometry-out NAME`` writes NAME.XDS.INP and NAME.poni naming the frames
+    (it raised ModuleNotFoundError: nbnumba.series after computing every frame)."""
+    code, out, err = run_series(
+        ["--frames", "2", "--template", str(tmp_path / "g_{frame:03d}.cbf"),
+         "--scheduler", plugin_path_client.scheduler.address, "--no-progress",
+         "--geometry-out", str(tmp_path / "geo"), *PERPENDICULAR], capsys)
+    assert code == 0, err
+    assert f"series: geometry in {tmp_path / 'geo.XDS.INP'} and {tmp_path / 'geo.poni'}" in out
+    text = (tmp_path / "geo.XDS.INP").read_text()
+    assert f"NAME_TEMPLATE_OF_DATA_FRAMES= {tmp_path / 'g_???.cbf'}" in text
+    assert "DATA_RANGE= 0 1" in text
+    assert (tmp_path / "geo.poni").is_file()
+
+
+def test_nxmx_series_with_hdf5_plugin_path(tmp_path, plugin_path_client, capsys):
+    """With HDF5_PLUGIN_PATH at hdf5plugin's folder HDF5 loads the bitshuffle filter
+    itself, unbound, and every dataset creation failed ("error during user callback",
+    exit 3); the writers register hdf5plugin's own copy."""
+    h5py = pytest.importorskip("h5py")
+    code, out, err = run_series(
+        ["--frames", "2", "--template", str(tmp_path / "s_master.h5"),
+         "--scheduler", plugin_path_client.scheduler.address, "--no-progress",
+         *PERPENDICULAR], capsys)
+    assert code == 0, err
+    with h5py.File(tmp_path / "s_master.h5") as h5:
+        assert h5["entry/data/data"].shape == (2, 64, 80)
+
+
+def test_writer_with_hdf5_plugin_path_in_a_fresh_process(tmp_path):
+    """The client side (the NXmx stack, write_nxmx) in a process started with the
+    variable set, as a shell with HDF5_PLUGIN_PATH exported starts it."""
+    import os
+    import subprocess
+    import sys
+
+    hdf5plugin = pytest.importorskip("hdf5plugin")
+    script = ("import numpy as np, h5py\n"
+              "from nbnumba.formats.nxmx import write_nxmx\n"
+              "from nbnumba.formats import DetectorGeometry\n"
+              "g = DetectorGeometry(4, 3, 1e-4, (0, 0, 1), (0, -1, 0), (1, 0, 0),\n"
+              "    (0.1, 1e-4, -2e-4), (1, 0, 0), (0, 0, 1), (0, 0, 1), 1e-10, 0.0, 1.0)\n"
+              f"write_nxmx({str(tmp_path / 'w.h5')!r}, g, [np.ones((3, 4), np.float32)], 1)\n"
+              f"print(h5py.File({str(tmp_path / 'w.h5')!r})['entry/data/data'][0].sum())\n")
+    env = {**os.environ, "HDF5_PLUGIN_PATH": hdf5plugin.PLUGIN_PATH}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "12.0"

@@ -165,7 +165,7 @@ def _series_main(argv: list[str]) -> int:
         finally:
             run.close()
         if geometry_out:
-            from ..series import write_series_geometry
+            from ..distributed import write_series_geometry
 
             written = write_series_geometry(geometry_out, run)
             if not quiet:

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DetectorGeometry", "adc_baseline", "lab_to_mcstas", "saturation_of"]
+__all__ = ["DetectorGeometry", "adc_baseline", "lab_to_dxtbx", "lab_to_mcstas",
+           "saturation_of", "silicon_mu_per_mm", "NOMINAL_SENSOR_THICKNESS_M", "MCSTAS_TO_DXTBX"]
 
 Vec3 = tuple[float, float, float]
 
@@ -41,22 +42,8 @@ _NOMINAL = {
 }
 
 
-def lab_to_mcstas(beam: Vec3) -> np.ndarray:
-    """The proper rotation (3×3) taking nanoBragg lab vectors to the McStas frame.
-
-    McStas (NeXus): z along the beam, y up, x completing a right-handed set. The
-    largest component of ``beam`` picks a signed permutation (exact); if the beam is
-    not exactly along that axis, the smallest rotation taking it onto +z follows
-    (rounding of order 1e-16).
-
-    Parameters
-    ----------
-    beam : 3 floats, unit vector (nanoBragg's ``beam_vector``, direction of travel)
-
-    Returns
-    -------
-    ndarray (3, 3), float64; ``mcstas = R @ lab``.
-    """
+def _nominal_mcstas(beam: Vec3) -> np.ndarray:
+    """A rotation taking ``beam`` onto McStas +z that ignores the spindle (fallback)."""
     b = np.asarray(beam, dtype=np.float64)
     k = int(np.argmax(np.abs(b)))
     sign = 1 if b[k] > 0 else -1
@@ -73,6 +60,91 @@ def lab_to_mcstas(beam: Vec3) -> np.ndarray:
     K = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
     Q = np.eye(3) + s * K + (1.0 - c) * (K @ K)
     return Q @ R
+
+
+# dxtbx's lab frame is McStas turned 180 degrees about y (dxtbx.nexus.MCSTAS_TO_IMGCIF):
+# a proper rotation that is its own inverse
+MCSTAS_TO_DXTBX = np.diag([-1.0, 1.0, -1.0])
+
+
+def lab_to_dxtbx(beam: Vec3, spindle: Vec3 | None = None) -> np.ndarray:
+    """THE proper rotation (3×3, det +1) taking nanoBragg lab vectors to dxtbx's lab frame.
+
+    dxtbx (imgCIF): the beam travels along -z (``Beam.direction``, sample to source, is
+    +z), the rotation axis along +x. The rows of the result are dxtbx's x, y, z written
+    in nanoBragg's frame: z = -beam, x = the spindle's part perpendicular to the beam
+    (normalised), y = z × x. Every writer that dxtbx reads (NXmx through McStas, the
+    miniCBF's fixed frame, the ``.expt``) uses this one mapping, so their detectors,
+    axes and crystals agree; a miniCBF-describable geometry (fast axis along the spindle,
+    detector facing the beam) lands exactly on dxtbx's CBF frame (fast +x, slow -y).
+    Axis-aligned vectors map exactly (signed permutations). When the spindle is missing
+    or parallel to the beam, :func:`_nominal_mcstas`'s choice (turned into dxtbx's
+    frame) is used.
+
+    Parameters
+    ----------
+    beam : 3 floats, unit vector (nanoBragg's ``beam_vector``, direction of travel)
+    spindle : 3 floats, optional (nanoBragg's ``spindle_vector``)
+
+    Returns
+    -------
+    ndarray (3, 3), float64; ``dxtbx = R @ lab``; ``R.T`` maps back.
+    """
+    b = np.asarray(beam, dtype=np.float64)
+    b = b / np.linalg.norm(b)
+    if spindle is not None:
+        a = np.asarray(spindle, dtype=np.float64)
+        perp = a - float(np.dot(a, b)) * b
+        norm = float(np.linalg.norm(perp))
+        if norm > 1e-9 * max(float(np.linalg.norm(a)), 1e-300):
+            x = perp / norm
+            z = -b
+            y = np.cross(z, x)
+            return np.array([x, y, z])
+    return MCSTAS_TO_DXTBX @ _nominal_mcstas(beam)
+
+
+def lab_to_mcstas(beam: Vec3, spindle: Vec3 | None = None) -> np.ndarray:
+    """The proper rotation (3×3) taking nanoBragg lab vectors to the McStas (NeXus) frame.
+
+    McStas: z along the beam, y up, x completing a right-handed set. It is
+    :func:`lab_to_dxtbx` followed by dxtbx's fixed McStas turn (x and z negated), so an
+    NXmx file read by dxtbx gives exactly :func:`lab_to_dxtbx`'s vectors.
+
+    Returns
+    -------
+    ndarray (3, 3), float64; ``mcstas = R @ lab``.
+    """
+    return MCSTAS_TO_DXTBX @ lab_to_dxtbx(beam, spindle)
+
+
+# A sensor for the files when the run has none (-detector_thick 0, C's thin detector):
+# dxtbx's parallax model needs t > 0 (DXTBX_ASSERT(t0 > 0)). One micrometre of silicon
+# moves no pixel's dxtbx position by more than 0.5 um * tan(2theta) (< 0.01 pixel for
+# 2theta < 80 deg and pixels >= 50 um), and the simulation is not touched.
+NOMINAL_SENSOR_THICKNESS_M = 1e-6
+
+# Silicon's X-ray mass attenuation coefficient (cm^2/g; NIST XCOM/FFAST, with coherent
+# scattering) above its K edge, for dxtbx's ``mu`` of the nominal sensor; density 2.33.
+_SI_MU_RHO = ((2.0, 2777.0), (3.0, 978.4), (4.0, 452.9), (5.0, 245.1), (6.0, 147.0),
+              (8.0, 64.68), (10.0, 33.89), (15.0, 10.34), (20.0, 4.464), (30.0, 1.436),
+              (40.0, 0.7012), (50.0, 0.4385), (60.0, 0.3207), (80.0, 0.2228),
+              (100.0, 0.1835))
+_SI_DENSITY = 2.33
+_HC_KEV_ANGSTROM = 12.398419843320026
+
+
+def silicon_mu_per_mm(wavelength_m: float) -> float:
+    """Silicon's linear attenuation coefficient (1/mm) at a wavelength (m).
+
+    Log-log interpolation of :data:`_SI_MU_RHO` (2-100 keV; clamped outside), close to
+    cctbx's table that dxtbx uses (a few per cent).
+    """
+    energy = _HC_KEV_ANGSTROM / (wavelength_m * 1e10)
+    e = np.log([p[0] for p in _SI_MU_RHO])
+    m = np.log([p[1] for p in _SI_MU_RHO])
+    mu_rho = math.exp(float(np.interp(math.log(energy), e, m)))
+    return mu_rho * _SI_DENSITY / 10.0
 
 
 def adc_baseline(adc_offset: float) -> int:
@@ -130,6 +202,13 @@ class DetectorGeometry:
         C's beam convention and detector pivot (for the record).
     twotheta_deg : float
         Detector two-theta (deg), for the record.
+    kahn_factor : float
+        C's ``-polar`` (Kahn factor: 0 unpolarized, 1 fully polarized along ``polar``).
+    nopolar : bool
+        C's ``-nopolar`` (no polarization factor at all).
+    detector_mu_per_m : float
+        Sensor attenuation coefficient (1/m) C uses with ``thickness_m > 0``
+        (``-detector_abs``, else C's ``1/thickness``); 0 for a thin detector.
     """
 
     fast_pixels: int
@@ -152,6 +231,9 @@ class DetectorGeometry:
     convention: str = "MOSFLM"
     pivot: str = "BEAM"
     twotheta_deg: float = 0.0
+    kahn_factor: float = 0.0
+    nopolar: bool = False
+    detector_mu_per_m: float = 0.0
 
     # ------------------------------------------------------------------ building
 
@@ -182,7 +264,10 @@ class DetectorGeometry:
             exposure_s=float(o.exposure), adc_offset=float(o.adc_offset),
             thickness_m=float(scene.params.detector_thick),
             curved=bool(scene.params.curved_detector), convention=str(o.beam_convention),
-            pivot=str(o.detector_pivot), twotheta_deg=float(h["detector_twotheta"] * RTD))
+            pivot=str(o.detector_pivot), twotheta_deg=float(h["detector_twotheta"] * RTD),
+            kahn_factor=float(o.polarization), nopolar=bool(o.nopolar),
+            detector_mu_per_m=float(scene.params.detector_mu)
+            if float(scene.params.detector_thick) > 0 else 0.0)
 
     def with_phi(self, phi_start_deg: float) -> DetectorGeometry:
         """The same geometry for an image starting at another φ (deg)."""
@@ -253,8 +338,33 @@ class DetectorGeometry:
         return np.arctan2(np.linalg.norm(np.cross(p, b), axis=-1), p @ b)
 
     def mcstas(self) -> np.ndarray:
-        """:func:`lab_to_mcstas` for this beam."""
-        return lab_to_mcstas(self.beam)
+        """:func:`lab_to_mcstas` for this beam and spindle."""
+        return lab_to_mcstas(self.beam, self.spindle)
+
+    def dxtbx(self) -> np.ndarray:
+        """:func:`lab_to_dxtbx` for this beam and spindle (the one lab → dxtbx mapping)."""
+        return lab_to_dxtbx(self.beam, self.spindle)
+
+    @property
+    def sensor_thickness_m(self) -> float:
+        """The sensor thickness the files state: the run's, else
+        :data:`NOMINAL_SENSOR_THICKNESS_M` (silicon)."""
+        return self.thickness_m if self.thickness_m > 0 else NOMINAL_SENSOR_THICKNESS_M
+
+    @property
+    def sensor_mu_per_mm(self) -> float:
+        """The sensor's attenuation coefficient (1/mm): the run's (C's ``detector_mu``)
+        with a thick detector, else silicon's at the wavelength
+        (:func:`silicon_mu_per_mm`)."""
+        if self.thickness_m > 0 and self.detector_mu_per_m > 0:
+            return self.detector_mu_per_m / 1000.0
+        return silicon_mu_per_mm(self.wavelength_m)
+
+    @property
+    def polarization_fraction(self) -> float:
+        """dxtbx's ``polarization_fraction`` (XDS's convention) for C's Kahn factor:
+        ``(1 + K) / 2`` (0.5 unpolarized); ``-nopolar`` gives 0.5, the nearest."""
+        return 0.5 if self.nopolar else 0.5 * (1.0 + self.kahn_factor)
 
     def flat_problems(self) -> list[str]:
         """Why a flat-panel format (NXmx, XDS, PONI) cannot describe this detector exactly."""

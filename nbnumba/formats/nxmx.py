@@ -12,6 +12,7 @@ nanoBragg's lab frame to the McStas frame with :func:`~nbnumba.formats.geometry.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from .geometry import DetectorGeometry, adc_baseline, saturation_of
 
 __all__ = ["write_nxmx", "nxmx_frame_dtype", "CONTENTS", "counts_from_raw",
-           "compress_frame"]
+           "compress_frame", "bitshuffle_ready"]
 
 CONTENTS = ("float", "int", "noise")
 ENTRY = "/entry"
@@ -43,13 +44,37 @@ def counts_from_raw(raw_uint16: np.ndarray, adc_offset: float) -> np.ndarray:
     return raw_uint16.astype(np.int32) - np.int32(adc_baseline(adc_offset))
 
 
-def _compression() -> dict:
+def bitshuffle_ready():
+    """Import ``hdf5plugin`` with its own bitshuffle/LZ4 filter registered; returns it.
+
+    With ``HDF5_PLUGIN_PATH`` naming hdf5plugin's plugin folder (what dxtbx needs, so
+    what a DIALS user has set), HDF5 itself loads ``libh5bshuf.so`` from that folder,
+    hdf5plugin's import then finds the filter "available" and skips registering it, and
+    the copy HDF5 loaded was never bound to h5py's libhdf5 (hdf5plugin does that when it
+    registers): its ``set_local`` callback fails and every dataset creation raises
+    "error during user callback". Registering hdf5plugin's copy (once per process)
+    replaces HDF5's.
+
+    Raises
+    ------
+    RuntimeError
+        When hdf5plugin is missing or cannot register the filter.
+    """
     try:
         import hdf5plugin
     except ImportError as exc:  # pragma: no cover - an install problem
         raise RuntimeError("NXmx files need the hdf5plugin package (bitshuffle/LZ4): "
                            "pip install hdf5plugin") from exc
-    return dict(hdf5plugin.Bitshuffle(nelems=0, cname="lz4"))
+    # hdf5plugin names the library it registered; HDF5's own loading shows as "unknown"
+    loaded = hdf5plugin.get_config().registered_filters.get("bshuf", "unknown")
+    if not os.path.isfile(loaded):
+        if not hdf5plugin.register("bshuf", force=True):  # pragma: no cover
+            raise RuntimeError("hdf5plugin could not register the bitshuffle filter")
+    return hdf5plugin
+
+
+def _compression() -> dict:
+    return dict(bitshuffle_ready().Bitshuffle(nelems=0, cname="lz4"))
 
 
 def _stored(frame: np.ndarray, content: str, adc_offset: float) -> np.ndarray:
@@ -205,7 +230,10 @@ def write_nxmx(path: str, geometry: DetectorGeometry, frames: Iterable[np.ndarra
                                                f"({g.convention} convention, {g.pivot} pivot)")
         det.create_dataset("type", data="simulated pixel array")
         det.create_dataset("sensor_material", data="Si")
-        det.create_dataset("sensor_thickness", data=g.thickness_m * mm).attrs["units"] = "mm"
+        # dxtbx's parallax model needs a real sensor: the run's, else a nominal one
+        # (geometry.NOMINAL_SENSOR_THICKNESS_M) that moves no pixel measurably
+        det.create_dataset("sensor_thickness", data=g.sensor_thickness_m * mm).attrs[
+            "units"] = "mm"
         det.create_dataset("count_time", data=g.exposure_s).attrs["units"] = "s"
         det.create_dataset("frame_time", data=g.exposure_s).attrs["units"] = "s"
         det.create_dataset("distance", data=close_mm).attrs["units"] = "mm"
