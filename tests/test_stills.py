@@ -258,3 +258,53 @@ def test_same_bytes_with_one_or_two_dask_workers(tmp_path):
     for key in ("stream", "spectra"):
         assert Path(stills_paths(str(one_h5))[key]).read_bytes() == \
             Path(stills_paths(str(two_h5))[key]).read_bytes()
+
+
+DXTBX_PYTHON = "/usr/bin/python3"
+
+
+def _dxtbx_available() -> bool:
+    try:
+        return subprocess.run([DXTBX_PYTHON, "-c", "import dxtbx"], capture_output=True,
+                              timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not _dxtbx_available(), reason="dxtbx (DIALS) not installed for "
+                    "/usr/bin/python3")
+def test_dxtbx_reads_the_truth_expt_and_its_images(tmp_path):
+    import hdf5plugin
+
+    template = tmp_path / "run.h5"
+    stills(BASE, 3, template=str(template), spectrum="sase:4:30", workers=0)
+    expt = stills_paths(str(template))["expt"]
+    script = (
+        "import json, sys\n"
+        "from dxtbx.model.experiment_list import ExperimentListFactory\n"
+        "el = ExperimentListFactory.from_json_file(sys.argv[1], check_format=True)\n"
+        "out = []\n"
+        "for e in el:\n"
+        "    out.append({'A': list(e.crystal.get_A()), 'wavelength': e.beam.get_wavelength(),\n"
+        "                'max': float(e.imageset.get_raw_data(0)[0].as_numpy_array().max()),\n"
+        "                's0': list(e.beam.get_s0())})\n"
+        "print(json.dumps(out))\n")
+    env = {**os.environ, "HDF5_PLUGIN_PATH": hdf5plugin.PLUGIN_PATH}
+    env.pop("PYTHONPATH", None)
+    got = subprocess.run([DXTBX_PYTHON, "-c", script, expt], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert got.returncode == 0, got.stderr[-2000:]
+    shots = json.loads(got.stdout.strip().splitlines()[-1])
+    frames = _stack(template)
+    plan, _ = S.plan_stills(BASE, spectrum="sase:4:30")
+    from nbnumba.formats import DetectorGeometry, lab_to_dxtbx
+
+    for k, shot in enumerate(shots):
+        result, truth = S.render_shot(plan, k)
+        assert shot["max"] == pytest.approx(float(frames[k].max()), rel=1e-6)
+        assert shot["wavelength"] == pytest.approx(truth.mean_wavelength_A, rel=1e-12)
+        g = DetectorGeometry.from_scene(result.scene)
+        R = lab_to_dxtbx(g.beam, g.spindle)
+        # dxtbx's A (reciprocal columns, 1/Å) is R times ours
+        assert np.allclose(np.reshape(shot["A"], (3, 3)), R @ np.reshape(truth.A, (3, 3)),
+                           rtol=0, atol=1e-12)

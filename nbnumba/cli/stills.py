@@ -20,7 +20,7 @@ Shot k is one still of 'nanobragg-nb ARGS' with its own crystal orientation (uni
 SO(3), or FILE's k-th A/U matrix), spectrum (ARGS' lambda; SPIKES lines normal about
 ARGS' energy with FWHM_EV; or FILE's shot k) and jitter (log-normal spreads of N,
 mosaic spread and fluence), every draw from -seed and k. Writes the frames (NXmx
-stack), the truth (run.stream, run_spectra.h5; run.expt with a DIALS writer) and a
+stack), the truth (run.expt, run.stream, run_spectra.h5) and a
 resumable log. --explain K prints the nanoBragg.c command line of shot K and writes
 its -mat and -sourcefile beside the template. --workers 0: no Dask, this process."""
 
@@ -99,7 +99,7 @@ def _stills_main(argv: list[str]) -> int:
     try:
         run = stills(args, shots, template=template, content=content,
                      force="--force" in found, workers=workers, scheduler=scheduler,
-                     progress=progress, warn=warn, expt_writer=_expt_writer(), **options)
+                     progress=progress, warn=warn, **options)
     except SeriesError as exc:
         _error(str(exc))
         return exc.exit_code
@@ -113,15 +113,6 @@ def _stills_main(argv: list[str]) -> int:
               f"{run.skipped} already done; frames {run.paths['stack']}, truth "
               + ", ".join(p for p in run.written[1:]))
     return EXIT_OK
-
-
-def _expt_writer():
-    """The DIALS experiment-list writer for the truth, when the project has one."""
-    try:
-        from ..formats.dials_expt import write_stills_expt  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return write_stills_expt
 
 
 def _explain(args, k, template, options, content, warn) -> int:

@@ -181,8 +181,7 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
            orientations: str = "random", spectrum: str = "mono", jitter: str | None = None,
            content: str = "auto", seed: int | None = None, client=None,
            workers: int | None = None, scheduler: str | None = None, force: bool = False,
-           progress: bool = False, warn: Callable[[str], None] | None = None,
-           expt_writer: Callable | None = None) -> StillsRun:
+           progress: bool = False, warn: Callable[[str], None] | None = None) -> StillsRun:
     """Simulate ``shots`` stills of ``nanobragg-nb ARGS`` into ``template`` (an ``.h5``).
 
     Shot ``k`` is the single run of :func:`nbnumba.datasets.stills.explain` (ARGS, its
@@ -275,7 +274,7 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
                 with client_for(client, workers, scheduler) as c:
                     _run_cluster(run, c, todo, done, offsets, progress)
         run.elapsed_s = time.monotonic() - started
-        run.written = _write_outputs(run, manifest, offsets, expt_writer)
+        run.written = _write_outputs(run, manifest, offsets)
         return run
     finally:
         lock.release()
@@ -407,9 +406,8 @@ def _publish_tmp(target: str, write: Callable[[str], None]) -> None:
         raise
 
 
-def _write_outputs(run: StillsRun, manifest: dict, offsets: np.ndarray,
-                   expt_writer: Callable | None) -> list[str]:
-    """Stack, spectra, stream (and .expt), each atomically; then the manifest says done."""
+def _write_outputs(run: StillsRun, manifest: dict, offsets: np.ndarray) -> list[str]:
+    """Stack, spectra, stream, .expt, each atomically; then the manifest says done."""
     from ..formats import DetectorGeometry
     from ..formats.nxmx import write_nxmx
 
@@ -433,12 +431,9 @@ def _write_outputs(run: StillsRun, manifest: dict, offsets: np.ndarray,
     stack_name = os.path.relpath(paths["stack"], os.path.dirname(paths["stream"]))
     _publish_tmp(paths["stream"], lambda p: _write_stream(
         p, paths["log"], offsets, stack_name, geometry.close_distance_m))
-    written = [paths["stack"], paths["spectra"], paths["stream"]]
-    if expt_writer is not None:
-        _publish_tmp(paths["expt"], lambda p: expt_writer(
-            p, paths["stack"], geometry, (e["truth"] for _, e in
-                                          _truths(paths["log"], offsets))))
-        written.append(paths["expt"])
+    _publish_tmp(paths["expt"], lambda p: _write_expt(
+        p, paths["stack"], geometry, run.content, paths["log"], offsets))
+    written = [paths["stack"], paths["spectra"], paths["stream"], paths["expt"]]
     manifest["outputs"] = {key: list(_sha256(paths[key]))
                            for key in ("stack", "spectra", "stream", "expt")
                            if paths[key] in written}
@@ -446,6 +441,36 @@ def _write_outputs(run: StillsRun, manifest: dict, offsets: np.ndarray,
     _write_json(paths["manifest"], manifest)
     shutil.rmtree(paths["parts"], ignore_errors=True)
     return written
+
+
+def _write_expt(path: str, stack: str, geometry, content: str, log: str,
+                offsets: np.ndarray) -> None:
+    """The DIALS experiment list, one shot at a time (``formats.expt``'s records, spliced
+    into one document without holding every shot: four passes over the log)."""
+    from ..formats.expt import stills_experiment_list
+
+    def one(k: int, t: dict) -> dict:
+        doc = stills_experiment_list(geometry, [np.reshape(t["cell_vectors_A"], (3, 3))],
+                                     image_path=stack, indices=[k], content=content,
+                                     wavelengths_m=[t["mean_wavelength_A"] * 1e-10])
+        e = doc["experiment"][0]
+        e.update(identifier=f"nbnumba-{k}", beam=k, crystal=k, imageset=k)
+        return doc
+
+    first = one(0, next(_truths(log, offsets))[1]["truth"])
+    with open(path, "w", encoding="ascii") as out:
+        out.write('{\n "__id__": "ExperimentList"')
+        for key, pick in (("experiment", "experiment"), ("imageset", "imageset"),
+                          ("beam", "beam")):
+            out.write(f',\n "{key}": [')
+            for k, e in _truths(log, offsets):
+                out.write((",\n  " if k else "\n  ") + json.dumps(one(k, e["truth"])[pick][0]))
+            out.write("\n ]")
+        out.write(',\n "detector": ' + json.dumps(first["detector"]))
+        out.write(',\n "goniometer": [],\n "scan": [],\n "crystal": [')
+        for k, e in _truths(log, offsets):
+            out.write((",\n  " if k else "\n  ") + json.dumps(one(k, e["truth"])["crystal"][0]))
+        out.write('\n ],\n "profile": [],\n "scaling_model": []\n}\n')
 
 
 def _write_spectra(path: str, log: str, offsets: np.ndarray) -> None:

@@ -506,7 +506,9 @@ class ShotTruth:
 
     ``A``: columns a*, b*, c* (1/Å) in nanoBragg's lab frame, as C's setup left them
     (after reading the -mat file); ``cell``: a, b, c (Å), α, β, γ (deg);
-    ``wavelengths_A``: the spectrum's lines (equal weights).
+    ``wavelengths_A``: the spectrum's lines (equal weights); ``cell_vectors_A``: the
+    real-space vectors (rows a, b, c; Å; lab frame) the kernel rotated (C's ``a``, ``b``,
+    ``c``).
     """
 
     shot: int
@@ -520,6 +522,7 @@ class ShotTruth:
     seed: int
     mosaic_seed: int
     beam: list[float] = field(default_factory=list)  # unit, lab frame
+    cell_vectors_A: list[float] = field(default_factory=list)  # 9: rows a, b, c (Å, lab)
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -574,5 +577,7 @@ def render_shot(plan: StillsPlan, k: int, *, engine: Any = "auto"):
         mosaic_deg=math.degrees(result.scene.resolved.sampling.mosaic_spread),
         fluence=float(result.scene.params.fluence), seed=shot.seed,
         mosaic_seed=shot.mosaic_seed,
-        beam=[float(v) for v in result.scene.resolved.detector.beam_vector[1:]])
+        beam=[float(v) for v in result.scene.resolved.detector.beam_vector[1:]],
+        cell_vectors_A=[float(v) for v in (cell.a_angstrom[1:4] + cell.b_angstrom[1:4]
+                                           + cell.c_angstrom[1:4])])
     return result, truth
