@@ -232,6 +232,7 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
                                          spectrum=spectrum, jitter=jitter)
         except NbError as exc:
             raise SeriesError(str(exc), exc.exit_code) from exc
+        _check_counts(plan, shots)
         if warn is not None:
             for w in dict.fromkeys(warnings):
                 warn(w)
@@ -278,6 +279,22 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
         return run
     finally:
         lock.release()
+
+
+def _check_counts(plan: StillsPlan, shots: int) -> None:
+    """An orientation or spectrum file must have every shot (a usage error, now)."""
+    from .stills import read_orientations, read_spectra
+
+    try:
+        if plan.orientations != "random":
+            have = len(read_orientations(plan.orientations))
+            if have < shots:
+                raise SeriesError(f"--orientations {plan.orientations}: {have} matrices for "
+                                  f"{shots} shots", exit_code=2)
+        if plan.spectrum.kind == "file":
+            read_spectra(plan.spectrum.path, shots - 1)
+    except NbError as exc:
+        raise SeriesError(str(exc), exc.exit_code) from exc
 
 
 class _Log:
