@@ -327,11 +327,15 @@ class Simulation:
         return Simulation.from_options(o, self.warnings, check=False)
 
     def series(self, frames: int, start_phi: float | None = None, *,
-               engine: Any = "auto") -> Iterator[Result]:
+               engine: Any = "auto", background: Any = None,
+               noisify: Any = None) -> Iterator[Result]:
         """Each frame's :class:`Result` of a rotation series, in order, in this process.
 
         Frame *i* equals frame *i* of ``nanobragg-nb series --frames N ARGS``
-        (see :meth:`frame`).
+        (see :meth:`frame`); with ``background`` (an array or a raw float32 file) and
+        ``noisify`` (noisify.c's flags) each frame is :meth:`Result.detected` with them
+        and noisify's seed SEED+i, as ``series --background FILE --noisify 'FLAGS'``
+        computes it (:meth:`Result.frame_image` gives what the frame's file holds).
         """
         if isinstance(frames, bool) or not isinstance(frames, numbers.Integral):
             raise TypeError(f"series(frames): a whole number of frames, not {frames!r}")
@@ -339,8 +343,19 @@ class Simulation:
             from .errors import UsageError
 
             raise UsageError(f"series: --frames must be at least 1, not {frames}")
+        if noisify is not None:
+            from .detect import check_noisify_flags
+
+            noisify = check_noisify_flags(noisify)[0]  # refused before any frame runs
+        if isinstance(background, (str, os.PathLike)):
+            from .detect import read_background
+            from .validate import detector_shape
+
+            background = read_background(background, *detector_shape(self.options))
         for i in range(int(frames)):
             result = self.frame(i, start_phi).run(engine)
+            if background is not None or noisify is not None:
+                result = result.detected(background, noisify)
             if frame_oscillation(self.options) == 0.0:
                 result.warnings.append("warning: the frames' phi range is 0 (no -osc, "
                                        "-phistep or -phisteps): every frame has the same "
@@ -424,6 +439,8 @@ class Result:
         self._rng = rng
         self._int_image: np.ndarray | None = None
         self._noise: tuple[np.ndarray, float, int] | None = None
+        # noisify.c's result on this image, when made by detected(noisify=...)
+        self.noisified = None
 
     # ----------------------------------------------------------- quantities
     @property
@@ -493,6 +510,93 @@ class Result:
         """(photons on the noise image, overloads), as C prints them."""
         _, total, overloads = self._noise_counts()
         return total, overloads
+
+    # ------------------------------------------------------------ detection
+    def detected(self, background: Any = None, noisify: Any = None,
+                 noisify_seed: int | None = None) -> Result:
+        """This image as a detector records it: background photons, then noisify.c.
+
+        Parameters
+        ----------
+        background : array or path, optional
+            float32 photons/pixel of the detector's shape ([slow, fast] or flat; a path:
+            a raw float32 file as ``nonbragg-nb -floatfile`` writes), added to every
+            pixel in float32 (``noisify-nb -add``'s rule).
+        noisify : str, sequence of str or mapping, optional
+            noisify.c's flags (``'-readout 3 -psf gauss -psf_fwhm 100 -flicker 0.02'``,
+            an argv, or :class:`nbnumba.Noisify`'s keywords), run on the image (plus
+            background) with this detector's size and pixel
+            (:func:`nbnumba.detect.noisify_argv`).
+        noisify_seed : int, optional
+            noisify's ``-seed`` as typed; default this run's ``-seed`` as typed, so frame
+            i of a series gets SEED+i.
+
+        Returns
+        -------
+        Result
+            A new result: ``image`` the sum (statistics, ``int_image`` and C's
+            ``noise_image`` follow it) and ``noisified`` the
+            :class:`~nbnumba.companions.noisify.NoisifyResult` (None without ``noisify``).
+
+        Raises
+        ------
+        UsageError
+            Flags ``--noisify`` refuses (:func:`nbnumba.detect.check_noisify_flags`) or a
+            background of another size.
+        InputFileError
+            A background file that cannot be read or has another size.
+        """
+        from .detect import add_background, check_noisify_flags, noisify_frame, read_background
+        from .io import wrap_int32
+        from .output import statistics
+
+        s = self.scene
+        new = copy.copy(self)
+        new.warnings = list(self.warnings)
+        if background is not None:
+            if isinstance(background, (str, os.PathLike)):
+                background = read_background(background, s.fpixels, s.spixels)
+            image = add_background(self.image, background)
+            image.flags.writeable = False
+            new.image = image
+            new.stats = statistics(image, s.mask, s.row_range, s.col_range)
+            new._int_image = None
+            new._noise = None
+        new.noisified = None
+        if noisify is not None:
+            flags, notes = check_noisify_flags(noisify)
+            seed = wrap_int32(-self.options.seed) if noisify_seed is None else noisify_seed
+            new.noisified = noisify_frame(new.image, flags, s.params.pixel_size, seed)
+            for w in notes + new.noisified.warnings:
+                if w not in new.warnings:
+                    new.warnings.append(w)
+        return new
+
+    def frame_image(self, content: str = "noise") -> np.ndarray:
+        """The image a series frame of this ``content`` holds.
+
+        ``"float"``: :attr:`image` (photons/pixel); ``"int"``: noisify's noiseless
+        counts if :meth:`detected` ran noisify, else C's :meth:`int_image`;
+        ``"noise"``: noisify's counts (its noise image, or its int image with
+        ``-nonoise``), else C's :meth:`noise_image`.
+        """
+        if content == "float":
+            return self.image
+        if content == "int":
+            return self.noisified.int_image if self.noisified is not None \
+                else self.int_image()
+        if content == "noise":
+            return self.noisified.image if self.noisified is not None \
+                else self.noise_image()
+        raise ValueError(f"content must be float, int or noise, not {content!r}")
+
+    @property
+    def adc_offset(self) -> float:
+        """The ADC offset in :meth:`frame_image`'s counts: noisify's ``-adc`` after
+        :meth:`detected` ran noisify, else this run's ``-adc``."""
+        if self.noisified is not None:
+            return float(self.noisified.options.adc_offset)
+        return float(self.options.adc_offset)
 
     # ------------------------------------------------------------- stdout
     def _default_files(self) -> ImageFiles:

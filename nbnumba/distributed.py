@@ -16,6 +16,7 @@ describes the rules (seeds, manifest, formats).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -257,6 +258,9 @@ class SeriesPlan:
     content: str  # float, int or noise
     fmt: str
     template: str  # absolute
+    background: str | None = None  # absolute path of --background (float32 photons)
+    background_sha256: str | None = None
+    noisify: tuple[str, ...] | None = None  # --noisify's flags (nbnumba.detect)
 
 
 def frame_command(args: Sequence[str], frame: int, start_phi: float, osc: float,
@@ -286,6 +290,9 @@ class FrameJob:
     numba_threads: int | None
     # inputs the client read from pipes/FIFOs (path, bytes): a worker cannot read them
     streams: tuple[tuple[str, bytes], ...] = ()
+    background: str | None = None  # read by the worker, checked against its sha256
+    background_sha256: str | None = None
+    noisify: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -445,6 +452,24 @@ def render_frame(job: FrameJob) -> FrameResult:
         return _render_frame_here(job)
 
 
+def _detected(job: FrameJob, result):
+    """The frame plus ``--background``, through ``--noisify`` (seed: the frame's)."""
+    if job.background is None and job.noisify is None:
+        return result
+    background = None
+    if job.background is not None:
+        from .detect import read_background
+        from .errors import InputFileError
+
+        raw = Path(job.background).read_bytes()
+        if hashlib.sha256(raw).hexdigest() != job.background_sha256:
+            raise InputFileError(job.background, "changed since the series started "
+                                 "(--background); run again")
+        background = read_background(job.background, result.scene.fpixels,
+                                     result.scene.spixels)
+    return result.detected(background, job.noisify, noisify_seed=job.seed)
+
+
 def _render_frame_here(job: FrameJob) -> FrameResult:
     from . import io as nbio
     from .api import Simulation
@@ -466,14 +491,17 @@ def _render_frame_here(job: FrameJob) -> FrameResult:
         opts.trace_pixel = None
         result = Simulation.from_options(opts, check=False).run()
         header = result.smv_header_bytes().decode("latin-1").split("}")[0]
+        result = _detected(job, result)
         geometry = _frame_geometry(result.scene, job.phi)
+        if result.noisified is not None:  # the counts hold noisify's ADC offset
+            geometry = dataclasses.replace(geometry, adc_offset=result.adc_offset)
         warnings: list[str] = []
-        if job.content == "float":
-            data = result.image
-        elif job.content == "int":
-            data = result.int_image()
-        else:
-            data = result.noise_image()
+        if result.noisified is not None:  # its run's notes (the client saw the flags')
+            from .detect import check_noisify_flags
+
+            seen = check_noisify_flags(job.noisify)[1]
+            warnings = [w for w in result.noisified.warnings if w not in seen]
+        data = result.frame_image(job.content)
         if job.fmt == "img":  # C's own file, byte for byte
             nbio.write_smv(job.target, result.smv_header_bytes(noise=job.content == "noise"),
                            data, durable=True)
@@ -601,6 +629,11 @@ def _command_record(plan: SeriesPlan, frames: int) -> dict:
               "content": plan.content, "format": plan.fmt}
     if plan.fmt == "h5":
         record["frames"] = frames  # the stack's shape
+    # only when given, so that the manifests of plain series keep their command
+    if plan.background is not None:
+        record["background"] = {"file": plan.background, "sha256": plan.background_sha256}
+    if plan.noisify is not None:
+        record["noisify"] = list(plan.noisify)
     return record
 
 
@@ -633,7 +666,8 @@ def _complete(path: str, entry: dict | None) -> bool:
 
 
 def _resolve_plan(args: Sequence[str], opts, template: str, start_phi: float | None,
-                  content: str, manifest: dict | None, force: bool) -> SeriesPlan:
+                  content: str, manifest: dict | None, force: bool,
+                  detection: tuple = (None, None, None)) -> SeriesPlan:
     from .api import degrees_as_typed, frame_oscillation
 
     suffix = os.path.splitext(template)[1].lower()
@@ -662,6 +696,15 @@ def _resolve_plan(args: Sequence[str], opts, template: str, start_phi: float | N
                               "frame: put {frame} or {frame:05d} in it", exit_code=2)
     if content not in CONTENTS:
         raise SeriesError(f"--content must be one of {', '.join(CONTENTS)}", exit_code=2)
+    background, background_sha256, noisify = detection
+    if noisify is not None:
+        # the frames hold noisify's counts (its noise image, or its int image)
+        if content == "auto":
+            content = "noise"
+        if content == "float" or content not in _FORMAT_CONTENTS[fmt]:
+            raise SeriesError(f"--noisify: the frames hold noisify's counts, which a "
+                              f"{suffix} file with --content {content} cannot (use .cbf, "
+                              ".img, .h5 or .edf)", exit_code=2)
     if content == "auto":
         if fmt in ("bin", "edf", "h5"):
             content = "float"
@@ -680,8 +723,8 @@ def _resolve_plan(args: Sequence[str], opts, template: str, start_phi: float | N
         misset_seed = int(recorded["misset_seed"])
     start = degrees_as_typed(opts.phi0) if start_phi is None else float(start_phi)
     return SeriesPlan(tuple(args), start, degrees_as_typed(frame_oscillation(opts)), seed,
-                      misset_seed,
-                      content, fmt, os.path.abspath(template))
+                      misset_seed, content, fmt, os.path.abspath(template),
+                      background, background_sha256, noisify)
 
 
 @dataclass
@@ -756,7 +799,8 @@ class SeriesRun:
         p = self.plan
         job = FrameJob(frame, p.args, p.start_phi + frame * p.osc, p.seed + frame,
                        p.misset_seed, p.content, p.fmt, _frame_path(p, frame), self.cwd,
-                       self.numba_threads, self.streams)
+                       self.numba_threads, self.streams, p.background, p.background_sha256,
+                       p.noisify)
         key = f"nbnumba-frame-{frame}-{uuid.uuid4().hex[:12]}"
         # earlier frames first; Dask retries a task that raised, and reschedules one
         # whose worker died (the write is atomic, so a half-done frame leaves no file)
@@ -862,7 +906,9 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
            template: str = "img_{frame:05d}.cbf", content: str = "auto",
            force: bool = False, workers: int | None = None, scheduler: str | None = None,
            wait: bool = True, progress: bool = False,
-           warn: Callable[[str], None] | None = None) -> SeriesRun:
+           warn: Callable[[str], None] | None = None,
+           background: str | os.PathLike | None = None,
+           noisify: str | Sequence[str] | None = None) -> SeriesRun:
     """Simulate ``frames`` rotation images of ``nanobragg-nb ARGS`` on a Dask cluster.
 
     Frame ``i`` equals the single run ``ARGS -phi start+i*osc -seed S+i`` (degrees;
@@ -873,6 +919,12 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     With ``wait=False`` the returned run's ``futures`` are live; call ``run.wait()``.
     ARGS get a single run's input checks here, before any worker starts; ``warn``
     receives their warnings, once each.
+
+    ``background``: a raw float32 file of photons/pixel (the detector's size, read by
+    the workers from the shared file system) added to every frame; ``noisify``:
+    noisify.c's flags (a string split as a shell would, or an argv) run on each frame
+    (plus background) with noisify ``-seed`` S+i: the frames then hold noisify's counts
+    (``nbnumba.detect``; ``Result.detected`` in one process).
     """
     if frames < 1:
         raise SeriesError("--frames must be at least 1", exit_code=2)
@@ -883,6 +935,8 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
 
     with run_inputs() as inputs:
         opts, warnings = parse_checked(args)
+    detection, notes = _check_detection(opts, background, noisify)
+    warnings = warnings + notes
     if warn is not None:
         for w in dict.fromkeys(warnings):
             warn(w)
@@ -894,18 +948,44 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     try:
         run = _start_series(args, opts, frames, template, manifest_path, lock, client,
                             start_phi, content, force, workers, scheduler, wait, progress,
-                            streams, warn)
+                            streams, warn, detection)
     except BaseException:
         lock.release()
         raise
     return run
 
 
+def _check_detection(opts, background, noisify) -> tuple[tuple, list[str]]:
+    """((background path, its sha256, noisify argv), noisify's warnings on the flags),
+    checked once in the client: a regular file of the detector's size (exit 3), flags
+    ``--noisify`` takes (exit 2)."""
+    from .detect import check_noisify_flags, read_background
+    from .errors import InputFileError
+    from .validate import detector_shape
+
+    path = sha = flags = None
+    notes: list[str] = []
+    try:
+        if noisify is not None:
+            flags, notes = check_noisify_flags(noisify)
+        if background is not None:
+            path = os.path.abspath(os.fspath(background))
+            if not os.path.isfile(path):
+                raise InputFileError(os.fspath(background), "is not a regular file (the "
+                                     "workers read --background from the file system)")
+            read_background(path, *detector_shape(opts))
+            sha = _sha256_file(path)[1]
+    except NbError as exc:
+        where = "--background " if isinstance(exc, InputFileError) else ""
+        raise SeriesError(f"{where}{exc}", exc.exit_code) from exc
+    return (path, sha, flags), notes
+
+
 def _start_series(args, opts, frames, template, manifest_path, lock, client, start_phi,
                   content, force, workers, scheduler, wait, progress, streams,
-                  warn) -> SeriesRun:
+                  warn, detection=(None, None, None)) -> SeriesRun:
     old = None if force else _read_manifest(manifest_path)
-    plan = _resolve_plan(args, opts, template, start_phi, content, old, force)
+    plan = _resolve_plan(args, opts, template, start_phi, content, old, force, detection)
     command = _command_record(plan, frames)
     if old is not None and old.get("command") != command:
         if _has_complete_frames(old, os.path.dirname(manifest_path)):
@@ -913,7 +993,8 @@ def _start_series(args, opts, frames, template, manifest_path, lock, client, sta
                               "start, seed, content or frame count); use --force to "
                               "overwrite it", exit_code=3)
         old = None  # nothing of that series is left: start this one afresh
-        plan = _resolve_plan(args, opts, template, start_phi, content, None, force)
+        plan = _resolve_plan(args, opts, template, start_phi, content, None, force,
+                             detection)
         command = _command_record(plan, frames)
     manifest = old or {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION,
                        "command": command, "template": os.path.basename(template),

@@ -25,13 +25,18 @@ SingleRun = Callable[..., int]
 SERIES_USAGE = """\
 usage: nanobragg-nb series --frames N [--start-phi DEG] [--workers K | --scheduler ADDRESS]
                            [--template 'img_{frame:05d}.cbf'] [--content auto|float|int|noise]
-                           [--force] [--no-progress] [--geometry-out NAME] ARGS
+                           [--force] [--no-progress] [--geometry-out NAME]
+                           [--background FILE] [--noisify 'FLAGS'] ARGS
 
 Frame i is the run 'nanobragg-nb ARGS -phi START+i*OSC -seed SEED+i' (OSC: the frame's
 phi range from ARGS' -osc/-phistep/-phisteps; START: --start-phi or ARGS' -phi; SEED:
 ARGS' -seed, else a clock seed kept in the manifest). The template's suffix picks the
 format: .cbf (miniCBF) .edf .img (SMV, C's header) .bin (raw float32) .h5 (NXmx).
 --geometry-out NAME also writes NAME.XDS.INP and NAME.poni (specs/formats.md).
+--background FILE adds a raw float32 image of photons/pixel (e.g. nonbragg-nb's) to
+every frame; --noisify 'FLAGS' runs noisify.c (noisify-nb FLAGS, e.g. '-readout 3
+-psf gauss -psf_fwhm 100 -flicker 0.02') on each frame with -seed SEED+i: the frames
+then hold noisify's counts.
 Finished frames (checked against the manifest's size and sha256) are skipped unless
 --force. Default cluster: a LocalCluster of K = cores worker processes."""
 
@@ -44,7 +49,7 @@ files and stdout are those of the single-process run."""
 # our options: name -> number of values
 SERIES_OPTIONS = {"--frames": 1, "--start-phi": 1, "--workers": 1, "--scheduler": 1,
                   "--template": 1, "--content": 1, "--force": 0, "--no-progress": 0,
-                  "--help": 0, "--geometry-out": 1}
+                  "--help": 0, "--geometry-out": 1, "--background": 1, "--noisify": 1}
 TILES_OPTIONS = {"--tiles": 2, "--workers": 1, "--scheduler": 1, "--no-progress": 0,
                  "--help": 0}
 
@@ -150,6 +155,8 @@ def _series_main(argv: list[str]) -> int:
         template = found.get("--template", ["img_{frame:05d}.cbf"])[0]
         content = found.get("--content", ["auto"])[0]
         geometry_out = found.get("--geometry-out", [None])[0]
+        background = found.get("--background", [None])[0]
+        noisify = found.get("--noisify", [None])[0]
     except UsageError as exc:
         _error("series", f"{exc}\n{SERIES_USAGE}")
         return EXIT_USAGE
@@ -159,7 +166,8 @@ def _series_main(argv: list[str]) -> int:
         run = series(args, frames, start_phi=start_phi, template=template, content=content,
                      force="--force" in found, workers=workers, scheduler=scheduler,
                      wait=False, progress=progress,
-                     warn=None if quiet else lambda w: sys.stderr.write(w.rstrip("\n") + "\n"))
+                     warn=None if quiet else lambda w: sys.stderr.write(w.rstrip("\n") + "\n"),
+                     background=background, noisify=noisify)
         try:
             run.wait()
         finally:
