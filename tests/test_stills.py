@@ -308,3 +308,29 @@ def test_dxtbx_reads_the_truth_expt_and_its_images(tmp_path):
         # dxtbx's A (reciprocal columns, 1/Å) is R times ours
         assert np.allclose(np.reshape(shot["A"], (3, 3)), R @ np.reshape(truth.A, (3, 3)),
                            rtol=0, atol=1e-12)
+
+
+def test_background_and_noisify_per_shot(tmp_path):
+    from nbnumba.detect import check_noisify_flags
+
+    n = 48
+    background = tmp_path / "bg.bin"
+    np.full(n * n, 2.5, dtype="<f4").tofile(background)
+    template = tmp_path / "run.h5"
+    flags = "-readout 2 -flicker 0.01"
+    run = stills(BASE, 2, template=str(template), workers=0, background=str(background),
+                 noisify=flags)
+    assert run.content == "noise"
+    frames = _stack(template)
+    plan, _ = S.plan_stills(BASE)
+    for k in range(2):
+        result, truth = S.render_shot(plan, k)
+        detected = result.detected(np.full((n, n), 2.5, dtype=np.float32),
+                                   check_noisify_flags(flags)[0], noisify_seed=truth.seed)
+        counts = detected.frame_image("noise").astype(np.int64)
+        from nbnumba.formats.geometry import adc_baseline
+
+        assert np.array_equal(frames[k], counts - adc_baseline(detected.adc_offset))
+    with pytest.raises(Exception, match="counts"):
+        stills(BASE, 2, template=str(tmp_path / "f.h5"), workers=0, noisify=flags,
+               content="float")

@@ -13,6 +13,7 @@ STILLS_USAGE = """\
 usage: nanobragg-nb stills --shots N --template out/run.h5 [--orientations random|FILE]
                            [--spectrum mono|sase:SPIKES:FWHM_EV|FILE]
                            [--jitter N=S,mosaic=S,flux=S] [--content auto|float|int|noise]
+                           [--background FILE] [--noisify 'NOISIFY FLAGS']
                            [--workers K | --scheduler ADDRESS] [--force] [--no-progress]
                            [--explain K] ARGS
 
@@ -22,11 +23,14 @@ ARGS' energy with FWHM_EV; or FILE's shot k) and jitter (log-normal spreads of N
 mosaic spread and fluence), every draw from -seed and k. Writes the frames (NXmx
 stack), the truth (run.expt, run.stream, run_spectra.h5) and a
 resumable log. --explain K prints the nanoBragg.c command line of shot K and writes
-its -mat and -sourcefile beside the template. --workers 0: no Dask, this process."""
+its -mat and -sourcefile beside the template. --background FILE (float32 photons) is
+added to every shot and --noisify runs noisify.c's model on it with the shot's seed.
+--workers 0: no Dask, this process."""
 
 STILLS_OPTIONS = {"--shots": 1, "--template": 1, "--orientations": 1, "--spectrum": 1,
                   "--jitter": 1, "--content": 1, "--workers": 1, "--scheduler": 1,
-                  "--force": 0, "--no-progress": 0, "--explain": 1, "--help": 0}
+                  "--force": 0, "--no-progress": 0, "--explain": 1, "--help": 0,
+                  "--background": 1, "--noisify": 1}
 
 
 def _error(message: str) -> None:
@@ -92,14 +96,21 @@ def _stills_main(argv: list[str]) -> int:
     quiet = "-quiet" in args
     warn = None if quiet else (lambda w: sys.stderr.write(w.rstrip("\n") + "\n"))
     if explain_shot is not None:
-        return _explain(args, explain_shot, template, options, content, warn)
+        code = _explain(args, explain_shot, template, options, content, warn)
+        if code == EXIT_OK and ("--background" in found or "--noisify" in found):
+            sys.stderr.write("nanobragg-nb stills: note: --background and --noisify act on "
+                             "nanoBragg.c's float image afterwards (noisify-nb -add FILE "
+                             "... -seed S_k, specs/stills.md)\n")
+        return code
     progress = not (quiet or "--no-progress" in found or "-noprogress" in args)
     from ..datasets.runner import stills
 
     try:
         run = stills(args, shots, template=template, content=content,
                      force="--force" in found, workers=workers, scheduler=scheduler,
-                     progress=progress, warn=warn, **options)
+                     progress=progress, warn=warn,
+                     background=found.get("--background", [None])[0],
+                     noisify=found.get("--noisify", [None])[0], **options)
     except SeriesError as exc:
         _error(str(exc))
         return exc.exit_code

@@ -16,6 +16,7 @@ A run that is interrupted and started again skips the shots whose parts are inta
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -78,6 +79,9 @@ class StillJob:
     part: str  # absolute path of the compressed chunk
     cwd: str
     numba_threads: int | None = None
+    background: str | None = None  # --background (float32 photons), checked by sha256
+    background_sha256: str | None = None
+    noisify: tuple[str, ...] | None = None  # --noisify's flags (nbnumba.detect)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class StillResult:
     sha256: str = ""
     truth: dict | None = None
     error: str | None = None
+    adc_offset: float = 40.0  # of the stored counts (noisify's -adc after --noisify)
 
 
 def render_still(job: StillJob) -> StillResult:
@@ -101,18 +106,40 @@ def render_still(job: StillJob) -> StillResult:
         os.chdir(job.cwd)  # relative input paths in ARGS are the client's
     try:
         result, truth = render_shot(job.plan, job.shot)
-        if job.content == "float":
-            data = result.image
-        elif job.content == "int":
-            data = result.int_image()
-        else:
-            data = result.noise_image()
-        raw = compress_frame(data, job.content, result.options.adc_offset)
+        if job.background is not None or job.noisify is not None:
+            # background photons, then noisify.c with the shot's own seed
+            result = result.detected(_background(job, result.scene), job.noisify,
+                                     noisify_seed=truth.seed)
+        data = result.frame_image(job.content)
+        raw = compress_frame(data, job.content, result.adc_offset)
         os.makedirs(os.path.dirname(job.part), exist_ok=True)
         nbio.atomic_write(job.part, raw, durable=True)
     except (NbError, OSError) as exc:
         return StillResult(job.shot, error=f"shot {job.shot}: {exc}")
-    return StillResult(job.shot, len(raw), hashlib.sha256(raw).hexdigest(), truth.to_dict())
+    return StillResult(job.shot, len(raw), hashlib.sha256(raw).hexdigest(), truth.to_dict(),
+                       adc_offset=float(result.adc_offset))
+
+
+_BACKGROUND: dict[tuple, np.ndarray] = {}
+
+
+def _background(job: StillJob, scene) -> np.ndarray | None:
+    """--background, read once per process and checked against the client's sha256."""
+    if job.background is None:
+        return None
+    key = (job.background, job.background_sha256)
+    got = _BACKGROUND.get(key)
+    if got is None:
+        from ..detect import read_background
+        from ..errors import InputFileError
+
+        if _sha256(job.background)[1] != job.background_sha256:
+            raise InputFileError(job.background, "changed since the run started "
+                                 "(--background); run again")
+        got = read_background(job.background, scene.fpixels, scene.spixels)
+        _BACKGROUND.clear()
+        _BACKGROUND[key] = got
+    return got
 
 
 def _sha256(path: str) -> tuple[int, str]:
@@ -149,6 +176,7 @@ class StillsRun:
     shots: int
     content: str
     paths: dict[str, str]
+    detection: tuple = (None, None, None)  # background path, its sha256, noisify flags
     computed: int = 0
     skipped: int = 0
     written: list[str] = field(default_factory=list)
@@ -181,7 +209,9 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
            orientations: str = "random", spectrum: str = "mono", jitter: str | None = None,
            content: str = "auto", seed: int | None = None, client=None,
            workers: int | None = None, scheduler: str | None = None, force: bool = False,
-           progress: bool = False, warn: Callable[[str], None] | None = None) -> StillsRun:
+           progress: bool = False, warn: Callable[[str], None] | None = None,
+           background: str | os.PathLike | None = None,
+           noisify: str | Sequence[str] | None = None) -> StillsRun:
     """Simulate ``shots`` stills of ``nanobragg-nb ARGS`` into ``template`` (an ``.h5``).
 
     Shot ``k`` is the single run of :func:`nbnumba.datasets.stills.explain` (ARGS, its
@@ -189,6 +219,10 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
     a ``distributed.Client``; else one on ``scheduler``; else a LocalCluster of
     ``workers`` processes; ``workers=0``: every shot in this process, no Dask.
     Intact shots of an earlier run of the same dataset are kept unless ``force``.
+    ``background`` (a raw float32 file of photons/pixel) is added to every shot and
+    ``noisify`` (noisify.c's flags) run on it with the shot's seed, as the series'
+    ``--background``/``--noisify`` (:meth:`nbnumba.api.Result.detected`); the frames
+    then hold noisify's counts (``content`` noise, or int).
 
     Returns
     -------
@@ -206,6 +240,12 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
                           exit_code=2)
     if content not in CONTENTS:
         raise SeriesError(f"--content must be one of {', '.join(CONTENTS)}", exit_code=2)
+    if noisify is not None:
+        if content == "auto":
+            content = "noise"
+        if content == "float":
+            raise SeriesError("--noisify: the frames hold noisify's counts (--content noise "
+                              "or int)", exit_code=2)
     content = "float" if content == "auto" else content
     template = os.path.abspath(os.fspath(template))
     if os.path.splitext(template)[1].lower() not in (".h5", ".hdf5"):
@@ -233,10 +273,15 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
         except NbError as exc:
             raise SeriesError(str(exc), exc.exit_code) from exc
         _check_counts(plan, shots)
+        detection, notes = _check_detection(plan, background, noisify)
         if warn is not None:
-            for w in dict.fromkeys(warnings):
+            for w in dict.fromkeys(warnings + notes):
                 warn(w)
         command = {**plan.record(), "content": content, "shots": shots}
+        if detection[0] is not None:
+            command["background"] = {"file": detection[0], "sha256": detection[1]}
+        if detection[2] is not None:
+            command["noisify"] = list(detection[2])
         if old is not None and old.get("command") != command:
             raise SeriesError(f"{paths['manifest']} records another dataset (ARGS, seed, "
                               "options or shot count); use --force to overwrite it",
@@ -246,7 +291,7 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(stale)
             shutil.rmtree(paths["parts"], ignore_errors=True)
-        run = StillsRun(plan, shots, content, paths)
+        run = StillsRun(plan, shots, content, paths, detection)
         manifest = old or {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION,
                            "command": command, "template": os.path.basename(template)}
         if manifest.get("complete") and all(
@@ -281,6 +326,31 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
         lock.release()
 
 
+def _check_detection(plan: StillsPlan, background, noisify) -> tuple[tuple, list[str]]:
+    """((background path, sha256, noisify argv), noisify's warnings), checked here once."""
+    from ..cargs import parse_args
+    from ..detect import check_noisify_flags, read_background
+    from ..errors import InputFileError
+    from ..validate import detector_shape
+
+    path = sha = flags = None
+    notes: list[str] = []
+    try:
+        if noisify is not None:
+            flags, notes = check_noisify_flags(noisify)
+        if background is not None:
+            path = os.path.abspath(os.fspath(background))
+            if not os.path.isfile(path):
+                raise InputFileError(os.fspath(background), "is not a regular file (the "
+                                     "workers read --background from the file system)")
+            read_background(path, *detector_shape(parse_args(list(plan.args))[0]))
+            sha = _sha256(path)[1]
+    except NbError as exc:
+        where = "--background " if isinstance(exc, InputFileError) else ""
+        raise SeriesError(f"{where}{exc}", exc.exit_code) from exc
+    return (path, sha, flags), notes
+
+
 def _check_counts(plan: StillsPlan, shots: int) -> None:
     """An orientation or spectrum file must have every shot (a usage error, now)."""
     from .stills import read_orientations, read_spectra
@@ -306,7 +376,8 @@ class _Log:
 
     def add(self, result: StillResult) -> int:
         line = json.dumps({"shot": result.shot, "size": result.size,
-                           "sha256": result.sha256, "truth": result.truth},
+                           "sha256": result.sha256, "truth": result.truth,
+                           "adc_offset": result.adc_offset},
                           sort_keys=True).encode() + b"\n"
         offset = self.f.tell()
         self.f.write(line)
@@ -333,7 +404,7 @@ def _bar(run: StillsRun, progress: bool):
 
 def _job(run: StillsRun, k: int, threads: int | None) -> StillJob:
     return StillJob(run.plan, k, run.content, _part_path(run.paths["parts"], k), os.getcwd(),
-                    threads)
+                    threads, *run.detection)
 
 
 def _record(run: StillsRun, log: _Log, result: StillResult, done: bytearray,
@@ -432,6 +503,9 @@ def _write_outputs(run: StillsRun, manifest: dict, offsets: np.ndarray) -> list[
     if np.any(offsets < 0):
         raise SeriesError("some shots are missing after the run; run again", exit_code=3)
     geometry = DetectorGeometry.from_dict(manifest["geometry"])
+    # the counts' ADC offset: noisify's -adc after --noisify (the same for every shot)
+    adc = next(_truths(paths["log"], offsets))[1].get("adc_offset", geometry.adc_offset)
+    geometry = dataclasses.replace(geometry, adc_offset=float(adc))
 
     def parts():
         for k, entry in _truths(paths["log"], offsets):
