@@ -334,3 +334,22 @@ def test_background_and_noisify_per_shot(tmp_path):
     with pytest.raises(Exception, match="counts"):
         stills(BASE, 2, template=str(tmp_path / "f.h5"), workers=0, noisify=flags,
                content="float")
+
+
+def test_orientations_from_a_dials_expt_round_trip(tmp_path):
+    """A dataset's truth .expt as --orientations gives the same crystals back (the dxtbx
+    frame mapping undone), so the same shots up to rounding."""
+    first = tmp_path / "a" / "run.h5"
+    stills(BASE, 3, template=str(first), workers=0)
+    expt = stills_paths(str(first))["expt"]
+    plan_a, _ = S.plan_stills(BASE)
+    plan_b, _ = S.plan_stills(BASE, orientations=expt)
+    for k in range(3):
+        a, b = S.make_shot(plan_a, k), S.make_shot(plan_b, k)
+        assert np.allclose(b.A, a.A, rtol=1e-12, atol=1e-15)
+    ra, _ = S.render_shot(plan_a, 2)
+    rb, _ = S.render_shot(plan_b, 2)
+    assert np.allclose(rb.image, ra.image, rtol=1e-4, atol=1e-6 * ra.image.max())
+    with pytest.raises(Exception, match="3 matrices for 4 shots"):
+        stills(BASE, 4, template=str(tmp_path / "b" / "run.h5"), workers=0,
+               orientations=expt)

@@ -10,22 +10,22 @@ from .common import failure, sigterm_raises
 from .series import split_options
 
 STILLS_USAGE = """\
-usage: nanobragg-nb stills --shots N --template out/run.h5 [--orientations random|FILE]
+usage: nanobragg-nb stills --shots N --template out/run.h5 [--orientations random|FILE|.expt]
                            [--spectrum mono|sase:SPIKES:FWHM_EV|FILE]
                            [--jitter N=S,mosaic=S,flux=S] [--content auto|float|int|noise]
                            [--background FILE] [--noisify 'NOISIFY FLAGS']
                            [--workers K | --scheduler ADDRESS] [--force] [--no-progress]
                            [--explain K] ARGS
 
-Shot k is one still of 'nanobragg-nb ARGS' with its own crystal orientation (uniform on
-SO(3), or FILE's k-th A/U matrix), spectrum (ARGS' lambda; SPIKES lines normal about
-ARGS' energy with FWHM_EV; or FILE's shot k) and jitter (log-normal spreads of N,
-mosaic spread and fluence), every draw from -seed and k. Writes the frames (NXmx
-stack), the truth (run.expt, run.stream, run_spectra.h5) and a
+Shot k is one still of 'nanobragg-nb ARGS' with its own crystal orientation (uniform
+on SO(3), or FILE's k-th A/U matrix or DIALS .expt crystal), spectrum (ARGS' lambda;
+SPIKES lines normal about ARGS' energy with FWHM_EV; or FILE's shot k) and jitter
+(log-normal spreads of N, mosaic spread and fluence), every draw from -seed and k.
+Writes the frames (NXmx stack), the truth (run.expt, run.stream, run_spectra.h5) and a
 resumable log. --explain K prints the nanoBragg.c command line of shot K and writes
 its -mat and -sourcefile beside the template. --background FILE (float32 photons) is
 added to every shot and --noisify runs noisify.c's model on it with the shot's seed.
---workers 0: no Dask, this process."""
+--workers 0: no Dask, this process. specs/stills.md"""
 
 STILLS_OPTIONS = {"--shots": 1, "--template": 1, "--orientations": 1, "--spectrum": 1,
                   "--jitter": 1, "--content": 1, "--workers": 1, "--scheduler": 1,

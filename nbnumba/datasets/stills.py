@@ -136,6 +136,7 @@ class StillsPlan:
     base_A: tuple[float, ...]  # 9 floats, row-major 3×3: columns a*, b*, c* (1/Å, lab frame)
     lambda0_A: float  # the flags' wavelength (Å)
     beam: tuple[float, float, float]  # unit beam vector (lab frame)
+    spindle: tuple[float, float, float]  # unit rotation axis (lab frame): dxtbx's frame
     N0: tuple[float, float, float]
     mosaic0_deg: float
     fluence0: float  # photons/m² (rules.fluence)
@@ -210,6 +211,7 @@ def plan_stills(args: Sequence[str], *, seed: int | None = None,
         args=args, seed=int(seed), orientations=orientations, spectrum=spec, jitter=jit,
         base_A=tuple(float(v) for v in A.reshape(-1)), lambda0_A=opts.lambda0 * 1e10,
         beam=tuple(float(v) for v in d.beam_vector[1:]),
+        spindle=tuple(float(v) for v in scene.spindle_vector),
         N0=(float(scene.params.Na), float(scene.params.Nb), float(scene.params.Nc)),
         mosaic0_deg=math.degrees(scene.resolved.sampling.mosaic_spread),
         fluence0=rules.fluence(opts),
@@ -247,11 +249,14 @@ _ORIENTATION_CACHE: dict[tuple, np.ndarray] = {}
 
 
 def read_orientations(path: str) -> np.ndarray:
-    """Matrices from a file: ``.npy`` (n, 3, 3), or text with 9 numbers per shot (row-major).
+    """Matrices from a file: ``.npy`` (n, 3, 3), text with 9 numbers per shot (row-major),
+    or a DIALS experiment list (``.expt``, JSON: each experiment's crystal, in order).
 
-    A matrix that is a rotation (``MᵀM = 1``, det +1, to 1e-6) is a U matrix applied to
-    ARGS' cell; any other is an A matrix (columns a*, b*, c* in 1/Å, nanoBragg's lab
-    frame). Read once per process.
+    From ``.npy``/text, a matrix that is a rotation (``MᵀM = 1``, det +1, to 1e-6) is a U
+    matrix applied to ARGS' cell; any other is an A matrix (columns a*, b*, c* in 1/Å,
+    nanoBragg's lab frame). From an ``.expt``: the A matrix of each experiment's crystal
+    (``real_space_a/b/c``) in dxtbx's frame, flagged by a fourth row (see
+    :func:`make_shot`, which turns it into nanoBragg's frame). Read once per process.
     """
     st = os.stat(path)
     key = (path, st.st_size, st.st_mtime_ns)
@@ -259,11 +264,16 @@ def read_orientations(path: str) -> np.ndarray:
     if got is not None:
         return got
     try:
+        if path.endswith(".expt"):
+            m = _expt_matrices(path)
+            _ORIENTATION_CACHE.clear()
+            _ORIENTATION_CACHE[key] = m
+            return m
         if path.endswith(".npy"):
             m = np.load(path, allow_pickle=False)
         else:
             m = np.loadtxt(path, ndmin=1, comments="#").reshape(-1)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise UsageError(f"--orientations {path}: {exc}") from None
     m = np.asarray(m, dtype=np.float64)
     if m.size == 0 or m.size % 9 or not np.all(np.isfinite(m)):
@@ -272,6 +282,31 @@ def read_orientations(path: str) -> np.ndarray:
     m = m.reshape(-1, 3, 3)
     _ORIENTATION_CACHE.clear()
     _ORIENTATION_CACHE[key] = m
+    return m
+
+
+def _expt_matrices(path: str) -> np.ndarray:
+    """(n, 4, 3): each experiment's A matrix in dxtbx's frame, then a row of NaN that
+    marks the frame (the reading is checked: JSON, crystals with real-space vectors)."""
+    import json
+
+    with open(path) as f:
+        doc = json.load(f)
+    crystals = doc.get("crystal", [])
+    out = []
+    for e in doc.get("experiment", []):
+        if not isinstance(e, dict) or "crystal" not in e:
+            raise ValueError("an experiment without a crystal")
+        c = crystals[int(e["crystal"])]
+        rows = np.array([c["real_space_a"], c["real_space_b"], c["real_space_c"]],
+                        dtype=np.float64)
+        A = np.linalg.inv(rows)  # columns a*, b*, c*: rows · A = 1
+        out.append(np.vstack([A, np.full((1, 3), np.nan)]))
+    if not out:
+        raise ValueError("no experiment with a crystal")
+    m = np.array(out)
+    if not np.all(np.isfinite(m[:, :3])):
+        raise ValueError("a crystal with non-finite vectors")
     return m
 
 
@@ -376,7 +411,12 @@ def make_shot(plan: StillsPlan, k: int) -> Shot:
             raise UsageError(f"--orientations {plan.orientations}: has {len(mats)} "
                              f"matrices, none for shot {k}")
         m = mats[k]
-        A = m @ base if _is_rotation(m) else m.copy()
+        if m.shape[0] == 4:  # an .expt's A in dxtbx's frame: back to nanoBragg's lab
+            from ..formats.geometry import lab_to_dxtbx
+
+            A = lab_to_dxtbx(plan.beam, plan.spindle).T @ m[:3]
+        else:
+            A = m @ base if _is_rotation(m) else m.copy()
     M = (A * plan.lambda0_A).tolist()
     mat_text = "".join(f"{M[i][0]!r} {M[i][1]!r} {M[i][2]!r}\n" for i in range(3))
 
