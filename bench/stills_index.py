@@ -8,7 +8,8 @@ the known cell in P1; ``stills.indexer=sequences``: Debian's DIALS lacks the cct
 ``bench/stills_score.py`` (DIALS' Python) for the misorientation of each image.
 Writes ``bench/results/<time>_stills_index.json``.
 
-    python bench/stills_index.py [--shots 10] [--spectrum mono] [--mosaic 0.05] [--keep DIR]
+    python bench/stills_index.py [--shots 10] [--spectrum mono] [--mosaic 0.02] [--N 30]
+                                 [--distance 60] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--shots", type=int, default=10)
     p.add_argument("--spectrum", default="mono")
-    p.add_argument("--mosaic", default="0.05")
-    p.add_argument("--N", default="20")
-    p.add_argument("--distance", default="80")
+    p.add_argument("--mosaic", default="0.02")
+    p.add_argument("--N", default="30")
+    p.add_argument("--distance", default="60")
     p.add_argument("--keep", default=None)
     a = p.parse_args()
     if shutil.which("dials.index") is None:
