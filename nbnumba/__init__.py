@@ -14,7 +14,8 @@ Everything is imported on first use, so that ``import nbnumba`` stays cheap
 ``select_engine``, ``errors``, ``NbError``, ``NbnumbaWarning`` (the base of
 the library's warnings, issued with :func:`warnings.warn`; ``Result.warnings``
 keeps them as lines), ``CParityWarning``, ``NonBragg``/``NonBraggResult`` (nonBragg.c's
-amorphous scatter), ``series``/``tiles`` (Dask distributed), and the models
+amorphous scatter), ``series``/``tiles`` (Dask distributed), ``stills`` (serial crystallography),
+and the models
 (``Experiment``, ``Beam``, ``Spectrum``, ``Crystal``, ``StructureFactorTable``,
 ``Detector``, ``Panel``, ``Goniometer``, ``Scan``) for ``Simulation.from_models``.
 """
@@ -44,6 +45,7 @@ _LAZY = {
     "NonBraggResult": ("nbnumba.companions.nonbragg", "NonBraggResult"),
     "series": ("nbnumba.distributed", "series"),
     "tiles": ("nbnumba.distributed", "tiles"),
+    "stills": ("nbnumba.datasets.runner", "stills"),  # serial crystallography (Dask)
     "Noisify": ("nbnumba.companions.noisify", "Noisify"),  # noisify.c (noisify-nb)
     # the experiment's models (Simulation.from_models)
     "models": ("nbnumba.models", None),

@@ -237,12 +237,17 @@ class Simulation:
 
     @classmethod
     def from_options(cls, options: Options, warnings: Sequence[str] = (),
-                     check: bool = True) -> Simulation:
+                     check: bool = True, structure_factors: Any = None) -> Simulation:
         """A simulation from parsed options (a copy is kept); ``check`` makes the input checks.
 
         ``warnings`` (the parser's) are kept in :attr:`warnings`, not issued again; the
-        checks' own warnings are issued (:class:`~nbnumba.errors.NbnumbaWarning`)."""
+        checks' own warnings are issued (:class:`~nbnumba.errors.NbnumbaWarning`).
+        ``structure_factors``: the :class:`nbnumba.setup.structure_factors.StructureFactors`
+        these options name, already read (reused across the shots of a stills dataset);
+        None: read when the scene is resolved, as C does.
+        """
         sim = cls.__new__(cls)
+        sim._structure_factors = structure_factors
         sim.options = copy.deepcopy(options)
         sim.warnings = list(warnings)
         if check:
@@ -342,6 +347,7 @@ class Simulation:
         self.options = opts
         self.warnings = list(parse_warnings) + validate_inputs(opts, parse_warnings)
         self._scene = None
+        self._structure_factors = None
         self._setup_stdout = ""
         self._setup_warnings: list[str] = []
         self._rng_after_setup = None
@@ -408,7 +414,7 @@ class Simulation:
             rng = RandomStreams(self.options)
             # C converts an inf/NaN value to an int (undefined) or divides by it
             with nonfinite_as_usage(self.options):
-                scene = prepare(self.options, rng, self._memory)
+                scene = prepare(self.options, rng, self._memory, self._structure_factors)
             finite_notes = check_scene_finite(scene, nonfinite_flags(self.options))
             self._scene = scene
             self._setup_stdout = setup_report(scene.resolved)

@@ -139,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:  # e.g. `series --help | head`: the output was not wanted
             stdout_reader_gone()
             return EXIT_OK
+    if argv and argv[0] == "stills":  # serial crystallography (nbnumba/cli/stills.py)
+        from .stills import stills_main
+
+        try:
+            return stills_main(argv[1:])
+        except BrokenPipeError:
+            stdout_reader_gone()
+            return EXIT_OK
     first = _first_contact(argv)
     if first is not None:
         return first

@@ -46,7 +46,8 @@ SHAPE_CODES = {config.SQUARE: physics.SQUARE, config.ROUND: physics.ROUND,
                config.GAUSS: physics.GAUSS, config.TOPHAT: physics.TOPHAT}
 
 
-def prepare(o: Options, rng: SetupRandom, memory: InMemory | None = None) -> Scene:
+def prepare(o: Options, rng: SetupRandom, memory: InMemory | None = None,
+            structure_factors: StructureFactors | None = None) -> Scene:
     """Resolve options into the :class:`Scene` an engine renders (lines 1110-2525).
 
     Reads the input files (-hkl or ``Fdump.bin``, -mat, -sourcefile, -stol)
@@ -63,6 +64,10 @@ def prepare(o: Options, rng: SetupRandom, memory: InMemory | None = None) -> Sce
         and the mosaic domains draw from it, in C's order.
     memory : InMemory, optional
         Inputs given as arrays instead of files or draws (from the models).
+    structure_factors : StructureFactors, optional
+        The table these options would read, already read (a stills dataset
+        reads it once per process); None: read as C does (and ``Fdump.bin``
+        written).
 
     Returns
     -------
@@ -76,10 +81,11 @@ def prepare(o: Options, rng: SetupRandom, memory: InMemory | None = None) -> Sce
     InputFileError, ResourceError
         Unreadable or impossibly large input files.
     """
-    return pack(resolve(o, rng, memory))
+    return pack(resolve(o, rng, memory, structure_factors))
 
 
-def resolve(o: Options, rng: SetupRandom, memory: InMemory | None = None) -> ResolvedSetup:
+def resolve(o: Options, rng: SetupRandom, memory: InMemory | None = None,
+            structure_factors: StructureFactors | None = None) -> ResolvedSetup:
     """C's setup rules in C's order, each a named step (lines 1110-2525).
 
     Parameters, errors: as :func:`prepare`.
@@ -101,7 +107,9 @@ def resolve(o: Options, rng: SetupRandom, memory: InMemory | None = None) -> Res
     interpolate, interpolation_auto = interpolation(o)
     cell = build_cell(o, rng, memory.reciprocal_vectors_per_angstrom)
     crystal = crystal_size(o, cell, detector.distance, detector.pixel_size)
-    if origin == "memory":
+    if structure_factors is not None:
+        pass  # read once already (the shots of a stills dataset share it)
+    elif origin == "memory":
         structure_factors = StructureFactors(table_from_arrays(memory.hkl, memory.F,
                                                                o.default_F),
                                              "memory", o.dumpfilename)

@@ -1,0 +1,165 @@
+"""``nanobragg-nb stills``: a serial-crystallography dataset (specs/stills.md)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..errors import EXIT_OK, EXIT_USAGE, NbError, UsageError, shown
+from .common import failure, sigterm_raises
+from .series import split_options
+
+STILLS_USAGE = """\
+usage: nanobragg-nb stills --shots N --template out/run.h5 [--orientations random|FILE|.expt]
+                           [--spectrum mono|sase:SPIKES:FWHM_EV|FILE]
+                           [--jitter N=S,mosaic=S,flux=S] [--content auto|float|int|noise]
+                           [--background FILE] [--noisify 'NOISIFY FLAGS']
+                           [--workers K | --scheduler ADDRESS] [--force] [--no-progress]
+                           [--explain K] ARGS
+
+Shot k is one still of 'nanobragg-nb ARGS' with its own crystal orientation (uniform
+on SO(3), or FILE's k-th A/U matrix or DIALS .expt crystal), spectrum (ARGS' lambda;
+SPIKES lines normal about ARGS' energy with FWHM_EV; or FILE's shot k) and jitter
+(log-normal spreads of N, mosaic spread and fluence), every draw from -seed and k.
+Writes the frames (NXmx stack), the truth (run.expt, run.stream, run_spectra.h5) and a
+resumable log. --explain K prints the nanoBragg.c command line of shot K and writes
+its -mat and -sourcefile beside the template. --background FILE (float32 photons) is
+added to every shot and --noisify runs noisify.c's model on it with the shot's seed.
+--workers 0: no Dask, this process. specs/stills.md"""
+
+STILLS_OPTIONS = {"--shots": 1, "--template": 1, "--orientations": 1, "--spectrum": 1,
+                  "--jitter": 1, "--content": 1, "--workers": 1, "--scheduler": 1,
+                  "--force": 0, "--no-progress": 0, "--explain": 1, "--help": 0,
+                  "--background": 1, "--noisify": 1}
+
+
+def _error(message: str) -> None:
+    from .common import one_line
+
+    sys.stdout.flush()
+    first, _, usage = message.partition("\n")  # a usage text may follow the error line
+    sys.stderr.write(f"nanobragg-nb stills: error: {one_line(first)}\n"
+                     + (usage + "\n" if usage else ""))
+    sys.stderr.flush()
+
+
+def _int(found: dict, name: str, minimum: int = 1) -> int | None:
+    if name not in found:
+        return None
+    text = found[name][0]
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{name}: expected an integer, got {shown(text)}") from None
+    if value < minimum:
+        raise UsageError(f"{name} must be at least {minimum}")
+    return value
+
+
+def stills_main(argv: list[str]) -> int:
+    """``nanobragg-nb stills ...`` (argv without the word ``stills``)."""
+    with sigterm_raises():
+        try:
+            return _stills_main(argv)
+        except KeyboardInterrupt as exc:  # also Terminated (SIGTERM, SIGHUP)
+            code, message = failure(exc, "nanobragg-nb stills")
+            _error(message + "; finished shots are kept: run again to go on")
+            return code
+
+
+def _stills_main(argv: list[str]) -> int:
+    from ..distributed import SeriesError
+
+    try:
+        found, args = split_options(argv, STILLS_OPTIONS)
+        if "--help" in found:
+            print(STILLS_USAGE)
+            return EXIT_OK
+        shots = _int(found, "--shots")
+        explain_shot = _int(found, "--explain", minimum=0)
+        if shots is None and explain_shot is None:
+            raise UsageError("--shots N is required")
+        if "--template" not in found:
+            raise UsageError("--template out/NAME.h5 is required")
+        template = found["--template"][0]
+        workers = _int(found, "--workers", minimum=0)
+        scheduler = found["--scheduler"][0] if "--scheduler" in found else None
+        if workers is not None and scheduler:
+            raise UsageError("give --workers (a new local cluster) or --scheduler, not both")
+        options = {"orientations": found.get("--orientations", ["random"])[0],
+                   "spectrum": found.get("--spectrum", ["mono"])[0],
+                   "jitter": found.get("--jitter", [None])[0]}
+        content = found.get("--content", ["auto"])[0]
+    except UsageError as exc:
+        _error(f"{exc}\n{STILLS_USAGE}")
+        return EXIT_USAGE
+    quiet = "-quiet" in args
+    warn = None if quiet else (lambda w: sys.stderr.write(w.rstrip("\n") + "\n"))
+    if explain_shot is not None:
+        code = _explain(args, explain_shot, template, options, content, warn)
+        if code == EXIT_OK and ("--background" in found or "--noisify" in found):
+            sys.stderr.write("nanobragg-nb stills: note: --background and --noisify act on "
+                             "nanoBragg.c's float image afterwards (noisify-nb -add FILE "
+                             "... -seed S_k, specs/stills.md)\n")
+        return code
+    progress = not (quiet or "--no-progress" in found or "-noprogress" in args)
+    from ..datasets.runner import stills
+
+    try:
+        run = stills(args, shots, template=template, content=content,
+                     force="--force" in found, workers=workers, scheduler=scheduler,
+                     progress=progress, warn=warn,
+                     background=found.get("--background", [None])[0],
+                     noisify=found.get("--noisify", [None])[0], **options)
+    except SeriesError as exc:
+        _error(str(exc))
+        return exc.exit_code
+    except OSError as exc:
+        code, message = failure(exc, "nanobragg-nb stills")
+        _error(message)
+        return code
+    if not quiet:
+        rate = run.computed / run.elapsed_s if run.elapsed_s > 0 else 0.0
+        print(f"stills: {run.computed} shot(s) computed ({rate:.3g} shots/s), "
+              f"{run.skipped} already done; frames {run.paths['stack']}, truth "
+              + ", ".join(p for p in run.written[1:]))
+    return EXIT_OK
+
+
+def _explain(args, k, template, options, content, warn) -> int:
+    from ..datasets.runner import stills_paths
+    from ..datasets.stills import command_line, explain, plan_stills
+    from ..io import atomic_write
+
+    seed = None
+    if not any(a.startswith("-") and "-seed" in a for a in args):
+        import json
+
+        try:
+            recorded = json.loads(open(stills_paths(template)["manifest"]).read())
+            seed = recorded["command"]["seed"]
+        except (OSError, ValueError, KeyError, TypeError):
+            _error("--explain: give ARGS' -seed (or run the dataset first: its "
+                   "manifest records the clock seed)")
+            return EXIT_USAGE
+    try:
+        plan, warnings = plan_stills(args, seed=seed, **options)
+        argv, files = explain(plan, k, os.path.abspath(template),
+                              noise=content == "noise")
+        for path, text in files.items():
+            atomic_write(path, text.encode())
+    except NbError as exc:
+        _error(str(exc))
+        return exc.exit_code
+    except OSError as exc:
+        code, message = failure(exc, "nanobragg-nb stills")
+        _error(message)
+        return code
+    if warn is not None:
+        for w in dict.fromkeys(warnings):
+            warn(w)
+    print(command_line(argv))
+    return EXIT_OK
+
+
+__all__ = ["stills_main", "STILLS_USAGE"]
