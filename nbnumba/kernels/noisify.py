@@ -278,95 +278,109 @@ def psf_lost_total(lost, used):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def _tap_ok(d2, r):
-    # C: the loop runs dx, dy over -r..r (nothing for r < 0), then skips rsq > r*r
-    return r >= 0 and d2 <= r * r
+def _isqrt(n):
+    # largest d >= 0 with d*d <= n (n >= 0)
+    d = np.int64(math.sqrt(np.float64(n)))
+    while d * d > n:
+        d -= 1
+    while (d + 1) * (d + 1) <= n:
+        d += 1
+    return d
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def psf_apply(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
               lost_per_pixel):
-    """The blur of lines 830-919 as a gather: each output pixel sums its sources in C's
-    order (source pixels ascending, then dx, then dy), in float32 as C's
-    ``outimage[j] += inimage[i]*kernel[k]``, then gets ``lost_per_pixel`` added.
+    """The blur of lines 830-919: C's scatter, each source pixel spread over its own
+    radius, in float32 as C's ``outimage[j] += inimage[i]*kernel[k]``; then every pixel
+    gets ``lost_per_pixel`` added.
 
-    C's bounds test ``x > xpixels`` (line 901) lets x == xpixels through, which lands on
-    column 0 of the next row: column 0 therefore also collects the taps of the previous
-    row's right edge, merged here in C's order. ``uniform``: every used pixel has the
-    same radius ``kradius`` (user radius), so the per-tap radius test can be dropped.
+    The work is that of C's loop (the sum over rendered pixels of their disc areas), not
+    of the largest radius for every pixel. It runs in parallel over bands of output rows:
+    each band's thread visits the sources that reach it in C's order (pixel index
+    ascending) and writes only its own rows, so every output pixel receives its taps in
+    C's order whatever the number of threads or bands.
+
+    Taps follow C's tests: ``|dx|, |dy| <= radius`` of the source, ``dx^2+dy^2 <=
+    radius^2``, the kernel value not 0, and only the taps within the kernel's own
+    ``kradius`` (a source radius beyond it would index outside C's kernel). C's bounds
+    test ``x > xpixels`` (line 901) lets x == xpixels through, which lands on column 0 of
+    the next row (j == pixels falls off the image). Within one source, C's dx-outer loop
+    adds a direct tap to (y, 0) before the wrapped tap to the same pixel; rows are visited
+    with dy descending so the same holds here.
 
     image: float32 (ypixels*xpixels,); kernel: from :func:`psf_kernel` with ``kradius``;
-    radius/used: from :func:`psf_radii`. Returns float32 (ypixels*xpixels,).
+    radius/used: from :func:`psf_radii`; ``uniform`` (every radius is the user's) is
+    accepted for compatibility and not needed. Returns float32 (ypixels*xpixels,).
     """
     size = 2 * kradius + 1
-    half = size // 2
-    # values of the used pixels (0 for the others: adding 0*k leaves a float unchanged)
-    w = np.empty(image.size, dtype=np.float64)
-    for i in prange(image.size):
-        w[i] = np.float64(image[i]) if used[i] else 0.0
-    out = np.empty(ypixels * xpixels, dtype=np.float32)
-    for yj in prange(ypixels):
-        acc = np.zeros(xpixels, dtype=np.float32)
-        # source rows ascending (y0 = yj - dy), within a row x0 ascending (x0 = x - dx)
-        for dy in range(kradius, -kradius - 1, -1):
-            y0 = yj - dy
-            if y0 < 0 or y0 >= ypixels:
-                continue
-            row = y0 * xpixels
-            for dx in range(kradius, -kradius - 1, -1):
-                kk = kernel[size * (half + dy) + half + dx]
-                if kk == 0.0:
+    half = kradius
+    n = ypixels * xpixels
+    out = np.zeros(n, dtype=np.float32)
+    if kradius >= 0 and n > 0:
+        # the rendering sources per row, in pixel order (CSR), with their clipped radius
+        count = np.zeros(ypixels + 1, dtype=np.int64)
+        rowmax = np.full(ypixels, -1, dtype=np.int64)
+        for y0 in prange(ypixels):
+            c = 0
+            m = -1
+            for i in range(y0 * xpixels, (y0 + 1) * xpixels):
+                if used[i] and radius[i] >= 0:
+                    c += 1
+                    m = max(m, min(radius[i], kradius))
+            count[y0 + 1] = c
+            rowmax[y0] = m
+        start = np.cumsum(count)
+        src = np.empty(start[ypixels], dtype=np.int64)
+        for y0 in prange(ypixels):
+            c = start[y0]
+            for i in range(y0 * xpixels, (y0 + 1) * xpixels):
+                if used[i] and radius[i] >= 0:
+                    src[c] = i
+                    c += 1
+        bands = min(ypixels, 64)
+        for b in prange(bands):
+            ya = (b * ypixels) // bands
+            yb = ((b + 1) * ypixels) // bands
+            # a source row y0 reaches the band [ya, yb) when its radius covers the gap
+            # (the wrapped taps reach one row further down)
+            for y0 in range(max(0, ya - 1 - kradius), min(ypixels, yb + kradius)):
+                gap = ya - 1 - y0 if y0 < ya else (y0 - yb + 1 if y0 >= yb else 0)
+                if rowmax[y0] < gap:
                     continue
-                # output columns 1..xpixels-1 whose source x - dx is inside the row
-                lo = max(1, dx)
-                hi = min(xpixels, xpixels + dx)
-                if hi <= lo:
-                    continue
-                # slices indexed from 0 let LLVM vectorise (no negative-index wraparound)
-                a = acc[lo:hi]
-                src = w[row + lo - dx:row + hi - dx]
-                if uniform:
-                    for t in range(a.size):
-                        a[t] = np.float32(np.float64(a[t]) + src[t] * kk)
-                else:
-                    d2 = dx * dx + dy * dy
-                    rad = radius[row + lo - dx:row + hi - dx]
-                    for t in range(a.size):
-                        # adding +0.0 leaves a float32 sum unchanged (it is never -0.0)
-                        a[t] = np.float32(np.float64(a[t])
-                                          + (src[t] * kk if _tap_ok(d2, rad[t]) else 0.0))
-        # column 0: direct taps from rows yj-dy and the wrapped taps (x == xpixels) of
-        # row yj-1's sources, merged in source order
-        a0 = np.float32(0.0)
-        ylo = max(0, yj - 1 - kradius)
-        yhi = min(ypixels - 1, yj + kradius)
-        for y0 in range(ylo, yhi + 1):
-            dyd = yj - y0  # direct: y0 + dy == yj
-            dyw = yj - 1 - y0  # wrapped: y0 + dy == yj - 1, x0 + dx == xpixels
-            # only x0 <= kradius (direct) and x0 >= xpixels-kradius (wrapped) can reach
-            split = min(kradius + 1, xpixels)
-            x0 = -1
-            while True:
-                x0 += 1
-                if x0 == split:
-                    x0 = max(split, xpixels - kradius)
-                if x0 >= xpixels:
-                    break
-                i = y0 * xpixels + x0
-                if not used[i]:
-                    continue
-                r = radius[i]
-                if -kradius <= dyd <= kradius and x0 <= kradius:
-                    dx = -x0
-                    kk = kernel[size * (half + dyd) + half + dx]
-                    if kk != 0.0 and _tap_ok(dx * dx + dyd * dyd, r):
-                        a0 = np.float32(np.float64(a0) + w[i] * kk)
-                dx = xpixels - x0
-                if yj >= 1 and -kradius <= dyw <= kradius and dx <= kradius:
-                    kk = kernel[size * (half + dyw) + half + dx]
-                    if kk != 0.0 and _tap_ok(dx * dx + dyw * dyw, r):
-                        a0 = np.float32(np.float64(a0) + w[i] * kk)
-        acc[0] = a0
-        for x in range(xpixels):
-            out[yj * xpixels + x] = np.float32(np.float64(acc[x]) + lost_per_pixel)
+                for s in range(start[y0], start[y0 + 1]):
+                    i = src[s]
+                    r = radius[i]
+                    rc = min(r, kradius)
+                    if rc < gap:
+                        continue
+                    x0 = i - y0 * xpixels
+                    v = np.float64(image[i])
+                    rr = r * r
+                    dy_hi = min(rc, yb - 1 - y0)
+                    dy_lo = max(-rc, ya - 1 - y0, -y0)  # C skips y < 0
+                    for dy in range(dy_hi, dy_lo - 1, -1):
+                        y = y0 + dy
+                        if y >= ypixels:
+                            continue
+                        dxm = min(_isqrt(rr - dy * dy), rc)
+                        krow = size * (half + dy) + half  # the kernel's (0, dy)
+                        if y >= ya:
+                            xa = max(0, x0 - dxm)
+                            xb = min(xpixels - 1, x0 + dxm)
+                            # slices from index 0 let LLVM vectorise (no wraparound test)
+                            row = out[y * xpixels + xa:y * xpixels + xb + 1]
+                            kr = kernel[krow + xa - x0:krow + xb - x0 + 1]
+                            for t in range(row.size):
+                                kk = kr[t]
+                                # adding +0.0 leaves a float32 sum unchanged (never -0.0)
+                                row[t] = np.float32(np.float64(row[t])
+                                                    + (v * kk if kk != 0.0 else 0.0))
+                        if x0 + dxm >= xpixels and y + 1 < ypixels and y + 1 < yb:
+                            kk = kernel[krow + xpixels - x0]
+                            if kk != 0.0:
+                                j = (y + 1) * xpixels
+                                out[j] = np.float32(np.float64(out[j]) + v * kk)
+    for j in prange(n):
+        out[j] = np.float32(np.float64(out[j]) + lost_per_pixel)
     return out
