@@ -371,7 +371,8 @@ PSF_IMAGES = {
 
 @pytest.mark.parametrize("name", sorted(PSF_IMAGES))
 def test_psf_apply_is_c_scatter_loop(name: str) -> None:
-    """The PSF kernel gives C's loop's float32 sums bit for bit, for every thread count:
+    """Both PSF loops (the gather and the scatter psf_apply chooses between) give C's
+    loop's float32 sums bit for bit, for every thread count:
     per-pixel automatic radii (bright spots over a faint background, one pixel so bright
     its radius is capped at the image width), user radii reaching past both edges (C's
     x == xpixels wrap, the direct and wrapped taps of one source on the same pixel),
@@ -409,13 +410,17 @@ def test_psf_apply_is_c_scatter_loop(name: str) -> None:
     radii, _, used = k.psf_radii(flat, psftype, fwhm, g, user, maxwidth)
     assert radii[used].max() >= min(kradius, 5)
     want = _c_psf_loop(flat, fast, slow, kernel, kradius, radii, used, 0.125)
+    args = (flat, fast, slow, kernel, kradius, radii, used)
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         numba.set_num_threads(threads)
         try:
-            got = k.psf_apply(flat, fast, slow, kernel, kradius, radii, used, user > 0, 0.125)
+            got = {"apply": k.psf_apply(*args, user > 0, 0.125),
+                   "gather": k.psf_gather(*args, user > 0, 0.125),
+                   "scatter": k.psf_scatter(*args, 0.125)}
         finally:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        assert got.tobytes() == want.tobytes()
+        for how, result in got.items():
+            assert result.tobytes() == want.tobytes(), how
 
 
 BAD = [

@@ -278,19 +278,129 @@ def psf_lost_total(lost, used):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def _isqrt(n):
-    # largest d >= 0 with d*d <= n (n >= 0)
-    d = np.int64(math.sqrt(np.float64(n)))
-    while d * d > n:
+def _tap_ok(d2, r):
+    # C: the loop runs dx, dy over -r..r (nothing for r < 0), then skips rsq > r*r
+    return r >= 0 and d2 <= r * r
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def psf_gather(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
+               lost_per_pixel):
+    """The blur of lines 830-919 as a gather: each output pixel sums its sources in C's
+    order (source pixels ascending, then dx, then dy), in float32 as C's
+    ``outimage[j] += inimage[i]*kernel[k]``, then gets ``lost_per_pixel`` added.
+
+    Its work is every pixel times the kernel's (2*kradius+1)^2 taps, vectorised along
+    rows: the faster way when the sources' radii are all (near) ``kradius``.
+
+    C's bounds test ``x > xpixels`` (line 901) lets x == xpixels through, which lands on
+    column 0 of the next row: column 0 therefore also collects the taps of the previous
+    row's right edge, merged here in C's order. ``uniform``: every used pixel has the
+    same radius ``kradius`` (user radius), so the per-tap radius test can be dropped.
+
+    image: float32 (ypixels*xpixels,); kernel: from :func:`psf_kernel` with ``kradius``;
+    radius/used: from :func:`psf_radii`. Returns float32 (ypixels*xpixels,).
+    """
+    size = 2 * kradius + 1
+    half = size // 2
+    # values of the used pixels (0 for the others: adding 0*k leaves a float unchanged)
+    w = np.empty(image.size, dtype=np.float64)
+    for i in prange(image.size):
+        w[i] = np.float64(image[i]) if used[i] else 0.0
+    out = np.empty(ypixels * xpixels, dtype=np.float32)
+    for yj in prange(ypixels):
+        acc = np.zeros(xpixels, dtype=np.float32)
+        # source rows ascending (y0 = yj - dy), within a row x0 ascending (x0 = x - dx)
+        for dy in range(kradius, -kradius - 1, -1):
+            y0 = yj - dy
+            if y0 < 0 or y0 >= ypixels:
+                continue
+            row = y0 * xpixels
+            for dx in range(kradius, -kradius - 1, -1):
+                kk = kernel[size * (half + dy) + half + dx]
+                if kk == 0.0:
+                    continue
+                # output columns 1..xpixels-1 whose source x - dx is inside the row
+                lo = max(1, dx)
+                hi = min(xpixels, xpixels + dx)
+                if hi <= lo:
+                    continue
+                # slices indexed from 0 let LLVM vectorise (no negative-index wraparound)
+                a = acc[lo:hi]
+                src = w[row + lo - dx:row + hi - dx]
+                if uniform:
+                    for t in range(a.size):
+                        a[t] = np.float32(np.float64(a[t]) + src[t] * kk)
+                else:
+                    d2 = dx * dx + dy * dy
+                    rad = radius[row + lo - dx:row + hi - dx]
+                    for t in range(a.size):
+                        # adding +0.0 leaves a float32 sum unchanged (it is never -0.0)
+                        a[t] = np.float32(np.float64(a[t])
+                                          + (src[t] * kk if _tap_ok(d2, rad[t]) else 0.0))
+        # column 0: direct taps from rows yj-dy and the wrapped taps (x == xpixels) of
+        # row yj-1's sources, merged in source order
+        a0 = np.float32(0.0)
+        ylo = max(0, yj - 1 - kradius)
+        yhi = min(ypixels - 1, yj + kradius)
+        for y0 in range(ylo, yhi + 1):
+            dyd = yj - y0  # direct: y0 + dy == yj
+            dyw = yj - 1 - y0  # wrapped: y0 + dy == yj - 1, x0 + dx == xpixels
+            # only x0 <= kradius (direct) and x0 >= xpixels-kradius (wrapped) can reach
+            split = min(kradius + 1, xpixels)
+            x0 = -1
+            while True:
+                x0 += 1
+                if x0 == split:
+                    x0 = max(split, xpixels - kradius)
+                if x0 >= xpixels:
+                    break
+                i = y0 * xpixels + x0
+                if not used[i]:
+                    continue
+                r = radius[i]
+                if -kradius <= dyd <= kradius and x0 <= kradius:
+                    dx = -x0
+                    kk = kernel[size * (half + dyd) + half + dx]
+                    if kk != 0.0 and _tap_ok(dx * dx + dyd * dyd, r):
+                        a0 = np.float32(np.float64(a0) + w[i] * kk)
+                dx = xpixels - x0
+                if yj >= 1 and -kradius <= dyw <= kradius and dx <= kradius:
+                    kk = kernel[size * (half + dyw) + half + dx]
+                    if kk != 0.0 and _tap_ok(dx * dx + dyw * dyw, r):
+                        a0 = np.float32(np.float64(a0) + w[i] * kk)
+        acc[0] = a0
+        for x in range(xpixels):
+            out[yj * xpixels + x] = np.float32(np.float64(acc[x]) + lost_per_pixel)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _half_widths(table, r):
+    # table[r*(r+1)//2 + a] = the largest dx with dx^2 + a^2 <= r^2, a = 0..r
+    o = r * (r + 1) // 2
+    d = r
+    for a in range(r + 1):
+        rem = r * r - a * a
+        while d * d > rem:
+            d -= 1
+        table[o + a] = d
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _half_width(r, dy):
+    # the largest dx with dx^2 + dy^2 <= r^2 (|dy| <= r)
+    rem = r * r - dy * dy
+    d = np.int64(math.sqrt(np.float64(rem)))
+    while d * d > rem:
         d -= 1
-    while (d + 1) * (d + 1) <= n:
+    while (d + 1) * (d + 1) <= rem:
         d += 1
     return d
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def psf_apply(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
-              lost_per_pixel):
+def psf_scatter(image, xpixels, ypixels, kernel, kradius, radius, used, lost_per_pixel):
     """The blur of lines 830-919: C's scatter, each source pixel spread over its own
     radius, in float32 as C's ``outimage[j] += inimage[i]*kernel[k]``; then every pixel
     gets ``lost_per_pixel`` added.
@@ -310,14 +420,17 @@ def psf_apply(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
     with dy descending so the same holds here.
 
     image: float32 (ypixels*xpixels,); kernel: from :func:`psf_kernel` with ``kradius``;
-    radius/used: from :func:`psf_radii`; ``uniform`` (every radius is the user's) is
-    accepted for compatibility and not needed. Returns float32 (ypixels*xpixels,).
+    radius/used: from :func:`psf_radii`. Returns float32 (ypixels*xpixels,).
     """
     size = 2 * kradius + 1
     half = kradius
     n = ypixels * xpixels
     out = np.zeros(n, dtype=np.float32)
     if kradius >= 0 and n > 0:
+        # the disc's half width per row for every radius up to kradius
+        widths = np.empty((kradius + 1) * (kradius + 2) // 2, dtype=np.int64)
+        for r in prange(kradius + 1):
+            _half_widths(widths, r)
         # the rendering sources per row, in pixel order (CSR), with their clipped radius
         count = np.zeros(ypixels + 1, dtype=np.int64)
         rowmax = np.full(ypixels, -1, dtype=np.int64)
@@ -356,14 +469,16 @@ def psf_apply(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
                         continue
                     x0 = i - y0 * xpixels
                     v = np.float64(image[i])
-                    rr = r * r
+                    wo = rc * (rc + 1) // 2
                     dy_hi = min(rc, yb - 1 - y0)
                     dy_lo = max(-rc, ya - 1 - y0, -y0)  # C skips y < 0
                     for dy in range(dy_hi, dy_lo - 1, -1):
                         y = y0 + dy
                         if y >= ypixels:
                             continue
-                        dxm = min(_isqrt(rr - dy * dy), rc)
+                        # within C's radius r (dx^2+dy^2 <= r^2) and the kernel's
+                        dxm = widths[wo + abs(dy)] if r == rc else min(
+                            _half_width(r, dy), rc)
                         krow = size * (half + dy) + half  # the kernel's (0, dy)
                         if y >= ya:
                             xa = max(0, x0 - dxm)
@@ -384,3 +499,39 @@ def psf_apply(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
     for j in prange(n):
         out[j] = np.float32(np.float64(out[j]) + lost_per_pixel)
     return out
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _scatter_work(radius, used, kradius):
+    # sums over the rendering sources of 1, their rows (2r+1) and their squares (2r+1)^2
+    count = 0
+    rows = 0
+    taps = 0
+    for i in prange(radius.size):
+        if used[i] and radius[i] >= 0:
+            w = 2 * min(radius[i], kradius) + 1
+            count += 1
+            rows += w
+            taps += w * w
+    return count, rows, taps
+
+
+# Cost model of the two PSF loops in ns per unit, single thread, measured on an AMD EPYC
+# (bench/noisify_bench.py): the gather per pixel and kernel tap, the scatter per source,
+# per source row and per tap. Only the speed depends on it: both give C's bytes.
+GATHER_NS_PER_TAP = 0.17
+SCATTER_NS = (25.0, 6.0, 0.3)
+
+
+def psf_apply(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
+              lost_per_pixel):
+    """The blur of lines 830-919 with C's float32 sums: :func:`psf_gather` or
+    :func:`psf_scatter`, whichever the cost model expects to be faster (identical
+    results). Arguments as :func:`psf_gather`; returns float32 (ypixels*xpixels,)."""
+    count, rows, taps = _scatter_work(radius, used, int(kradius))
+    gather = GATHER_NS_PER_TAP * float(xpixels) * ypixels * (2.0 * kradius + 1) ** 2
+    scatter = SCATTER_NS[0] * count + SCATTER_NS[1] * rows + SCATTER_NS[2] * taps
+    if gather <= scatter:
+        return psf_gather(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
+                          lost_per_pixel)
+    return psf_scatter(image, xpixels, ypixels, kernel, kradius, radius, used, lost_per_pixel)
