@@ -317,6 +317,20 @@ def test_psf_is_thread_count_independent() -> None:
         assert outs[0].tobytes() == outs[1].tobytes()
 
 
+def test_psf_wraps_only_where_a_tap_reaches_the_next_row() -> None:
+    from nbnumba.kernels import noisify as k
+
+    radius = np.zeros(12, np.int64)  # 4 columns x 3 rows
+    used = np.ones(12, np.bool_)
+    radius[3] = 1  # right edge of row 0: x == 4 is column 0 of row 1
+    assert k.psf_wraps(radius, used, 4, 3)
+    assert not k.psf_wraps(radius, ~used, 4, 3)
+    radius[3], radius[11], radius[5] = 0, 9, 2  # last row falls off; column 1 reaches x=3
+    assert not k.psf_wraps(radius, used, 4, 3)
+    radius[5] = 3
+    assert k.psf_wraps(radius, used, 4, 3)
+
+
 def _c_psf_loop(image, xp, yp, kernel, kradius, radius, used, lost_per_pixel):
     """noisify.c's PSF loop (lines 843-919) transcribed literally, serial: the reference
     for :func:`nbnumba.kernels.noisify.psf_apply` (taps beyond the kernel's radius are

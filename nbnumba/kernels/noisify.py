@@ -267,6 +267,18 @@ def psf_radii(image, psftype, fwhm_pixels, g, user_radius, maxwidth):
     return radius, lost, used
 
 
+@njit(parallel=True, cache=True, error_model="numpy")
+def psf_wraps(radius, used, xpixels, ypixels):
+    """Whether C's bounds test ``x > xpixels`` (line 901) puts any tap on column 0 of the
+    next row: a rendered pixel whose radius reaches one column past the right edge, in
+    every row but the last (there the tap falls off the image)."""
+    hits = 0
+    for i in prange(xpixels * (ypixels - 1) if ypixels > 1 else 0):
+        if used[i] and radius[i] >= xpixels - i % xpixels:
+            hits += 1
+    return hits > 0
+
+
 @njit(cache=True, error_model="numpy")
 def psf_lost_total(lost, used):
     """total_lost_photons summed in pixel order (line 887)."""
