@@ -191,16 +191,17 @@ def _fiber_integ(x, y, g):
     return math.atan((x * y) / (g * math.sqrt(g * g + x * x + y * y))) / 2.0 / math.pi
 
 
-@njit(cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def psf_kernel(psftype, fwhm_pixels, g, radius):
     """C's cached kernel (lines 808-827): (2R+1)^2 doubles, index
     ``size*(size//2+dy) + size//2+dx``; the pixel integral of the PSF on the disc
-    dx^2+dy^2 <= R^2, zero outside."""
+    dx^2+dy^2 <= R^2, zero outside. Rows in parallel (each value is computed alone)."""
     size = 2 * radius + 1
     kernel = np.zeros(size * size, dtype=np.float64)
     half = size // 2
     rr = radius * radius
-    for dy in range(-radius, radius + 1):
+    for row in prange(size):
+        dy = row - radius
         for dx in range(-radius, radius + 1):
             if dx * dx + dy * dy > rr:
                 continue
