@@ -317,6 +317,41 @@ def test_psf_is_thread_count_independent() -> None:
         assert outs[0].tobytes() == outs[1].tobytes()
 
 
+@pytest.mark.parametrize("psftype, fwhm, radius", [(1, 0.46, 23), (1, 3.3, 9), (2, 2.5, 11)])
+def test_psf_kernel_is_cs_table(psftype: int, fwhm: float, radius: int) -> None:
+    """The kernel table holds C's values bit for bit (lines 808-827, libm's atan/erf in
+    C's expressions), zero outside the disc."""
+    import math
+
+    from nbnumba.kernels import noisify as k
+
+    g = fwhm * 0.652383013252053
+
+    def fiber(x, y):
+        return math.atan((x * y) / (g * math.sqrt(g * g + x * x + y * y))) / 2.0 / math.pi
+
+    def gauss(x, y):
+        return 0.125 * (math.erf(2 * x * math.sqrt(math.log(2)))
+                        * math.erf(y * math.sqrt(math.log(16)))
+                        * math.sqrt(math.log(16) / math.log(2)))
+
+    size = 2 * radius + 1
+    want = np.zeros(size * size)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            if dx * dx + dy * dy > radius * radius:
+                continue
+            if psftype == 1:
+                x, y, p, f = float(dx), float(dy), 1.0, fiber
+            else:
+                x, y, p, f = dx / fwhm, dy / fwhm, 1.0 / fwhm, gauss
+            want[size * (radius + dy) + radius + dx] = (
+                f(x + p / 2.0, y + p / 2.0) - f(x + p / 2.0, y - p / 2.0)
+                - f(x - p / 2.0, y + p / 2.0) + f(x - p / 2.0, y - p / 2.0))
+    got = k.psf_kernel(psftype, fwhm, g, radius)
+    assert got.tobytes() == want.tobytes()
+
+
 def test_psf_wraps_only_where_a_tap_reaches_the_next_row() -> None:
     from nbnumba.kernels import noisify as k
 

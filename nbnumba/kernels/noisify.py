@@ -195,33 +195,44 @@ def _fiber_integ(x, y, g):
 def psf_kernel(psftype, fwhm_pixels, g, radius):
     """C's cached kernel (lines 808-827): (2R+1)^2 doubles, index
     ``size*(size//2+dy) + size//2+dx``; the pixel integral of the PSF on the disc
-    dx^2+dy^2 <= R^2, zero outside. Rows in parallel (each value is computed alone)."""
+    dx^2+dy^2 <= R^2, zero outside. Rows in parallel (each value is computed alone).
+
+    The fiber integral at a pixel's right corners (x+0.5) is the next pixel's at its left
+    ones ((x+1)-0.5, the same double), so each row evaluates each corner once (half of
+    C's atan calls) and combines them in C's order: the same values bit for bit."""
     size = 2 * radius + 1
     kernel = np.zeros(size * size, dtype=np.float64)
     half = size // 2
     rr = radius * radius
     for row in prange(size):
         dy = row - radius
-        for dx in range(-radius, radius + 1):
-            if dx * dx + dy * dy > rr:
-                continue
-            k = size * (half + dy) + half + dx
-            if psftype == GAUSS:
+        if dy * dy > rr:
+            continue
+        w = min(_half_width(radius, dy), radius)
+        base = size * (half + dy) + half
+        if psftype == GAUSS:
+            for dx in range(-w, w + 1):
                 # integrate_gauss_over_pixel -> ngauss2D_pixel(x/fwhm, y/fwhm, 1/fwhm)
                 x = dx / fwhm_pixels
                 y = dy / fwhm_pixels
                 p = 1.0 / fwhm_pixels
-                kernel[k] = (_gauss_integ(x + p / 2.0, y + p / 2.0)
-                             - _gauss_integ(x + p / 2.0, y - p / 2.0)
-                             - _gauss_integ(x - p / 2.0, y + p / 2.0)
-                             + _gauss_integ(x - p / 2.0, y - p / 2.0))
-            else:
-                x = np.float64(dx)
-                y = np.float64(dy)
-                kernel[k] = (_fiber_integ(x + 0.5, y + 0.5, g)
-                             - _fiber_integ(x + 0.5, y - 0.5, g)
-                             - _fiber_integ(x - 0.5, y + 0.5, g)
-                             + _fiber_integ(x - 0.5, y - 0.5, g))
+                kernel[base + dx] = (_gauss_integ(x + p / 2.0, y + p / 2.0)
+                                     - _gauss_integ(x + p / 2.0, y - p / 2.0)
+                                     - _gauss_integ(x - p / 2.0, y + p / 2.0)
+                                     + _gauss_integ(x - p / 2.0, y - p / 2.0))
+        else:
+            y = np.float64(dy)
+            # corner c sits at x = (c - w) - 0.5: pixel dx has corners c = dx+w, dx+w+1
+            below = np.empty(2 * w + 2)
+            above = np.empty(2 * w + 2)
+            for c in range(2 * w + 2):
+                xc = np.float64(c - w) - 0.5
+                below[c] = _fiber_integ(xc, y - 0.5, g)
+                above[c] = _fiber_integ(xc, y + 0.5, g)
+            for dx in range(-w, w + 1):
+                c = dx + w
+                # fiber2D_pixel: f(x+.5,y+.5) - f(x+.5,y-.5) - f(x-.5,y+.5) + f(x-.5,y-.5)
+                kernel[base + dx] = above[c + 1] - below[c + 1] - above[c] + below[c]
     return kernel
 
 
