@@ -5,7 +5,9 @@ frame, the supervisor image (../shared/golden/supervisor/float.bin) plus 50 phot
 pixel; the same frame without the PSF (only the serial noise draws); and issue 24's
 fiber case, ``-psf fiber`` with the automatic radius on a 512x512 image holding one
 pixel of 1e5 photons (radius 959, capped at 512: C spreads that one pixel, a gather
-over the largest radius for every pixel took 12 s). ``--cases`` picks some.
+over the largest radius for every pixel took 12 s); and the fiber PSF with the automatic
+radius on the dense frame (every pixel its own radius, 40 at most), where the PSF is most
+of C's time. ``--cases`` picks some.
 Each program runs ``--pairs`` times alternating (ours, C, ...) after one untimed warm-up
 each, in separate folders; wall time, CPU time and peak RSS come from ``os.wait4``
 (bench/suite.py's ``run_once``). Outputs of ours and C are compared byte for byte.
@@ -38,6 +40,7 @@ CASES = {
                                "-readout", "3"],
     "noise_only_readout3": ["-readout", "3"],
     "psf_fiber_auto_one_bright_512": ["-psf", "fiber"],
+    "psf_fiber_auto_dense": ["-psf", "fiber"],
 }
 ONE_BRIGHT = 512  # the fiber case's image: ONE_BRIGHT^2 pixels, one of them 1e5 photons
 OUTPUTS = ("intimage.img", "image.pgm", "noiseimage.img")
