@@ -8,6 +8,7 @@ the fuzz test also compares every file with C's.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -366,10 +367,11 @@ def test_psf_wraps_only_where_a_tap_reaches_the_next_row() -> None:
     assert k.psf_wraps(radius, used, 4, 3)
 
 
-def _c_psf_loop(image, xp, yp, kernel, kradius, radius, used, lost_per_pixel):
+@functools.lru_cache(maxsize=1)
+def _c_psf_loop_compiled():
     """noisify.c's PSF loop (lines 843-919) transcribed literally, serial: the reference
     for :func:`nbnumba.kernels.noisify.psf_apply` (taps beyond the kernel's radius are
-    left out: C would read outside its kernel there)."""
+    left out: C would read outside its kernel there). Compiled once per session."""
     from numba import njit
 
     @njit(error_model="numpy")
@@ -405,7 +407,12 @@ def _c_psf_loop(image, xp, yp, kernel, kradius, radius, used, lost_per_pixel):
             res[j] = np.float32(np.float64(res[j]) + lost)
         return res
 
-    return loop(image, xp, yp, kernel, kradius, radius, used, lost_per_pixel)
+    return loop
+
+
+def _c_psf_loop(image, xp, yp, kernel, kradius, radius, used, lost_per_pixel):
+    return _c_psf_loop_compiled()(image, xp, yp, kernel, kradius, radius, used,
+                                  lost_per_pixel)
 
 
 PSF_IMAGES = {
