@@ -191,7 +191,7 @@ def _fiber_integ(x, y, g):
     return math.atan((x * y) / (g * math.sqrt(g * g + x * x + y * y))) / 2.0 / math.pi
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def psf_kernel(psftype, fwhm_pixels, g, radius):
     """C's cached kernel (lines 808-827): (2R+1)^2 doubles, index
     ``size*(size//2+dy) + size//2+dx``; the pixel integral of the PSF on the disc
@@ -236,7 +236,7 @@ def psf_kernel(psftype, fwhm_pixels, g, radius):
     return kernel
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def psf_radii(image, psftype, fwhm_pixels, g, user_radius, maxwidth):
     """Per-pixel rendering radius and lost photons (lines 836-887), in parallel.
 
@@ -279,7 +279,7 @@ def psf_radii(image, psftype, fwhm_pixels, g, user_radius, maxwidth):
     return radius, lost, used
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def psf_wraps(radius, used, xpixels, ypixels):
     """Whether C's bounds test ``x > xpixels`` (line 901) puts any tap on column 0 of the
     next row: a rendered pixel whose radius reaches one column past the right edge, in
@@ -307,7 +307,7 @@ def _tap_ok(d2, r):
     return r >= 0 and d2 <= r * r
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def psf_gather(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
                lost_per_pixel):
     """The blur of lines 830-919 as a gather: each output pixel sums its sources in C's
@@ -423,7 +423,7 @@ def _half_width(r, dy):
     return d
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def psf_scatter(image, xpixels, ypixels, kernel, kradius, radius, used, lost_per_pixel):
     """The blur of lines 830-919: C's scatter, each source pixel spread over its own
     radius, in float32 as C's ``outimage[j] += inimage[i]*kernel[k]``; then every pixel
@@ -525,7 +525,7 @@ def psf_scatter(image, xpixels, ypixels, kernel, kradius, radius, used, lost_per
     return out
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _scatter_work(radius, used, kradius):
     # sums over the rendering sources of 1, their rows (2r+1) and their squares (2r+1)^2
     count = 0

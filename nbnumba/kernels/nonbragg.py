@@ -375,7 +375,7 @@ def _row_across(spixel, geom, flags, sources, stol_of, F_of, den, image, bucket,
         image[spixel, fa + t] = np.float32(value)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def render_parallel(geom, flags, sources, stol_of, F_of, den, image, detail, keep, buckets):
     """All rows in parallel, each source's index walk starting at 0 (strictly increasing
     tables: the walk ends on the same row from any start); without ``keep`` (no per-pixel
@@ -391,7 +391,7 @@ def render_parallel(geom, flags, sources, stol_of, F_of, den, image, detail, kee
                         width)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def render_serial(geom, flags, sources, stol_of, F_of, den, image, detail, keep):
     """All rows in C's order with C's persistent index (any table)."""
     nearest = np.zeros(1, dtype=np.int64)
@@ -401,7 +401,7 @@ def render_serial(geom, flags, sources, stol_of, F_of, den, image, detail, keep)
              False, bucket, 0.0, 1.0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def omega_sum(geom, flags, fpixels, spixels):
     """C's omega_sum: Ω of every ROI sub-pixel added in C's order (line 1470)."""
     n_over = flags[F_OVERSAMPLE]
