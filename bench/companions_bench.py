@@ -1,15 +1,19 @@
-"""Whole-process timings of the companions against serial C: ``nonbragg-nb`` vs nonBragg.c.
+"""Whole-process timings of the companions against serial C, in one run: ``nonbragg-nb``
+vs nonBragg.c and ``noisify-nb`` vs noisify.c.
 
-    NONBRAGG_C_BIN=/tmp/cbin/nonBragg python -m bench.companions_bench [--pairs N]
+    NONBRAGG_C_BIN=/tmp/cbin/nonBragg NOISIFY_C_BIN=/tmp/cbin/noisify \
+        python -m bench.companions_bench [--pairs N] [--cases NAME ...]
 
 Each case runs ours and C in alternating pairs after one untimed warm-up each
 (so Numba's cache is warm), in separate folders holding copies of
-``../shared/companions/inputs``; wall and CPU time come from ``os.wait4``
-(:func:`bench.suite.run_once`).  Medians and ours/C ratios are printed side
-by side and written to ``bench/results/<date>_companions.json``.  The issue's
-goal for the 1024² water case is a wall ratio of at most 0.1.  A case whose
-C variable is unset is timed for ours alone.  (noisify-nb cases belong in
-``CASES`` too, with ``NOISIFY_C_BIN``.)
+``../shared/companions/inputs`` (noisify's input images are written by
+:mod:`bench.noisify_bench`); wall and CPU time come from ``os.wait4``
+(:func:`bench.suite.run_once`).  Medians and ours/C ratios (wall and CPU) are printed
+side by side with the load average before and after, the output files are compared
+byte for byte, and everything is written to ``bench/results/<date>_companions.json``.
+Issue 24's goals on 2 idle cores: nonbragg-nb at most 0.1 of C's wall time (the 1024²
+water case), noisify-nb at most 0.25 (the dense PSF frame).  A case whose C variable is
+unset is timed for ours alone.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import shutil
 import statistics
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench import noisify_bench
 from bench.suite import Sample, _cpu_model, _git_commit, run_once
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,6 +47,9 @@ class Case:
     args: list[str]
     goal: float | None  # wall-time ratio the issue asks for
     note: str
+    outputs: tuple[str, ...] = ("float.bin",)  # compared with C's byte for byte
+    # the full argument list, given the folder for generated inputs (else ``args``)
+    argv: Callable[[Path], list[str]] | None = field(default=None, repr=False)
 
 
 WATER_1024 = ["-stol", "water.stol", "-lambda", "1", "-dispersion", "0.1", "-dispsteps", "3",
@@ -57,7 +66,18 @@ CASES = [
          "water 1024^2, oversample 2, 3 wavelengths x 3x3 divergence (round: 5 kept) = "
          "15 sources"),
     Case("nonbragg_water_256_noise", "nonbragg-nb", "NONBRAGG_C_BIN", WATER_256, None,
-         "water_defaults golden case: 256^2, 1 source, all four outputs incl. noise"),
+         "water_defaults golden case: 256^2, 1 source, all four outputs incl. noise",
+         ("floatimage.bin", "intimage.img", "noiseimage.img")),
+    *(Case(name, "noisify-nb", "NOISIFY_C_BIN", noisify_bench.CASES[name],
+           0.25 if name == "psf_gauss_r10_readout3" else None, note,
+           ("intimage.img", "image.pgm", "noiseimage.img"),
+           lambda root, name=name: noisify_bench.case_argv(name, root))
+      for name, note in (
+          ("psf_gauss_r10_readout3", "2463x2527 dense frame, Gaussian PSF radius 10, read "
+           "noise"),
+          ("noise_only_readout3", "2463x2527 dense frame, noise only (serial draws)"),
+          ("psf_fiber_auto_one_bright_512", "issue 24: 512^2, one pixel of 1e5 photons, "
+           "fiber PSF, automatic radius (959, capped at 512)"))),
 ]
 
 
@@ -82,27 +102,30 @@ def _median(samples: list[Sample]) -> dict[str, float]:
 def run_case(case: Case, pairs: int, root: Path, env: dict[str, str]) -> dict:
     c_bin = os.environ.get(case.c_env) or None
     ours_dir = _workdir(root, f"{case.name}_ours")
-    argv_ours = _command(case.prog) + case.args
+    args = case.argv(root) if case.argv else case.args
+    argv_ours = _command(case.prog) + args
     run_once(argv_ours, ours_dir, env)  # warm-up: Numba's cache
     argv_c = c_dir = None
     if c_bin:
         c_dir = _workdir(root, f"{case.name}_c")
-        argv_c = [c_bin] + case.args
+        argv_c = [c_bin] + args
+        run_once(argv_c, c_dir, env)  # warm-up: the page cache
     ours, c = [], []
     for _ in range(pairs):
         ours.append(run_once(argv_ours, ours_dir, env))
         if c_bin:
             c.append(run_once(argv_c, c_dir, env))
-    out: dict = {"args": case.args, "note": case.note, "goal_wall_ratio": case.goal,
+    out: dict = {"program": case.prog, "args": case.args, "note": case.note,
+                 "goal_wall_ratio": case.goal,
                  "ours": [asdict(s) for s in ours], "ours_median": _median(ours)}
     if c_bin:
         out["c_bin"] = c_bin
         out["c"] = [asdict(s) for s in c]
         out["c_median"] = _median(c)
         out["ratio"] = {k: out["ours_median"][k] / out["c_median"][k] for k in ("wall", "cpu")}
-        same = (ours_dir / "float.bin").is_file() and (
-            (ours_dir / "float.bin").read_bytes() == (c_dir / "float.bin").read_bytes())
-        out["float_identical"] = same if (ours_dir / "float.bin").is_file() else None
+        out["identical_outputs"] = {
+            f: (ours_dir / f).read_bytes() == (c_dir / f).read_bytes()
+            for f in case.outputs if (ours_dir / f).is_file() or (c_dir / f).is_file()}
     return out
 
 
@@ -124,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                      "commit": _git_commit(), "cpu": _cpu_model(), "cores": os.cpu_count(),
                      "python": platform.python_version(), "load_at_start": load, "cases": {}}
     print(f"cores: {os.cpu_count()}  cpu: {results['cpu']}  load: {load[0]:.1f}")
-    print(f"{'case':28} {'ours wall':>10} {'C wall':>9} {'ratio':>7} {'goal':>6} "
-          f"{'ours cpu':>9} {'C cpu':>8} {'ratio':>7}")
+    print(f"{'case':30} {'ours wall':>10} {'C wall':>9} {'ratio':>7} {'goal':>6} "
+          f"{'ours cpu':>9} {'C cpu':>8} {'ratio':>7} {'same files':>10}")
     with tempfile.TemporaryDirectory(prefix="nb_companions_bench_") as tmp:
         for case in CASES:
             if opts.cases and case.name not in opts.cases:
@@ -138,11 +161,15 @@ def main(argv: list[str] | None = None) -> int:
             def f(x, spec="9.2f"):
                 return format(x, spec) if x is not None else "-".rjust(int(spec[0]))
 
-            print(f"{case.name:28} {om['wall']:10.2f} {f(cm and cm['wall'])} "
+            same = r.get("identical_outputs")
+            print(f"{case.name:30} {om['wall']:10.2f} {f(cm and cm['wall'])} "
                   f"{f(ratio.get('wall'), '7.3f')} "
                   f"{(format(case.goal, '6.2f') if case.goal else '-'.rjust(6))} "
                   f"{om['cpu']:9.2f} {f(cm and cm['cpu'], '8.2f')} "
-                  f"{f(ratio.get('cpu'), '7.3f')}")
+                  f"{f(ratio.get('cpu'), '7.3f')} "
+                  f"{(str(all(same.values())) if same else '-'):>10}", flush=True)
+    results["load_at_end"] = os.getloadavg()
+    print(f"load average at end: {results['load_at_end'][0]:.1f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H%M%S")
     path = RESULTS / f"{stamp}_companions{('_' + opts.label) if opts.label else ''}.json"

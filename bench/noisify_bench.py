@@ -1,8 +1,13 @@
 """Whole-process timing of ``noisify-nb`` against serial noisify.c (``NOISIFY_C_BIN``).
 
-The issue's case: ``-psf gauss -psf_fwhm 500 -psf_radius 10 -readout 3`` on a dense
-2463x2527 frame, the supervisor image (../shared/golden/supervisor/float.bin) plus 50
-photons per pixel; also the same frame without the PSF (only the serial noise draws).
+Cases: ``-psf gauss -psf_fwhm 500 -psf_radius 10 -readout 3`` on a dense 2463x2527
+frame, the supervisor image (../shared/golden/supervisor/float.bin) plus 50 photons per
+pixel; the same frame without the PSF (only the serial noise draws); and issue 24's
+fiber case, ``-psf fiber`` with the automatic radius on a 512x512 image holding one
+pixel of 1e5 photons (radius 959, capped at 512: C spreads that one pixel, a gather
+over the largest radius for every pixel took 12 s); and the fiber PSF with the automatic
+radius on the dense frame (every pixel its own radius, 40 at most), where the PSF is most
+of C's time. ``--cases`` picks some.
 Each program runs ``--pairs`` times alternating (ours, C, ...) after one untimed warm-up
 each, in separate folders; wall time, CPU time and peak RSS come from ``os.wait4``
 (bench/suite.py's ``run_once``). Outputs of ours and C are compared byte for byte.
@@ -34,7 +39,10 @@ CASES = {
     "psf_gauss_r10_readout3": ["-psf", "gauss", "-psf_fwhm", "500", "-psf_radius", "10",
                                "-readout", "3"],
     "noise_only_readout3": ["-readout", "3"],
+    "psf_fiber_auto_one_bright_512": ["-psf", "fiber"],
+    "psf_fiber_auto_dense": ["-psf", "fiber"],
 }
+ONE_BRIGHT = 512  # the fiber case's image: ONE_BRIGHT^2 pixels, one of them 1e5 photons
 OUTPUTS = ("intimage.img", "image.pgm", "noiseimage.img")
 
 
@@ -51,6 +59,28 @@ def dense_frame(path: Path) -> None:
     (image + np.float32(50.0)).astype("<f4").tofile(path)
 
 
+def one_bright(path: Path) -> None:
+    """512x512 float32 zeros with 1e5 photons at (256, 256)."""
+    image = np.zeros((ONE_BRIGHT, ONE_BRIGHT), dtype="<f4")
+    image[ONE_BRIGHT // 2, ONE_BRIGHT // 2] = 1e5
+    image.tofile(path)
+
+
+def case_argv(name: str, root: Path) -> list[str]:
+    """The full noisify command line of case ``name`` (its input written under ``root``)."""
+    if name.startswith("psf_fiber_auto_one_bright"):
+        path = root / "one_bright.bin"
+        if not path.is_file():
+            one_bright(path)
+        return ["-floatfile", str(path), "-detpixels", str(ONE_BRIGHT), "-seed", "1",
+                *CASES[name]]
+    path = root / "dense.bin"
+    if not path.is_file():
+        dense_frame(path)
+    return ["-floatfile", str(path), "-detpixels_x", str(FAST), "-detpixels_y", str(SLOW),
+            "-seed", "1", *CASES[name]]
+
+
 def _median(samples: list[Sample]) -> dict[str, float]:
     return {k: statistics.median(getattr(s, k) for s in samples)
             for k in ("wall", "cpu", "rss_mb")}
@@ -60,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--label", default="")
+    ap.add_argument("--cases", nargs="*", choices=sorted(CASES), help="only these cases")
     args = ap.parse_args(argv)
     if not (GOLDEN / "supervisor" / "float.bin").is_file():
         print("../shared/golden/supervisor/float.bin is missing", file=sys.stderr)
@@ -69,14 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     ours = ours_command()
     report: dict = {"program": "noisify-nb", "commit": _git_commit(), "cpu": _cpu_model(),
                     "cores": os.cpu_count(), "python": platform.python_version(),
-                    "c_bin": c_bin, "pairs": args.pairs, "frame": [SLOW, FAST], "cases": {}}
+                    "c_bin": c_bin, "pairs": args.pairs, "frame": [SLOW, FAST],
+                    "load_at_start": os.getloadavg(), "cases": {}}
     with tempfile.TemporaryDirectory(prefix="noisify_bench_") as tmp:
         root = Path(tmp)
-        dense = root / "dense.bin"
-        dense_frame(dense)
         for name, extra in CASES.items():
-            argv_common = ["-floatfile", str(dense), "-detpixels_x", str(FAST),
-                           "-detpixels_y", str(SLOW), "-seed", "1", *extra]
+            if args.cases and name not in args.cases:
+                continue
+            argv_common = case_argv(name, root)
             dirs = {who: root / f"{name}_{who}" for who in ("ours", "c")}
             for d in dirs.values():
                 d.mkdir()
@@ -98,13 +129,15 @@ def main(argv: list[str] | None = None) -> int:
                     (dirs["ours"] / f).read_bytes() == (dirs["c"] / f).read_bytes()
                     for f in OUTPUTS)
             report["cases"][name] = entry
+    report["load_at_end"] = os.getloadavg()
     print(f"noisify-nb vs {'noisify.c' if c_bin else '(no NOISIFY_C_BIN)'}, "
-          f"{SLOW}x{FAST} frame, {args.pairs} pairs, {os.cpu_count()} cores")
-    print(f"{'case':26s} {'ours wall':>10s} {'C wall':>8s} {'ratio':>6s} "
+          f"{args.pairs} pairs, {os.cpu_count()} cores, load average "
+          f"{report['load_at_start'][0]:.1f} at start, {report['load_at_end'][0]:.1f} at end")
+    print(f"{'case':30s} {'ours wall':>10s} {'C wall':>8s} {'ratio':>6s} "
           f"{'ours cpu':>9s} {'C cpu':>7s} {'same files':>10s}")
     for name, e in report["cases"].items():
         c = e.get("c", {})
-        print(f"{name:26s} {e['ours']['wall']:9.2f}s {c.get('wall', float('nan')):7.2f}s "
+        print(f"{name:30s} {e['ours']['wall']:9.2f}s {c.get('wall', float('nan')):7.2f}s "
               f"{e.get('ratio_wall', float('nan')):6.3f} {e['ours']['cpu']:8.2f}s "
               f"{c.get('cpu', float('nan')):6.2f}s {str(e.get('identical_outputs', '-')):>10s}")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ the fuzz test also compares every file with C's.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -315,6 +316,167 @@ def test_psf_is_thread_count_independent() -> None:
                                     0.1))
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         assert outs[0].tobytes() == outs[1].tobytes()
+
+
+@pytest.mark.parametrize("psftype, fwhm, radius", [(1, 0.46, 23), (1, 3.3, 9), (2, 2.5, 11)])
+def test_psf_kernel_is_cs_table(psftype: int, fwhm: float, radius: int) -> None:
+    """The kernel table holds C's values bit for bit (lines 808-827, libm's atan/erf in
+    C's expressions), zero outside the disc."""
+    import math
+
+    from nbnumba.kernels import noisify as k
+
+    g = fwhm * 0.652383013252053
+
+    def fiber(x, y):
+        return math.atan((x * y) / (g * math.sqrt(g * g + x * x + y * y))) / 2.0 / math.pi
+
+    def gauss(x, y):
+        return 0.125 * (math.erf(2 * x * math.sqrt(math.log(2)))
+                        * math.erf(y * math.sqrt(math.log(16)))
+                        * math.sqrt(math.log(16) / math.log(2)))
+
+    size = 2 * radius + 1
+    want = np.zeros(size * size)
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            if dx * dx + dy * dy > radius * radius:
+                continue
+            if psftype == 1:
+                x, y, p, f = float(dx), float(dy), 1.0, fiber
+            else:
+                x, y, p, f = dx / fwhm, dy / fwhm, 1.0 / fwhm, gauss
+            want[size * (radius + dy) + radius + dx] = (
+                f(x + p / 2.0, y + p / 2.0) - f(x + p / 2.0, y - p / 2.0)
+                - f(x - p / 2.0, y + p / 2.0) + f(x - p / 2.0, y - p / 2.0))
+    got = k.psf_kernel(psftype, fwhm, g, radius)
+    assert got.tobytes() == want.tobytes()
+
+
+def test_psf_wraps_only_where_a_tap_reaches_the_next_row() -> None:
+    from nbnumba.kernels import noisify as k
+
+    radius = np.zeros(12, np.int64)  # 4 columns x 3 rows
+    used = np.ones(12, np.bool_)
+    radius[3] = 1  # right edge of row 0: x == 4 is column 0 of row 1
+    assert k.psf_wraps(radius, used, 4, 3)
+    assert not k.psf_wraps(radius, ~used, 4, 3)
+    radius[3], radius[11], radius[5] = 0, 9, 2  # last row falls off; column 1 reaches x=3
+    assert not k.psf_wraps(radius, used, 4, 3)
+    radius[5] = 3
+    assert k.psf_wraps(radius, used, 4, 3)
+
+
+@functools.lru_cache(maxsize=1)
+def _c_psf_loop_compiled():
+    """noisify.c's PSF loop (lines 843-919) transcribed literally, serial: the reference
+    for :func:`nbnumba.kernels.noisify.psf_apply` (taps beyond the kernel's radius are
+    left out: C would read outside its kernel there). Compiled once per session."""
+    from numba import njit
+
+    @njit(error_model="numpy")
+    def loop(image, xp, yp, kernel, kradius, radius, used, lost):
+        size = 2 * kradius + 1
+        pixels = xp * yp
+        out = np.zeros(pixels + 10, np.float32)
+        for i in range(pixels):
+            if not used[i]:
+                continue
+            x0 = i % xp
+            y0 = i // xp
+            r = radius[i]
+            for dx in range(-r, r + 1):
+                for dy in range(-r, r + 1):
+                    if abs(dx) > kradius or abs(dy) > kradius:
+                        continue
+                    k = size * (size // 2 + dy) + size // 2 + dx
+                    if kernel[k] == 0.0:
+                        continue
+                    if dx * dx + dy * dy > r * r:
+                        continue
+                    x = x0 + dx
+                    y = y0 + dy
+                    if x < 0 or x > xp or y < 0 or y > yp:
+                        continue
+                    j = y * xp + x
+                    if j < 0 or j > pixels:
+                        continue
+                    out[j] = np.float32(np.float64(out[j]) + np.float64(image[i]) * kernel[k])
+        res = out[:pixels].copy()
+        for j in range(pixels):
+            res[j] = np.float32(np.float64(res[j]) + lost)
+        return res
+
+    return loop
+
+
+def _c_psf_loop(image, xp, yp, kernel, kradius, radius, used, lost_per_pixel):
+    return _c_psf_loop_compiled()(image, xp, yp, kernel, kradius, radius, used,
+                                  lost_per_pixel)
+
+
+PSF_IMAGES = {
+    # name: (slow, fast, psf type, fwhm pixels, user radius)
+    "fiber_auto_spots": (23, 31, 1, 0.7, 0),
+    "gauss_auto_spots": (29, 17, 2, 1.9, 0),
+    "gauss_user_radius": (19, 26, 2, 2.5, 5),
+    "fiber_user_radius_wide": (9, 40, 1, 1.1, 30),
+    "fiber_one_bright_capped": (12, 15, 1, 0.46, 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PSF_IMAGES))
+def test_psf_apply_is_c_scatter_loop(name: str) -> None:
+    """Both PSF loops (the gather and the scatter psf_apply chooses between) give C's
+    loop's float32 sums bit for bit, for every thread count:
+    per-pixel automatic radii (bright spots over a faint background, one pixel so bright
+    its radius is capped at the image width), user radii reaching past both edges (C's
+    x == xpixels wrap, the direct and wrapped taps of one source on the same pixel),
+    Gaussian kernels with exact zeros, NaN and zero pixels."""
+    import numba
+
+    from nbnumba.kernels import noisify as k
+
+    slow, fast, psftype, fwhm, user = PSF_IMAGES[name]
+    rng = np.random.default_rng(len(name))
+    img = rng.gamma(1.5, 0.8, size=(slow, fast)).astype(np.float32)
+    img[rng.random(img.shape) < 0.1] = 0.0
+    for _ in range(4):
+        img[rng.integers(slow), rng.integers(fast)] = rng.uniform(50, 3000)
+    img[slow // 2, fast - 1] = 400.0  # right edge: wrapped taps
+    img[1, 2] = np.nan
+    if name == "fiber_one_bright_capped":
+        img[:] = 0.0
+        img[5, 7] = 1e5
+    flat = img.ravel()
+    g = fwhm * 0.652383013252053
+    maxwidth = max(slow, fast)
+    finite = flat[~np.isnan(flat)]
+    if user:
+        kradius = min(user, maxwidth)
+    else:
+        m = float(finite.max())
+        lost = np.sqrt(m) / 10
+        if psftype == k.GAUSS:
+            kradius = int(1 + np.ceil(np.sqrt(-np.log(lost / m) / np.log(4) / 2) * fwhm))
+        else:
+            kradius = int(1 + np.ceil(g * (m / lost)))
+        kradius = min(kradius, maxwidth)
+    kernel = k.psf_kernel(psftype, fwhm, g, kradius)
+    radii, _, used = k.psf_radii(flat, psftype, fwhm, g, user, maxwidth)
+    assert radii[used].max() >= min(kradius, 5)
+    want = _c_psf_loop(flat, fast, slow, kernel, kradius, radii, used, 0.125)
+    args = (flat, fast, slow, kernel, kradius, radii, used)
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        try:
+            got = {"apply": k.psf_apply(*args, user > 0, 0.125),
+                   "gather": k.psf_gather(*args, user > 0, 0.125),
+                   "scatter": k.psf_scatter(*args, 0.125)}
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        for how, result in got.items():
+            assert result.tobytes() == want.tobytes(), how
 
 
 BAD = [

@@ -32,6 +32,7 @@ from ..errors import (
     Terminated,
     write_error,
 )
+from .startup import skip_numba_blas_probe
 
 # set to see the traceback behind an internal error
 DEBUG_ENV = "NBNUMBA_TRACEBACK"
@@ -283,11 +284,13 @@ def exit_without_teardown(main_function: Callable[[list[str] | None], int]):
 
     The process also keeps OpenBLAS to one thread (unless the environment says
     otherwise): nothing here needs a threaded BLAS, and its idle threads would
-    take CPU from the kernel's."""
+    take CPU from the kernel's; and Numba's start-up skips its SciPy probe
+    (:func:`nbnumba.cli.startup.skip_numba_blas_probe`)."""
 
     def entry(argv: list[str] | None = None) -> int:
         if argv is None:
             os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+            skip_numba_blas_probe()
         code = main_function(argv)
         if argv is not None or (sys.argv[1:2] in (["series"], ["tiles"])
                                 and code not in (EXIT_INTERRUPTED, EXIT_TERMINATED)):

@@ -632,9 +632,7 @@ def _apply_psf(image: np.ndarray, xpixels: int, ypixels: int, psftype: int,
     total_lost = float(k.psf_lost_total(lost_arr, used))
     uniform = user_radius > 0
     # the wrap (line 901 tests x > xpixels): taps at x == xpixels land on column 0 below
-    cols = np.arange(image.size) % xpixels
-    reach = used & (radii >= (xpixels - cols)) & (np.arange(image.size) < pixels - xpixels)
-    if bool(np.any(reach)):
+    if k.psf_wraps(radii, used, int(xpixels), int(ypixels)):
         warn("warning: noisify.c's PSF bounds test (line 901) lets taps one column past the "
              "right edge land on column 0 of the next row; reproduced")
     result = interruptible(k.psf_apply, image, int(xpixels), int(ypixels), kernel,

@@ -191,36 +191,48 @@ def _fiber_integ(x, y, g):
     return math.atan((x * y) / (g * math.sqrt(g * g + x * x + y * y))) / 2.0 / math.pi
 
 
-@njit(cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def psf_kernel(psftype, fwhm_pixels, g, radius):
     """C's cached kernel (lines 808-827): (2R+1)^2 doubles, index
     ``size*(size//2+dy) + size//2+dx``; the pixel integral of the PSF on the disc
-    dx^2+dy^2 <= R^2, zero outside."""
+    dx^2+dy^2 <= R^2, zero outside. Rows in parallel (each value is computed alone).
+
+    The fiber integral at a pixel's right corners (x+0.5) is the next pixel's at its left
+    ones ((x+1)-0.5, the same double), so each row evaluates each corner once (half of
+    C's atan calls) and combines them in C's order: the same values bit for bit."""
     size = 2 * radius + 1
     kernel = np.zeros(size * size, dtype=np.float64)
     half = size // 2
     rr = radius * radius
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            if dx * dx + dy * dy > rr:
-                continue
-            k = size * (half + dy) + half + dx
-            if psftype == GAUSS:
+    for row in prange(size):
+        dy = row - radius
+        if dy * dy > rr:
+            continue
+        w = min(_half_width(radius, dy), radius)
+        base = size * (half + dy) + half
+        if psftype == GAUSS:
+            for dx in range(-w, w + 1):
                 # integrate_gauss_over_pixel -> ngauss2D_pixel(x/fwhm, y/fwhm, 1/fwhm)
                 x = dx / fwhm_pixels
                 y = dy / fwhm_pixels
                 p = 1.0 / fwhm_pixels
-                kernel[k] = (_gauss_integ(x + p / 2.0, y + p / 2.0)
-                             - _gauss_integ(x + p / 2.0, y - p / 2.0)
-                             - _gauss_integ(x - p / 2.0, y + p / 2.0)
-                             + _gauss_integ(x - p / 2.0, y - p / 2.0))
-            else:
-                x = np.float64(dx)
-                y = np.float64(dy)
-                kernel[k] = (_fiber_integ(x + 0.5, y + 0.5, g)
-                             - _fiber_integ(x + 0.5, y - 0.5, g)
-                             - _fiber_integ(x - 0.5, y + 0.5, g)
-                             + _fiber_integ(x - 0.5, y - 0.5, g))
+                kernel[base + dx] = (_gauss_integ(x + p / 2.0, y + p / 2.0)
+                                     - _gauss_integ(x + p / 2.0, y - p / 2.0)
+                                     - _gauss_integ(x - p / 2.0, y + p / 2.0)
+                                     + _gauss_integ(x - p / 2.0, y - p / 2.0))
+        else:
+            y = np.float64(dy)
+            # corner c sits at x = (c - w) - 0.5: pixel dx has corners c = dx+w, dx+w+1
+            below = np.empty(2 * w + 2)
+            above = np.empty(2 * w + 2)
+            for c in range(2 * w + 2):
+                xc = np.float64(c - w) - 0.5
+                below[c] = _fiber_integ(xc, y - 0.5, g)
+                above[c] = _fiber_integ(xc, y + 0.5, g)
+            for dx in range(-w, w + 1):
+                c = dx + w
+                # fiber2D_pixel: f(x+.5,y+.5) - f(x+.5,y-.5) - f(x-.5,y+.5) + f(x-.5,y-.5)
+                kernel[base + dx] = above[c + 1] - below[c + 1] - above[c] + below[c]
     return kernel
 
 
@@ -267,6 +279,18 @@ def psf_radii(image, psftype, fwhm_pixels, g, user_radius, maxwidth):
     return radius, lost, used
 
 
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def psf_wraps(radius, used, xpixels, ypixels):
+    """Whether C's bounds test ``x > xpixels`` (line 901) puts any tap on column 0 of the
+    next row: a rendered pixel whose radius reaches one column past the right edge, in
+    every row but the last (there the tap falls off the image)."""
+    hits = 0
+    for i in prange(xpixels * (ypixels - 1) if ypixels > 1 else 0):
+        if used[i] and radius[i] >= xpixels - i % xpixels:
+            hits += 1
+    return hits > 0
+
+
 @njit(cache=True, error_model="numpy")
 def psf_lost_total(lost, used):
     """total_lost_photons summed in pixel order (line 887)."""
@@ -284,11 +308,14 @@ def _tap_ok(d2, r):
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def psf_apply(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
-              lost_per_pixel):
+def psf_gather(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
+               lost_per_pixel):
     """The blur of lines 830-919 as a gather: each output pixel sums its sources in C's
     order (source pixels ascending, then dx, then dy), in float32 as C's
     ``outimage[j] += inimage[i]*kernel[k]``, then gets ``lost_per_pixel`` added.
+
+    Its work is every pixel times the kernel's (2*kradius+1)^2 taps, vectorised along
+    rows: the faster way when the sources' radii are all (near) ``kradius``.
 
     C's bounds test ``x > xpixels`` (line 901) lets x == xpixels through, which lands on
     column 0 of the next row: column 0 therefore also collects the taps of the previous
@@ -370,3 +397,165 @@ def psf_apply(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
         for x in range(xpixels):
             out[yj * xpixels + x] = np.float32(np.float64(acc[x]) + lost_per_pixel)
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def _half_widths(table, r):
+    # table[r*(r+1)//2 + a] = the largest dx with dx^2 + a^2 <= r^2, a = 0..r
+    o = r * (r + 1) // 2
+    d = r
+    for a in range(r + 1):
+        rem = r * r - a * a
+        while d * d > rem:
+            d -= 1
+        table[o + a] = d
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _half_width(r, dy):
+    # the largest dx with dx^2 + dy^2 <= r^2 (|dy| <= r)
+    rem = r * r - dy * dy
+    d = np.int64(math.sqrt(np.float64(rem)))
+    while d * d > rem:
+        d -= 1
+    while (d + 1) * (d + 1) <= rem:
+        d += 1
+    return d
+
+
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def psf_scatter(image, xpixels, ypixels, kernel, kradius, radius, used, lost_per_pixel):
+    """The blur of lines 830-919: C's scatter, each source pixel spread over its own
+    radius, in float32 as C's ``outimage[j] += inimage[i]*kernel[k]``; then every pixel
+    gets ``lost_per_pixel`` added.
+
+    The work is that of C's loop (the sum over rendered pixels of their disc areas), not
+    of the largest radius for every pixel. It runs in parallel over bands of output rows:
+    each band's thread visits the sources that reach it in C's order (pixel index
+    ascending) and writes only its own rows, so every output pixel receives its taps in
+    C's order whatever the number of threads or bands.
+
+    Taps follow C's tests: ``|dx|, |dy| <= radius`` of the source, ``dx^2+dy^2 <=
+    radius^2``, the kernel value not 0, and only the taps within the kernel's own
+    ``kradius`` (a source radius beyond it would index outside C's kernel). C's bounds
+    test ``x > xpixels`` (line 901) lets x == xpixels through, which lands on column 0 of
+    the next row (j == pixels falls off the image). Within one source, C's dx-outer loop
+    adds a direct tap to (y, 0) before the wrapped tap to the same pixel; rows are visited
+    with dy descending so the same holds here.
+
+    image: float32 (ypixels*xpixels,); kernel: from :func:`psf_kernel` with ``kradius``;
+    radius/used: from :func:`psf_radii`. Returns float32 (ypixels*xpixels,).
+    """
+    size = 2 * kradius + 1
+    half = kradius
+    n = ypixels * xpixels
+    out = np.zeros(n, dtype=np.float32)
+    if kradius >= 0 and n > 0:
+        # the disc's half width per row for every radius up to kradius
+        widths = np.empty((kradius + 1) * (kradius + 2) // 2, dtype=np.int64)
+        for r in prange(kradius + 1):
+            _half_widths(widths, r)
+        # the rendering sources per row, in pixel order (CSR), with their clipped radius
+        count = np.zeros(ypixels + 1, dtype=np.int64)
+        rowmax = np.full(ypixels, -1, dtype=np.int64)
+        for y0 in prange(ypixels):
+            c = 0
+            m = -1
+            for i in range(y0 * xpixels, (y0 + 1) * xpixels):
+                if used[i] and radius[i] >= 0:
+                    c += 1
+                    m = max(m, min(radius[i], kradius))
+            count[y0 + 1] = c
+            rowmax[y0] = m
+        start = np.cumsum(count)
+        src = np.empty(start[ypixels], dtype=np.int64)
+        for y0 in prange(ypixels):
+            c = start[y0]
+            for i in range(y0 * xpixels, (y0 + 1) * xpixels):
+                if used[i] and radius[i] >= 0:
+                    src[c] = i
+                    c += 1
+        bands = min(ypixels, 64)
+        for b in prange(bands):
+            ya = (b * ypixels) // bands
+            yb = ((b + 1) * ypixels) // bands
+            # a source row y0 reaches the band [ya, yb) when its radius covers the gap
+            # (the wrapped taps reach one row further down)
+            for y0 in range(max(0, ya - 1 - kradius), min(ypixels, yb + kradius)):
+                gap = ya - 1 - y0 if y0 < ya else (y0 - yb + 1 if y0 >= yb else 0)
+                if rowmax[y0] < gap:
+                    continue
+                for s in range(start[y0], start[y0 + 1]):
+                    i = src[s]
+                    r = radius[i]
+                    rc = min(r, kradius)
+                    if rc < gap:
+                        continue
+                    x0 = i - y0 * xpixels
+                    v = np.float64(image[i])
+                    wo = rc * (rc + 1) // 2
+                    dy_hi = min(rc, yb - 1 - y0)
+                    dy_lo = max(-rc, ya - 1 - y0, -y0)  # C skips y < 0
+                    for dy in range(dy_hi, dy_lo - 1, -1):
+                        y = y0 + dy
+                        if y >= ypixels:
+                            continue
+                        # within C's radius r (dx^2+dy^2 <= r^2) and the kernel's
+                        dxm = widths[wo + abs(dy)] if r == rc else min(
+                            _half_width(r, dy), rc)
+                        krow = size * (half + dy) + half  # the kernel's (0, dy)
+                        if y >= ya:
+                            xa = max(0, x0 - dxm)
+                            xb = min(xpixels - 1, x0 + dxm)
+                            # slices from index 0 let LLVM vectorise (no wraparound test)
+                            row = out[y * xpixels + xa:y * xpixels + xb + 1]
+                            kr = kernel[krow + xa - x0:krow + xb - x0 + 1]
+                            for t in range(row.size):
+                                kk = kr[t]
+                                # adding +0.0 leaves a float32 sum unchanged (never -0.0)
+                                row[t] = np.float32(np.float64(row[t])
+                                                    + (v * kk if kk != 0.0 else 0.0))
+                        if x0 + dxm >= xpixels and y + 1 < ypixels and y + 1 < yb:
+                            kk = kernel[krow + xpixels - x0]
+                            if kk != 0.0:
+                                j = (y + 1) * xpixels
+                                out[j] = np.float32(np.float64(out[j]) + v * kk)
+    for j in prange(n):
+        out[j] = np.float32(np.float64(out[j]) + lost_per_pixel)
+    return out
+
+
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def _scatter_work(radius, used, kradius):
+    # sums over the rendering sources of 1, their rows (2r+1) and their squares (2r+1)^2
+    count = 0
+    rows = 0
+    taps = 0
+    for i in prange(radius.size):
+        if used[i] and radius[i] >= 0:
+            w = 2 * min(radius[i], kradius) + 1
+            count += 1
+            rows += w
+            taps += w * w
+    return count, rows, taps
+
+
+# Cost model of the two PSF loops in ns per unit, single thread, measured on an AMD EPYC
+# (bench/noisify_bench.py): the gather per pixel and kernel tap, the scatter per source,
+# per source row and per tap. Only the speed depends on it: both give C's bytes.
+GATHER_NS_PER_TAP = 0.17
+SCATTER_NS = (25.0, 6.0, 0.3)
+
+
+def psf_apply(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
+              lost_per_pixel):
+    """The blur of lines 830-919 with C's float32 sums: :func:`psf_gather` or
+    :func:`psf_scatter`, whichever the cost model expects to be faster (identical
+    results). Arguments as :func:`psf_gather`; returns float32 (ypixels*xpixels,)."""
+    count, rows, taps = _scatter_work(radius, used, int(kradius))
+    gather = GATHER_NS_PER_TAP * float(xpixels) * ypixels * (2.0 * kradius + 1) ** 2
+    scatter = SCATTER_NS[0] * count + SCATTER_NS[1] * rows + SCATTER_NS[2] * taps
+    if gather <= scatter:
+        return psf_gather(image, xpixels, ypixels, kernel, kradius, radius, used, uniform,
+                          lost_per_pixel)
+    return psf_scatter(image, xpixels, ypixels, kernel, kradius, radius, used, lost_per_pixel)

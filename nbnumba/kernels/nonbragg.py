@@ -282,15 +282,115 @@ def _row(spixel, geom, flags, sources, stol_of, F_of, den, image, detail, keep, 
             detail[j, D_POS + 2] = pz
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def _row_across(spixel, geom, flags, sources, stol_of, F_of, den, image, bucket, lo, width):
+    """One row of :func:`pixel_intensity` for a strictly increasing table, without the
+    per-pixel detail, turned inside out: per sub-pixel and source, each step runs across the
+    row's pixels (the stol pass and the interpolation pass vectorise). Every pixel still
+    sums its sub-pixels and sources in C's order with C's operations; the diffracted
+    vector each source sees (C's polarization_factor re-unitizes it in place) is carried
+    per pixel. A NaN stol gives a NaN F whatever the table row, so the walk's start, which
+    C carries from pixel to pixel, does not matter here."""
+    fpixels = image.shape[1]
+    if spixel < flags[F_YMIN] or spixel > flags[F_YMAX]:
+        return
+    fa = max(0, flags[F_XMIN])
+    fb = min(fpixels - 1, flags[F_XMAX])
+    m = fb - fa + 1
+    if m <= 0:
+        return
+    n_over = flags[F_OVERSAMPLE]
+    curved = flags[F_CURVED]
+    point_pixel = flags[F_POINT]
+    nopolar = flags[F_NOPOLAR]
+    sub = geom[G_SUBPIXEL]
+    kahn = geom[G_KAHN]
+    ax = geom[G_AXIS]
+    ay = geom[G_AXIS + 1]
+    az = geom[G_AXIS + 2]
+    nsrc = sources.shape[0]
+    Ibg = np.zeros(m)
+    Fbg = np.zeros(m)
+    cx = np.empty(m)  # the diffracted vector as the next source sees it
+    cy = np.empty(m)
+    cz = np.empty(m)
+    ux = np.empty(m)  # unitize(first unit vector): what polarization makes of it
+    uy = np.empty(m)
+    uz = np.empty(m)
+    fixed = np.empty(m, dtype=np.bool_)
+    omega = np.empty(m)
+    stol = np.empty(m)
+    for subS in range(n_over):
+        Sdet = sub * (spixel * n_over + subS) + sub / 2.0
+        for subF in range(n_over):
+            for t in range(m):
+                Fdet = sub * ((fa + t) * n_over + subF) + sub / 2.0
+                px, py, pz = subpixel_position(geom, curved, Fdet, Sdet)
+                dx, dy, dz, airpath = unitize3(px, py, pz)
+                omega[t] = pixel_omega(geom, point_pixel, airpath)
+                vx, vy, vz, _ = unitize3(dx, dy, dz)
+                wx, wy, wz, _ = unitize3(vx, vy, vz)
+                cx[t] = dx
+                cy[t] = dy
+                cz[t] = dz
+                ux[t] = vx
+                uy[t] = vy
+                uz[t] = vz
+                fixed[t] = wx == vx and wy == vy and wz == vz
+            for s in range(nsrc):
+                ix = sources[s, 0]
+                iy = sources[s, 1]
+                iz = sources[s, 2]
+                lam = sources[s, 6]
+                for t in range(m):
+                    sx = (cx[t] - ix) / lam
+                    sy = (cy[t] - iy) / lam
+                    sz = (cz[t] - iz) / lam
+                    stol[t] = 0.5 * math.sqrt(sx * sx + sy * sy + sz * sz)
+                weight = sources[s, 7]
+                for t in range(m):
+                    n = table_index(stol_of, bucket, lo, width, stol[t], 0)
+                    f = polint_window(stol_of, F_of, den, n - 1, stol[t])
+                    sign = 1.0
+                    if f < 0.0:
+                        sign = -1.0
+                    polar = 1.0
+                    if not nopolar:
+                        if fixed[t]:
+                            dx, dy, dz = ux[t], uy[t], uz[t]
+                        else:
+                            dx, dy, dz, _ = unitize3(cx[t], cy[t], cz[t])
+                        cx[t] = dx
+                        cy[t] = dy
+                        cz[t] = dz
+                        polar = polarization_of_unit_vectors(
+                            kahn, sources[s, 3], sources[s, 4], sources[s, 5], dx, dy, dz,
+                            ax, ay, az)
+                    Ibg[t] += sign * f * f * polar * omega[t] * weight
+                    Fbg[t] = f
+    steps = flags[F_STEPS]
+    for t in range(m):
+        # as _row: 0.0 + makes a -0.0 product +0.0
+        value = 0.0 + Ibg[t] * geom[G_SCALE_RE] * geom[G_FLUENCE] * geom[G_MOLECULES] / steps
+        if flags[F_FMAP]:
+            value = Fbg[t]
+        image[spixel, fa + t] = np.float32(value)
+
+
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def render_parallel(geom, flags, sources, stol_of, F_of, den, image, detail, keep, buckets):
     """All rows in parallel, each source's index walk starting at 0 (strictly increasing
-    tables: the walk ends on the same row from any start)."""
+    tables: the walk ends on the same row from any start); without ``keep`` (no per-pixel
+    detail wanted) each row runs across its pixels (:func:`_row_across`)."""
     bucket, lo, width = buckets
     for spixel in prange(image.shape[0]):
-        nearest = np.zeros(sources.shape[0], dtype=np.int64)
-        _row(spixel, geom, flags, sources, stol_of, F_of, den, image, detail, keep, nearest,
-             True, bucket, lo, width)
+        if keep:
+            nearest = np.zeros(sources.shape[0], dtype=np.int64)
+            _row(spixel, geom, flags, sources, stol_of, F_of, den, image, detail, keep,
+                 nearest, True, bucket, lo, width)
+        else:
+            _row_across(spixel, geom, flags, sources, stol_of, F_of, den, image, bucket, lo,
+                        width)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
