@@ -217,13 +217,8 @@ def _series_main(argv: list[str]) -> int:
             write_series_expt(expt_out, run)
             if not quiet:
                 print(f"series: DIALS experiment list (true models) in {expt_out}")
-    except SeriesError as exc:
-        error("series", str(exc))
-        return exc.exit_code
-    except OSError as exc:  # 3, or 4 for a full disk, naming the file
-        code, message = failure(exc, "nanobragg-nb series")
-        error("series", message)
-        return code
+    except (SeriesError, OSError) as exc:  # OSError: 3, or 4 for a full disk, naming the file
+        return report_failure("series", exc)
     if not quiet:
         print(f"series: {len(run.computed)} frame(s) computed, {len(run.skipped)} already "
               f"complete, as {template} (manifest {run.manifest_path})")
@@ -269,8 +264,7 @@ def _tiles_main(argv: list[str], run_single: SingleRun) -> int:
     try:
         parse_checked(args)  # a single run's checks of ARGS, before a cluster starts
     except SeriesError as exc:
-        error("tiles", str(exc))
-        return exc.exit_code
+        return report_failure("tiles", exc)
     try:
         with client_for(None, workers, scheduler) as client:
             # the tiles' own bar replaces the row bar (and keeps render to one call)
@@ -280,8 +274,7 @@ def _tiles_main(argv: list[str], run_single: SingleRun) -> int:
                 kill_local_workers(client)
             return code
     except SeriesError as exc:
-        error("tiles", str(exc))
-        return exc.exit_code
+        return report_failure("tiles", exc)
 
 
 def main(argv: Sequence[str], run_single: SingleRun) -> int:

@@ -6,7 +6,7 @@ import os
 import sys
 
 from ..errors import EXIT_OK, EXIT_USAGE, NbError, UsageError
-from .common import failure, sigterm_raises
+from .common import sigterm_raises
 from .series import cluster_options, error, int_option, report_failure, split_options
 
 STILLS_USAGE = """\
@@ -83,13 +83,8 @@ def _stills_main(argv: list[str]) -> int:
                      progress=progress, warn=warn,
                      background=found.get("--background", [None])[0],
                      noisify=found.get("--noisify", [None])[0], **options)
-    except SeriesError as exc:
-        error("stills", str(exc))
-        return exc.exit_code
-    except OSError as exc:
-        code, message = failure(exc, "nanobragg-nb stills")
-        error("stills", message)
-        return code
+    except (SeriesError, OSError) as exc:  # ours: its exit code; OSError: 3 or 4
+        return report_failure("stills", exc)
     if not quiet:
         rate = run.computed / run.elapsed_s if run.elapsed_s > 0 else 0.0
         print(f"stills: {run.computed} shot(s) computed ({rate:.3g} shots/s), "
@@ -120,13 +115,8 @@ def _explain(args, k, template, options, content, warn) -> int:
                               noise=content == "noise")
         for path, text in files.items():
             atomic_write(path, text.encode())
-    except NbError as exc:
-        error("stills", str(exc))
-        return exc.exit_code
-    except OSError as exc:
-        code, message = failure(exc, "nanobragg-nb stills")
-        error("stills", message)
-        return code
+    except (NbError, OSError) as exc:  # ours: its exit code; OSError: 3 or 4
+        return report_failure("stills", exc)
     if warn is not None:
         for w in dict.fromkeys(warnings):
             warn(w)
