@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,23 @@ def golden_case_names() -> list[str]:
 
 def load_case(name: str) -> dict:
     return json.loads((GOLDEN / name / "case.json").read_text())
+
+
+def run_main(args: Sequence[str], cwd: str | os.PathLike,
+             main: Callable[[list[str]], int] | None = None) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of a CLI entry point ``main(args)`` (default
+    nanobragg-nb's) run in this process inside the folder ``cwd``."""
+    if main is None:
+        from nbnumba.cli.main import main
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.chdir(old)
+    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

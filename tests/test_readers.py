@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_main
 
 from nbnumba.errors import InputFileError
 from nbnumba.models import frames
@@ -336,27 +337,9 @@ def test_expt_refusals(tmp_path):
 CRYSTAL = "-cell 50 60 70 90 95 90 -misset 3 5 7 -N 3 -default_F 100 -oversample 1 -seed 2".split()
 
 
-def _run_cli(args, cwd):
-    import contextlib
-    import io
-    import os
-
-    from nbnumba.cli.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_geom_flag_renders_the_slab_and_lists_the_panels(tmp_path):
     geom = DATA / "epix10k_like.geom"
-    code, out, err = _run_cli(["-geom", str(geom), *CRYSTAL, "-pixel", "0.2", "-Xbeam", "3",
+    code, out, err = run_main(["-geom", str(geom), *CRYSTAL, "-pixel", "0.2", "-Xbeam", "3",
                                "-floatfile", "f.bin", "-panels_out", "p.json", "-nonoise",
                                "-nopgm", "-noprogress", "-distance", "80"], tmp_path)
     assert code == 0, err
@@ -509,7 +492,7 @@ def test_expt_flag_takes_beam_crystal_scan_and_panels(dxtbx_made, tmp_path):
     (["-expt", str(DATA / "epix10k_like.geom")], 3, "not JSON"),
 ])
 def test_model_file_refusals(tmp_path, args, code, match):
-    got, out, err = _run_cli([*args, *CRYSTAL, "-noprogress"], tmp_path)
+    got, out, err = run_main([*args, *CRYSTAL, "-noprogress"], tmp_path)
     assert got == code, err
     assert match in err and err.count("error:") == 1 and "Traceback" not in err
     assert not list(tmp_path.glob("*.bin"))
@@ -668,7 +651,7 @@ def test_dials_import_of_multi_panel_nxmx_reads_back_as_our_panels(epix_run, tmp
 def test_panels_out_of_a_command_line_detector(tmp_path):
     from nbnumba.formats.geometry import DetectorGeometry
 
-    code, out, err = _run_cli([*CRYSTAL, "-detpixels", "24", "-distance", "50", "-twotheta",
+    code, out, err = run_main([*CRYSTAL, "-detpixels", "24", "-distance", "50", "-twotheta",
                                "10", "-floatfile", "f.bin", "-panels_out", "p.json",
                                "-nonoise", "-nopgm", "-noprogress"], tmp_path)
     assert code == 0, err
@@ -694,7 +677,7 @@ def test_frames_of_an_expt_run_step_from_the_files_scan(dxtbx_made, tmp_path):
     assert f2.options.phi0 == pytest.approx(np.radians(10.4))
     assert f2.detector is sim.detector and f2.experiment.scan.phi_start_rad == f2.options.phi0
     assert f2.run().image.shape == (120, 40)
-    code, out, err = _run_cli(["series", "--frames", "2", "--template", "f_{frame:03d}.bin",
+    code, out, err = run_main(["series", "--frames", "2", "--template", "f_{frame:03d}.bin",
                                "-expt", str(folder / "t_multi.expt"), "-default_F", "10"],
                               tmp_path)
     assert code == 2 and "not supported yet" in err
