@@ -47,6 +47,21 @@ def run_main(args: Sequence[str], cwd: str | os.PathLike,
     return code, out.getvalue(), err.getvalue()
 
 
+def slab_positions_crystfel(detector):
+    """A detector model's pixel centres, slab-shaped (rows, cols, 3), in CrystFEL's frame
+    (NaN where no panel lies)."""
+    import numpy as np
+
+    from nbnumba.models import frames
+
+    out = np.full(tuple(detector.slab_shape) + (3,), np.nan)
+    for p in detector.panels:
+        ss, fs = p.slab_origin
+        out[ss:ss + p.spixels, fs:fs + p.fpixels] = frames.from_lab(p.pixel_centres_m(),
+                                                                    "crystfel")
+    return out
+
+
 @pytest.fixture
 def golden_dir() -> Path:
     if not golden_available():

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_main
+from conftest import run_main, slab_positions_crystfel
 
-from nbnumba.models import Detector, Panel, frames
+from nbnumba.models import Detector, Panel
 from nbnumba.readers import crystfel_geom, dials_expt
 
 DATA = Path(__file__).parent / "data"
@@ -29,16 +29,6 @@ def _panels_json(path) -> Detector:
                          spixels=p["spixels"], slab_origin=tuple(p["slab_origin"]))
                    for p in doc["panels"])
     return Detector(panels, slab_shape=tuple(doc["slab_shape"]))
-
-
-def _slab_positions_crystfel(detector) -> np.ndarray:
-    """Pixel centres, slab-shaped (rows, cols, 3), in CrystFEL's frame."""
-    out = np.full(tuple(detector.slab_shape) + (3,), np.nan)
-    for p in detector.panels:
-        ss, fs = p.slab_origin
-        out[ss:ss + p.spixels, fs:fs + p.fpixels] = frames.from_lab(p.pixel_centres_m(),
-                                                                    "crystfel")
-    return out
 
 
 def _hdf5_env() -> dict:
@@ -110,7 +100,7 @@ def test_crystfel_out_of_a_geom_run_is_what_extra_geom_reads(geom_run):
                                                            ).get_pixel_positions()
     theirs = theirs.reshape(-1, theirs.shape[-2], 3)
     theirs[..., 2] += back.clen_m  # extra-geom keeps clen as metadata
-    assert np.abs(theirs - _slab_positions_crystfel(mine)).max() <= 1e-9
+    assert np.abs(theirs - slab_positions_crystfel(mine)).max() <= 1e-9
     _same_panels(back.detector, mine)
 
 
@@ -137,7 +127,7 @@ def test_panel_outputs_of_a_one_panel_command_line(tmp_path):
                        p["cny"] + fs * p["fsy"] + ss * p["ssy"],
                        fs * p["fsz"] + ss * p["ssz"]], axis=-1) / p["res"]
     theirs[..., 2] += p["clen"] + p["coffset"]
-    assert np.abs(theirs - _slab_positions_crystfel(mine)).max() <= 1e-9
+    assert np.abs(theirs - slab_positions_crystfel(mine)).max() <= 1e-9
     imported = _dials_import(tmp_path, "one.nxs")
     _same_panels(imported.detector, mine)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_main
+from conftest import run_main, slab_positions_crystfel
 
 from nbnumba.errors import InputFileError
 from nbnumba.models import frames
@@ -82,16 +82,6 @@ DATA = Path(__file__).parent / "data"
 GEOMS = ["jungfrau4m_like", "epix10k_like", "tilted_single"]
 
 
-def _slab_positions_crystfel(detector) -> np.ndarray:
-    """Our pixel centres, slab-shaped (rows, cols, 3), in CrystFEL's frame."""
-    out = np.full(tuple(detector.slab_shape) + (3,), np.nan)
-    for p in detector.panels:
-        ss, fs = p.slab_origin
-        out[ss:ss + p.spixels, fs:fs + p.fpixels] = frames.from_lab(p.pixel_centres_m(),
-                                                                    "crystfel")
-    return out
-
-
 @pytest.mark.parametrize("name, cls", [("jungfrau4m_like", "JUNGFRAUGeometry"),
                                        ("epix10k_like", "Epix10KGeometry")])
 def test_geom_pixel_centres_equal_extra_geom(name, cls):
@@ -103,7 +93,7 @@ def test_geom_pixel_centres_equal_extra_geom(name, cls):
     # coffset only (clen is metadata to it)
     theirs = theirs.reshape(-1, theirs.shape[-2], 3)
     theirs[..., 2] += ours.clen_m
-    mine = _slab_positions_crystfel(ours.detector)
+    mine = slab_positions_crystfel(ours.detector)
     assert mine.shape == theirs.shape
     assert np.abs(mine - theirs).max() <= 1e-9
 
@@ -132,7 +122,7 @@ def _cfel_fmt_centres(path) -> np.ndarray:
 def test_geom_pixel_centres_equal_cfel_fmt(name):
     pytest.importorskip("cfel_fmt", reason="cfelpyutils/cfel_fmt (the test extra) absent")
     ours = crystfel_geom.read_geom(DATA / f"{name}.geom")
-    mine = _slab_positions_crystfel(ours.detector)
+    mine = slab_positions_crystfel(ours.detector)
     theirs = _cfel_fmt_centres(DATA / f"{name}.geom")
     assert np.array_equal(np.isnan(mine), np.isnan(theirs))
     assert np.nanmax(np.abs(mine - theirs)) <= 1e-9
@@ -153,7 +143,7 @@ def test_geom_written_by_extra_geom_with_a_module_dimension(tmp_path):
         theirs = getattr(extra_geom, cls).from_crystfel_geom(str(out)).get_pixel_positions()
         theirs = theirs.reshape(-1, theirs.shape[-2], 3)
         theirs[..., 2] += 0.2
-        assert np.abs(_slab_positions_crystfel(ours.detector) - theirs).max() <= 1e-9
+        assert np.abs(slab_positions_crystfel(ours.detector) - theirs).max() <= 1e-9
 
 
 def test_geom_panels_in_nanobragg_terms():
@@ -597,8 +587,8 @@ def test_crystfel_writer_round_trip(name, cls, tmp_path):
     back = crystfel_geom.read_geom(geom)
     assert [p.name for p in back.detector.panels] == [p.name for p in g.detector.panels]
     assert back.photon_energy_eV == g.photon_energy_eV
-    mine = _slab_positions_crystfel(g.detector)
-    assert np.nanmax(np.abs(_slab_positions_crystfel(back.detector) - mine)) <= 1e-9
+    mine = slab_positions_crystfel(g.detector)
+    assert np.nanmax(np.abs(slab_positions_crystfel(back.detector) - mine)) <= 1e-9
     assert np.nanmax(np.abs(_cfel_fmt_centres(geom) - mine)) <= 1e-9
     if cls is not None:
         extra_geom = pytest.importorskip("extra_geom")
@@ -615,8 +605,8 @@ def test_crystfel_writer_from_a_run(epix_run, tmp_path):
     h5, geom = write_result_crystfel(str(tmp_path / "run.h5"), result, mask=g.mask)
     back = crystfel_geom.read_geom(geom)
     assert back.photon_energy_eV == pytest.approx(8500.0, rel=1e-12)
-    assert np.nanmax(np.abs(_slab_positions_crystfel(back.detector)
-                            - _slab_positions_crystfel(g.detector))) <= 1e-9
+    assert np.nanmax(np.abs(slab_positions_crystfel(back.detector)
+                            - slab_positions_crystfel(g.detector))) <= 1e-9
     import h5py
 
     with h5py.File(h5) as f:
