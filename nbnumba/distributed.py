@@ -474,7 +474,8 @@ def _smv_fields(header: str) -> dict[str, str]:
 _LAYOUT_KEYS = {"HEADER_BYTES", "DIM", "BYTE_ORDER", "TYPE", "SIZE1", "SIZE2"}
 
 
-def _sha256_file(path: str | os.PathLike) -> tuple[int, str]:
+def sha256_file(path: str | os.PathLike) -> tuple[int, str]:
+    """(size in bytes, sha256 hex digest) of the file ``path``, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as f:
@@ -708,7 +709,7 @@ def _render_frame_here(job: FrameJob) -> FrameResult:
         else:
             fields = {k: v for k, v in _smv_fields(header).items() if k not in _LAYOUT_KEYS}
             _write_fabio(job.fmt, job.target, data, fields)
-        size, sha = _sha256_file(job.target)
+        size, sha = sha256_file(job.target)
     except (NbError, OSError) as exc:
         # bad input or an unwritable folder: the same on every worker, so no retry
         return FrameResult(job.frame, job.target, 0, "", error=f"frame {job.frame}: {exc}")
@@ -727,7 +728,9 @@ def _manifest_path(template: str) -> str:
     return os.path.join(folder, _FIELD.sub("#", name) + ".manifest.json")
 
 
-def _write_json(path: str, data: dict) -> None:
+def write_json(path: str, data: dict) -> None:
+    """``data`` as indented, key-sorted JSON in ``path``, written atomically and durably
+    (a manifest survives a crash of the machine)."""
     from .io import atomic_write
 
     atomic_write(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode(),
@@ -844,16 +847,20 @@ def _has_complete_frames(manifest: dict, folder: str) -> bool:
     return any(_complete(os.path.join(folder, e.get("file", "")), e) for e in entries if e)
 
 
-def _complete(path: str, entry: dict | None) -> bool:
-    """The file holds what the manifest recorded (size first, then sha256)."""
-    if not entry:
-        return False
+def file_intact(path: str, size: int | None, sha256: str | None) -> bool:
+    """The file ``path`` has ``size`` bytes and that sha256 (size first: cheap); False
+    when it cannot be read."""
     try:
-        if os.path.getsize(path) != entry.get("size"):
+        if os.path.getsize(path) != size:
             return False
-        return _sha256_file(path)[1] == entry.get("sha256")
+        return sha256_file(path)[1] == sha256
     except OSError:
         return False
+
+
+def _complete(path: str, entry: dict | None) -> bool:
+    """The file holds what the manifest recorded (size first, then sha256)."""
+    return bool(entry) and file_intact(path, entry.get("size"), entry.get("sha256"))
 
 
 # --------------------------------------------------------------------------- series
@@ -1066,12 +1073,12 @@ class SeriesRun:
                 if bar is not None:
                     bar.update(1)
                 if time.monotonic() - last_write > _MANIFEST_INTERVAL_S:
-                    _write_json(self.manifest_path, self.manifest)
+                    write_json(self.manifest_path, self.manifest)
                     last_write = time.monotonic()
         finally:
             if bar is not None:
                 bar.close()
-            _write_json(self.manifest_path, self.manifest)
+            write_json(self.manifest_path, self.manifest)
         if self.failures:
             return
         self._check_photons()
@@ -1124,9 +1131,9 @@ class SeriesRun:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        size, sha = _sha256_file(stack)
+        size, sha = sha256_file(stack)
         self.manifest["stack"] = {"file": name, "size": size, "sha256": sha}
-        _write_json(self.manifest_path, self.manifest)
+        write_json(self.manifest_path, self.manifest)
         shutil.rmtree(os.path.join(folder, f".{name}.parts"), ignore_errors=True)
 
 
@@ -1172,7 +1179,9 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
         raise SeriesError(f"-{opts.model_kind} {opts.model_file}: a series of a model "
                           "file's detector is not supported yet (run single images, or "
                           "Simulation.frame in Python)", exit_code=2)
-    detection, notes = _check_detection(opts, background, noisify)
+    from .validate import detector_shape
+
+    detection, notes = check_detection(background, noisify, lambda: detector_shape(opts))
     warnings = warnings + notes
     issue_warnings(warnings)
     if warn is not None:
@@ -1193,13 +1202,21 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     return run
 
 
-def _check_detection(opts, background, noisify) -> tuple[tuple, list[str]]:
+def check_detection(background, noisify, shape_of: Callable[[], tuple[int, int]]
+                    ) -> tuple[tuple, list[str]]:
     """((background path, its sha256, noisify argv), noisify's warnings on the flags),
     checked once in the client: a regular file of the detector's size (exit 3), flags
-    ``--noisify`` takes (exit 2)."""
+    ``--noisify`` takes (exit 2). ``shape_of()`` gives the detector's (slow, fast)
+    size; it is called only when there is a background to check.
+
+    Raises
+    ------
+    SeriesError
+        A flag or the file fails its check (the message starts ``--background`` for the
+        file's errors).
+    """
     from .detect import check_noisify_flags, read_background
     from .errors import InputFileError
-    from .validate import detector_shape
 
     path = sha = flags = None
     notes: list[str] = []
@@ -1211,8 +1228,8 @@ def _check_detection(opts, background, noisify) -> tuple[tuple, list[str]]:
             if not os.path.isfile(path):
                 raise InputFileError(os.fspath(background), "is not a regular file (the "
                                      "workers read --background from the file system)")
-            read_background(path, *detector_shape(opts))
-            sha = _sha256_file(path)[1]
+            read_background(path, *shape_of())
+            sha = sha256_file(path)[1]
     except NbError as exc:
         where = "--background " if isinstance(exc, InputFileError) else ""
         raise SeriesError(f"{where}{exc}", exc.exit_code) from exc
@@ -1260,7 +1277,7 @@ def _start_series(args, opts, frames, template, manifest_path, lock, client, sta
         client = _connect(workers, scheduler)
     try:
         os.makedirs(os.path.dirname(template), exist_ok=True)
-        _write_json(manifest_path, manifest)
+        write_json(manifest_path, manifest)
     except BaseException:
         if owns:
             _release(client)

@@ -34,61 +34,13 @@ def _scan(buf, pow10, values, integer):
             i += 1
         if i >= size:
             return n
-        negative = False
-        if buf[i] == 43 or buf[i] == 45:  # + -
-            negative = buf[i] == 45
-            i += 1
-        mantissa = 0
-        digits = 0
-        fraction = 0
-        dot = False
-        while i < size:
-            c = buf[i]
-            if 48 <= c <= 57:
-                if mantissa >= (_MAX_MANTISSA - 9) // 10:
-                    return -1
-                mantissa = mantissa * 10 + (c - 48)
-                digits += 1
-                if dot:
-                    fraction += 1
-            elif c == 46 and not dot:  # .
-                dot = True
-            else:
-                break
-            i += 1
-        if digits == 0:
+        value, i, plain = _number(buf, i, pow10)
+        if i < 0:
             return -1
-        exponent = 0
-        has_exponent = False
-        if i < size and (buf[i] == 101 or buf[i] == 69):  # e E
-            has_exponent = True
-            i += 1
-            exp_negative = False
-            if i < size and (buf[i] == 43 or buf[i] == 45):
-                exp_negative = buf[i] == 45
-                i += 1
-            exp_digits = 0
-            while i < size and 48 <= buf[i] <= 57:
-                if exponent < 10000:
-                    exponent = exponent * 10 + (buf[i] - 48)
-                exp_digits += 1
-                i += 1
-            if exp_digits == 0:
-                return -1
-            if exp_negative:
-                exponent = -exponent
         if i < size and not (buf[i] == 32 or (9 <= buf[i] <= 13)):
             return -1
-        power = exponent - fraction
-        if power < -22 or power > 22:
-            return -1
-        value = float(mantissa)
-        if power < 0:
-            value = value / pow10[-power]
-        else:
-            value = value * pow10[power]
-        values[n] = -value if negative else value
-        integer[n] = not dot and not has_exponent
+        values[n] = value
+        integer[n] = plain
         n += 1
 
 
@@ -108,11 +60,12 @@ def scan_decimals(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
 
 @njit(cache=True, error_model="numpy")
 def _number(buf, i, pow10):
-    """(value, end) of the plain decimal at ``buf[i:]``, end = -1 if it is not one in
-    Clinger's exact range (a sign, digits, one '.', an exponent)."""
+    """(value, end, integer) of the plain decimal at ``buf[i:]``, end = -1 if it is not
+    one in Clinger's exact range (a sign, digits, one '.', an exponent); ``integer``:
+    written without '.' and exponent."""
     size = buf.size
     negative = False
-    if i < size and (buf[i] == 43 or buf[i] == 45):
+    if i < size and (buf[i] == 43 or buf[i] == 45):  # + -
         negative = buf[i] == 45
         i += 1
     mantissa = 0
@@ -123,20 +76,22 @@ def _number(buf, i, pow10):
         c = buf[i]
         if 48 <= c <= 57:
             if mantissa >= (_MAX_MANTISSA - 9) // 10:
-                return 0.0, -1
+                return 0.0, -1, False
             mantissa = mantissa * 10 + (c - 48)
             digits += 1
             if dot:
                 fraction += 1
-        elif c == 46 and not dot:
+        elif c == 46 and not dot:  # .
             dot = True
         else:
             break
         i += 1
     if digits == 0:
-        return 0.0, -1
+        return 0.0, -1, False
     exponent = 0
-    if i < size and (buf[i] == 101 or buf[i] == 69):
+    has_exponent = False
+    if i < size and (buf[i] == 101 or buf[i] == 69):  # e E
+        has_exponent = True
         i += 1
         exp_negative = False
         if i < size and (buf[i] == 43 or buf[i] == 45):
@@ -149,18 +104,18 @@ def _number(buf, i, pow10):
             exp_digits += 1
             i += 1
         if exp_digits == 0:
-            return 0.0, -1
+            return 0.0, -1, False
         if exp_negative:
             exponent = -exponent
     power = exponent - fraction
     if power < -22 or power > 22:
-        return 0.0, -1
+        return 0.0, -1, False
     value = float(mantissa)
     if power < 0:
         value = value / pow10[-power]
     else:
         value = value * pow10[power]
-    return (-value if negative else value), i
+    return (-value if negative else value), i, not dot and not has_exponent
 
 
 @njit(cache=True, error_model="numpy")
@@ -188,12 +143,12 @@ def _scan_rows2(buf, pow10, first, second, max_line):
             continue
         if i >= size:
             return -1 if i > start else n  # delimiters without a newline: C reads a row
-        a, i = _number(buf, i, pow10)
+        a, i, _ = _number(buf, i, pow10)
         if i < 0 or i >= size or not _is_delim(buf[i]):
             return -1
         while i < size and _is_delim(buf[i]):
             i += 1
-        b, i = _number(buf, i, pow10)
+        b, i, _ = _number(buf, i, pow10)
         if i < 0:
             return -1
         if i < size and not (buf[i] == 10 or buf[i] == 13 or _is_delim(buf[i])):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,38 @@ def golden_case_names() -> list[str]:
 
 def load_case(name: str) -> dict:
     return json.loads((GOLDEN / name / "case.json").read_text())
+
+
+def run_main(args: Sequence[str], cwd: str | os.PathLike,
+             main: Callable[[list[str]], int] | None = None) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of a CLI entry point ``main(args)`` (default
+    nanobragg-nb's) run in this process inside the folder ``cwd``."""
+    if main is None:
+        from nbnumba.cli.main import main
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        os.chdir(old)
+    return code, out.getvalue(), err.getvalue()
+
+
+def slab_positions_crystfel(detector):
+    """A detector model's pixel centres, slab-shaped (rows, cols, 3), in CrystFEL's frame
+    (NaN where no panel lies)."""
+    import numpy as np
+
+    from nbnumba.models import frames
+
+    out = np.full(tuple(detector.slab_shape) + (3,), np.nan)
+    for p in detector.panels:
+        ss, fs = p.slab_origin
+        out[ss:ss + p.spixels, fs:fs + p.fpixels] = frames.from_lab(p.pixel_centres_m(),
+                                                                    "crystfel")
+    return out
 
 
 @pytest.fixture

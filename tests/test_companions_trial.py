@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_main
 
 from nbnumba.cli.noisify import main as noisify_main
 from nbnumba.cli.nonbragg import main as nonbragg_main
@@ -39,16 +40,7 @@ def fresh_folder(folder: Path) -> Path:
 
 
 def run_ours(prog: str, args: list[str], folder: Path) -> tuple[int, str, str]:
-    main = PROGRAMS[prog][0]
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), err.getvalue()
+    return run_main(args, folder, PROGRAMS[prog][0])
 
 
 def c_binary(prog: str) -> str:

@@ -11,8 +11,6 @@ line, a documented exit code and no files.  Skips without ../shared.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_main
 
 from nbnumba.cli.nonbragg import main
 
@@ -61,15 +60,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def run_cli(args: list[str], folder: Path) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), err.getvalue()
+    return run_main(args, folder, main)
 
 
 # ------------------------------------------------------------------ comparisons

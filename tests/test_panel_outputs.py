@@ -3,8 +3,6 @@ read back by the real programs (dials.import, extra-geom, cfel_fmt, dxtbx)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -13,28 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_main, slab_positions_crystfel
 
-from nbnumba.models import Detector, Panel, frames
+from nbnumba.models import Detector, Panel
 from nbnumba.readers import crystfel_geom, dials_expt
 
 DATA = Path(__file__).parent / "data"
 SYSTEM_PYTHON = "/usr/bin/python3"
 CRYSTAL = "-cell 50 60 70 90 95 90 -misset 3 5 7 -N 3 -default_F 100 -oversample 1 -seed 2".split()
 QUIET = ["-nopgm", "-noprogress"]
-
-
-def _run_cli(args, cwd):
-    from nbnumba.cli.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
 
 
 def _panels_json(path) -> Detector:
@@ -44,16 +29,6 @@ def _panels_json(path) -> Detector:
                          spixels=p["spixels"], slab_origin=tuple(p["slab_origin"]))
                    for p in doc["panels"])
     return Detector(panels, slab_shape=tuple(doc["slab_shape"]))
-
-
-def _slab_positions_crystfel(detector) -> np.ndarray:
-    """Pixel centres, slab-shaped (rows, cols, 3), in CrystFEL's frame."""
-    out = np.full(tuple(detector.slab_shape) + (3,), np.nan)
-    for p in detector.panels:
-        ss, fs = p.slab_origin
-        out[ss:ss + p.spixels, fs:fs + p.fpixels] = frames.from_lab(p.pixel_centres_m(),
-                                                                    "crystfel")
-    return out
 
 
 def _hdf5_env() -> dict:
@@ -86,7 +61,7 @@ def _same_panels(theirs: Detector, mine: Detector) -> None:
 def geom_run(tmp_path_factory):
     """One -geom ePix10k run writing every panel format."""
     folder = tmp_path_factory.mktemp("geom_run")
-    code, out, err = _run_cli(["-geom", str(DATA / "epix10k_like.geom"), *CRYSTAL, *QUIET,
+    code, out, err = run_main(["-geom", str(DATA / "epix10k_like.geom"), *CRYSTAL, *QUIET,
                                "-nxmx_out", "run.h5", "-crystfel_out", "cf.h5",
                                "-panels_out", "p.json"], folder)
     assert code == 0, err
@@ -125,7 +100,7 @@ def test_crystfel_out_of_a_geom_run_is_what_extra_geom_reads(geom_run):
                                                            ).get_pixel_positions()
     theirs = theirs.reshape(-1, theirs.shape[-2], 3)
     theirs[..., 2] += back.clen_m  # extra-geom keeps clen as metadata
-    assert np.abs(theirs - _slab_positions_crystfel(mine)).max() <= 1e-9
+    assert np.abs(theirs - slab_positions_crystfel(mine)).max() <= 1e-9
     _same_panels(back.detector, mine)
 
 
@@ -134,7 +109,7 @@ def test_panel_outputs_of_a_one_panel_command_line(tmp_path):
     -nonoise: the int image; dials.import and cfel_fmt read them where -panels_out says."""
     import h5py
 
-    code, out, err = _run_cli([*CRYSTAL, "-detpixels", "32", "-distance", "60", "-twotheta",
+    code, out, err = run_main([*CRYSTAL, "-detpixels", "32", "-distance", "60", "-twotheta",
                                "5", "-nonoise", *QUIET, "-nxmx_out", "one.nxs",
                                "-crystfel_out", "one.h5", "-panels_out", "p.json"], tmp_path)
     assert code == 0, err
@@ -152,7 +127,7 @@ def test_panel_outputs_of_a_one_panel_command_line(tmp_path):
                        p["cny"] + fs * p["fsy"] + ss * p["ssy"],
                        fs * p["fsz"] + ss * p["ssz"]], axis=-1) / p["res"]
     theirs[..., 2] += p["clen"] + p["coffset"]
-    assert np.abs(theirs - _slab_positions_crystfel(mine)).max() <= 1e-9
+    assert np.abs(theirs - slab_positions_crystfel(mine)).max() <= 1e-9
     imported = _dials_import(tmp_path, "one.nxs")
     _same_panels(imported.detector, mine)
 
@@ -164,7 +139,7 @@ def test_panel_outputs_of_a_one_panel_command_line(tmp_path):
     (["-crystfel_out", "x.h5", "-adc", "inf"], 2, "ADC offset must be finite"),
 ])
 def test_panel_output_refusals_come_before_the_run(tmp_path, args, code, match):
-    got, out, err = _run_cli([*CRYSTAL, "-detpixels", "8", *args, *QUIET], tmp_path)
+    got, out, err = run_main([*CRYSTAL, "-detpixels", "8", *args, *QUIET], tmp_path)
     assert got == code, err
     assert match in err and err.count("error:") == 1 and "Traceback" not in err
     assert "writing" not in out and not any(tmp_path.iterdir())
@@ -186,7 +161,7 @@ def test_expt_out_of_a_geom_run_describes_every_panel_of_its_nxmx(tmp_path):
     """-expt_out of a 4-panel run: dxtbx loads the experiment list with its image (the
     -nxmx_out file, check_format=True) and finds every panel where dxtbx's own reading of
     the NXmx puts it, with the same pixels; our reader finds -panels_out's panels."""
-    code, out, err = _run_cli(["-geom", str(DATA / "epix10k_like.geom"), *CRYSTAL, *QUIET,
+    code, out, err = run_main(["-geom", str(DATA / "epix10k_like.geom"), *CRYSTAL, *QUIET,
                                "-nxmx_out", "run.h5", "-expt_out", "run.expt",
                                "-panels_out", "p.json"], tmp_path)
     assert code == 0, err
@@ -207,7 +182,7 @@ def test_expt_out_of_a_geom_run_describes_every_panel_of_its_nxmx(tmp_path):
 
 
 def test_expt_out_of_several_panels_needs_nxmx_out(tmp_path):
-    code, out, err = _run_cli(["-geom", str(DATA / "epix10k_like.geom"), *CRYSTAL, *QUIET,
+    code, out, err = run_main(["-geom", str(DATA / "epix10k_like.geom"), *CRYSTAL, *QUIET,
                                "-expt_out", "run.expt"], tmp_path)
     assert code == 2 and err.count("error:") == 1
     assert "-expt_out of 4 panels points at their NXmx file: give -nxmx_out NAME.h5 too" in err
@@ -223,7 +198,7 @@ def test_a_command_line_mask_is_the_written_mask(tmp_path):
     head = (b"{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE=unsigned_short;\n"
             b"SIZE1=16;\nSIZE2=16;\n}\f")
     (tmp_path / "m.img").write_bytes(head.ljust(512, b" ") + keep.tobytes())
-    code, out, err = _run_cli(["-mask", "m.img", *CRYSTAL, *QUIET, "-crystfel_out", "c.h5"],
+    code, out, err = run_main(["-mask", "m.img", *CRYSTAL, *QUIET, "-crystfel_out", "c.h5"],
                               tmp_path)
     assert code == 0, err
     with h5py.File(tmp_path / "c.h5") as f:
@@ -232,7 +207,7 @@ def test_a_command_line_mask_is_the_written_mask(tmp_path):
 
 
 def test_series_says_it_ignores_one_runs_outputs(tmp_path):
-    code, out, err = _run_cli(["series", "--frames", "1", "--template", "f_{frame:03d}.bin",
+    code, out, err = run_main(["series", "--frames", "1", "--template", "f_{frame:03d}.bin",
                                "--workers", "1", *CRYSTAL, "-detpixels", "8", "-nxmx_out",
                                "x.h5", "-cbffile", "x.cbf", "-noprogress"], tmp_path)
     assert code == 0, err

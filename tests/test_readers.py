@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_main, slab_positions_crystfel
 
 from nbnumba.errors import InputFileError
 from nbnumba.models import frames
@@ -81,16 +82,6 @@ DATA = Path(__file__).parent / "data"
 GEOMS = ["jungfrau4m_like", "epix10k_like", "tilted_single"]
 
 
-def _slab_positions_crystfel(detector) -> np.ndarray:
-    """Our pixel centres, slab-shaped (rows, cols, 3), in CrystFEL's frame."""
-    out = np.full(tuple(detector.slab_shape) + (3,), np.nan)
-    for p in detector.panels:
-        ss, fs = p.slab_origin
-        out[ss:ss + p.spixels, fs:fs + p.fpixels] = frames.from_lab(p.pixel_centres_m(),
-                                                                    "crystfel")
-    return out
-
-
 @pytest.mark.parametrize("name, cls", [("jungfrau4m_like", "JUNGFRAUGeometry"),
                                        ("epix10k_like", "Epix10KGeometry")])
 def test_geom_pixel_centres_equal_extra_geom(name, cls):
@@ -102,7 +93,7 @@ def test_geom_pixel_centres_equal_extra_geom(name, cls):
     # coffset only (clen is metadata to it)
     theirs = theirs.reshape(-1, theirs.shape[-2], 3)
     theirs[..., 2] += ours.clen_m
-    mine = _slab_positions_crystfel(ours.detector)
+    mine = slab_positions_crystfel(ours.detector)
     assert mine.shape == theirs.shape
     assert np.abs(mine - theirs).max() <= 1e-9
 
@@ -131,7 +122,7 @@ def _cfel_fmt_centres(path) -> np.ndarray:
 def test_geom_pixel_centres_equal_cfel_fmt(name):
     pytest.importorskip("cfel_fmt", reason="cfelpyutils/cfel_fmt (the test extra) absent")
     ours = crystfel_geom.read_geom(DATA / f"{name}.geom")
-    mine = _slab_positions_crystfel(ours.detector)
+    mine = slab_positions_crystfel(ours.detector)
     theirs = _cfel_fmt_centres(DATA / f"{name}.geom")
     assert np.array_equal(np.isnan(mine), np.isnan(theirs))
     assert np.nanmax(np.abs(mine - theirs)) <= 1e-9
@@ -152,7 +143,7 @@ def test_geom_written_by_extra_geom_with_a_module_dimension(tmp_path):
         theirs = getattr(extra_geom, cls).from_crystfel_geom(str(out)).get_pixel_positions()
         theirs = theirs.reshape(-1, theirs.shape[-2], 3)
         theirs[..., 2] += 0.2
-        assert np.abs(_slab_positions_crystfel(ours.detector) - theirs).max() <= 1e-9
+        assert np.abs(slab_positions_crystfel(ours.detector) - theirs).max() <= 1e-9
 
 
 def test_geom_panels_in_nanobragg_terms():
@@ -336,27 +327,9 @@ def test_expt_refusals(tmp_path):
 CRYSTAL = "-cell 50 60 70 90 95 90 -misset 3 5 7 -N 3 -default_F 100 -oversample 1 -seed 2".split()
 
 
-def _run_cli(args, cwd):
-    import contextlib
-    import io
-    import os
-
-    from nbnumba.cli.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_geom_flag_renders_the_slab_and_lists_the_panels(tmp_path):
     geom = DATA / "epix10k_like.geom"
-    code, out, err = _run_cli(["-geom", str(geom), *CRYSTAL, "-pixel", "0.2", "-Xbeam", "3",
+    code, out, err = run_main(["-geom", str(geom), *CRYSTAL, "-pixel", "0.2", "-Xbeam", "3",
                                "-floatfile", "f.bin", "-panels_out", "p.json", "-nonoise",
                                "-nopgm", "-noprogress", "-distance", "80"], tmp_path)
     assert code == 0, err
@@ -509,7 +482,7 @@ def test_expt_flag_takes_beam_crystal_scan_and_panels(dxtbx_made, tmp_path):
     (["-expt", str(DATA / "epix10k_like.geom")], 3, "not JSON"),
 ])
 def test_model_file_refusals(tmp_path, args, code, match):
-    got, out, err = _run_cli([*args, *CRYSTAL, "-noprogress"], tmp_path)
+    got, out, err = run_main([*args, *CRYSTAL, "-noprogress"], tmp_path)
     assert got == code, err
     assert match in err and err.count("error:") == 1 and "Traceback" not in err
     assert not list(tmp_path.glob("*.bin"))
@@ -614,8 +587,8 @@ def test_crystfel_writer_round_trip(name, cls, tmp_path):
     back = crystfel_geom.read_geom(geom)
     assert [p.name for p in back.detector.panels] == [p.name for p in g.detector.panels]
     assert back.photon_energy_eV == g.photon_energy_eV
-    mine = _slab_positions_crystfel(g.detector)
-    assert np.nanmax(np.abs(_slab_positions_crystfel(back.detector) - mine)) <= 1e-9
+    mine = slab_positions_crystfel(g.detector)
+    assert np.nanmax(np.abs(slab_positions_crystfel(back.detector) - mine)) <= 1e-9
     assert np.nanmax(np.abs(_cfel_fmt_centres(geom) - mine)) <= 1e-9
     if cls is not None:
         extra_geom = pytest.importorskip("extra_geom")
@@ -632,8 +605,8 @@ def test_crystfel_writer_from_a_run(epix_run, tmp_path):
     h5, geom = write_result_crystfel(str(tmp_path / "run.h5"), result, mask=g.mask)
     back = crystfel_geom.read_geom(geom)
     assert back.photon_energy_eV == pytest.approx(8500.0, rel=1e-12)
-    assert np.nanmax(np.abs(_slab_positions_crystfel(back.detector)
-                            - _slab_positions_crystfel(g.detector))) <= 1e-9
+    assert np.nanmax(np.abs(slab_positions_crystfel(back.detector)
+                            - slab_positions_crystfel(g.detector))) <= 1e-9
     import h5py
 
     with h5py.File(h5) as f:
@@ -668,7 +641,7 @@ def test_dials_import_of_multi_panel_nxmx_reads_back_as_our_panels(epix_run, tmp
 def test_panels_out_of_a_command_line_detector(tmp_path):
     from nbnumba.formats.geometry import DetectorGeometry
 
-    code, out, err = _run_cli([*CRYSTAL, "-detpixels", "24", "-distance", "50", "-twotheta",
+    code, out, err = run_main([*CRYSTAL, "-detpixels", "24", "-distance", "50", "-twotheta",
                                "10", "-floatfile", "f.bin", "-panels_out", "p.json",
                                "-nonoise", "-nopgm", "-noprogress"], tmp_path)
     assert code == 0, err
@@ -694,7 +667,7 @@ def test_frames_of_an_expt_run_step_from_the_files_scan(dxtbx_made, tmp_path):
     assert f2.options.phi0 == pytest.approx(np.radians(10.4))
     assert f2.detector is sim.detector and f2.experiment.scan.phi_start_rad == f2.options.phi0
     assert f2.run().image.shape == (120, 40)
-    code, out, err = _run_cli(["series", "--frames", "2", "--template", "f_{frame:03d}.bin",
+    code, out, err = run_main(["series", "--frames", "2", "--template", "f_{frame:03d}.bin",
                                "-expt", str(folder / "t_multi.expt"), "-default_F", "10"],
                               tmp_path)
     assert code == 2 and "not supported yet" in err

@@ -3,8 +3,6 @@ runner's files, resuming, and the same bytes with 1 or 2 Dask workers (specs/sti
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -12,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_main
 from golden import assert_float_parity
 
 from nbnumba.cli.main import main
@@ -27,15 +26,7 @@ BASE = ("-cell 70 80 90 90 90 90 -default_F 100 -N 5 -lambda 1.0 -detpixels 48 -
 
 
 def run_cli(argv: list[str], cwd: Path) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(argv)
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
+    return run_main(argv, cwd, main)
 
 
 # ------------------------------------------------------------------------ draws

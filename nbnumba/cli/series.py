@@ -90,7 +90,14 @@ def split_options(argv: Sequence[str], spec: dict[str, int]) -> tuple[dict, list
     return found, rest
 
 
-def _int(found: dict, name: str, minimum: int = 1) -> int | None:
+def int_option(found: dict, name: str, minimum: int = 1) -> int | None:
+    """The integer value of option ``name`` in ``found`` (None when absent).
+
+    Raises
+    ------
+    UsageError
+        The value is not an integer, or is below ``minimum``.
+    """
     if name not in found:
         return None
     text = found[name][0]
@@ -103,8 +110,9 @@ def _int(found: dict, name: str, minimum: int = 1) -> int | None:
     return value
 
 
-def _cluster_options(found: dict) -> tuple[int | None, str | None]:
-    workers = _int(found, "--workers")
+def cluster_options(found: dict, min_workers: int = 1) -> tuple[int | None, str | None]:
+    """``--workers K`` (at least ``min_workers``) and ``--scheduler ADDRESS``, not both."""
+    workers = int_option(found, "--workers", minimum=min_workers)
     scheduler = found["--scheduler"][0] if "--scheduler" in found else None
     if workers is not None and scheduler:
         raise UsageError("give --workers (a new local cluster) or --scheduler, not both")
@@ -115,7 +123,9 @@ def _quiet(args: Sequence[str]) -> bool:
     return "-quiet" in args
 
 
-def _error(command: str, message: str) -> None:
+def error(command: str, message: str) -> None:
+    """``nanobragg-nb COMMAND: error: LINE`` on stderr; a usage text after the message's
+    first line follows it unchanged."""
     from .common import one_line
 
     sys.stdout.flush()
@@ -125,10 +135,12 @@ def _error(command: str, message: str) -> None:
     sys.stderr.flush()
 
 
-def _interrupted(command: str, exc: KeyboardInterrupt, kept: str = "") -> int:
-    """SIGINT 130, SIGTERM/SIGHUP 143, one error line."""
+def report_failure(command: str, exc: BaseException, kept: str = "") -> int:
+    """One error line for ``exc`` (``kept`` appended), and the exit code
+    :func:`~nbnumba.cli.common.failure` gives it: SIGINT 130, SIGTERM/SIGHUP 143, an
+    error of ours its ``exit_code``, an OSError 3 or 4."""
     code, message = failure(exc, f"nanobragg-nb {command}")
-    _error(command, message + kept)
+    error(command, message + kept)
     return code
 
 
@@ -138,7 +150,7 @@ def series_main(argv: list[str]) -> int:
         try:
             return _series_main(argv)
         except KeyboardInterrupt as exc:  # also Terminated (SIGTERM, SIGHUP)
-            return _interrupted("series", exc, "; finished frames are kept: run again to go on")
+            return report_failure("series", exc, "; finished frames are kept: run again to go on")
 
 
 def _series_main(argv: list[str]) -> int:
@@ -149,7 +161,7 @@ def _series_main(argv: list[str]) -> int:
         if "--help" in found:
             print(SERIES_USAGE)
             return EXIT_OK
-        frames = _int(found, "--frames")
+        frames = int_option(found, "--frames")
         if frames is None:
             raise UsageError("--frames N is required")
         start_phi = None
@@ -159,7 +171,7 @@ def _series_main(argv: list[str]) -> int:
                 start_phi = float(text)
             except ValueError:
                 raise UsageError(f"--start-phi: expected degrees, got {shown(text)}") from None
-        workers, scheduler = _cluster_options(found)
+        workers, scheduler = cluster_options(found)
         template = found.get("--template", ["img_{frame:05d}.cbf"])[0]
         content = found.get("--content", ["auto"])[0]
         geometry_out = found.get("--geometry-out", [None])[0]
@@ -173,7 +185,7 @@ def _series_main(argv: list[str]) -> int:
             raise UsageError(f"--expt-out: dxtbx cannot read {shown(template)}'s frames; "
                              f"use a {', '.join(EXPT_SUFFIXES)} template")
     except UsageError as exc:
-        _error("series", f"{exc}\n{SERIES_USAGE}")
+        error("series", f"{exc}\n{SERIES_USAGE}")
         return EXIT_USAGE
     quiet = _quiet(args)
     progress = not (quiet or "--no-progress" in found or "-noprogress" in args)
@@ -205,13 +217,8 @@ def _series_main(argv: list[str]) -> int:
             write_series_expt(expt_out, run)
             if not quiet:
                 print(f"series: DIALS experiment list (true models) in {expt_out}")
-    except SeriesError as exc:
-        _error("series", str(exc))
-        return exc.exit_code
-    except OSError as exc:  # 3, or 4 for a full disk, naming the file
-        code, message = failure(exc, "nanobragg-nb series")
-        _error("series", message)
-        return code
+    except (SeriesError, OSError) as exc:  # OSError: 3, or 4 for a full disk, naming the file
+        return report_failure("series", exc)
     if not quiet:
         print(f"series: {len(run.computed)} frame(s) computed, {len(run.skipped)} already "
               f"complete, as {template} (manifest {run.manifest_path})")
@@ -228,7 +235,7 @@ def tiles_main(argv: list[str], run_single: SingleRun) -> int:
         try:
             return _tiles_main(argv, run_single)
         except KeyboardInterrupt as exc:  # also Terminated (SIGTERM, SIGHUP)
-            return _interrupted("tiles", exc)
+            return report_failure("tiles", exc)
 
 
 def _tiles_main(argv: list[str], run_single: SingleRun) -> int:
@@ -249,16 +256,15 @@ def _tiles_main(argv: list[str], run_single: SingleRun) -> int:
                 raise UsageError(f"--tiles: expected two integers, got {shown(text)}") from None
         if min(counts) < 1:
             raise UsageError("--tiles counts must be at least 1")
-        workers, scheduler = _cluster_options(found)
+        workers, scheduler = cluster_options(found)
     except UsageError as exc:
-        _error("tiles", f"{exc}\n{TILES_USAGE}")
+        error("tiles", f"{exc}\n{TILES_USAGE}")
         return EXIT_USAGE
     progress = not (_quiet(args) or "--no-progress" in found or "-noprogress" in args)
     try:
         parse_checked(args)  # a single run's checks of ARGS, before a cluster starts
     except SeriesError as exc:
-        _error("tiles", str(exc))
-        return exc.exit_code
+        return report_failure("tiles", exc)
     try:
         with client_for(None, workers, scheduler) as client:
             # the tiles' own bar replaces the row bar (and keeps render to one call)
@@ -268,8 +274,7 @@ def _tiles_main(argv: list[str], run_single: SingleRun) -> int:
                 kill_local_workers(client)
             return code
     except SeriesError as exc:
-        _error("tiles", str(exc))
-        return exc.exit_code
+        return report_failure("tiles", exc)
 
 
 def main(argv: Sequence[str], run_single: SingleRun) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
-from ..errors import EXIT_OK, EXIT_USAGE, NbError, UsageError, shown
-from .common import failure, sigterm_raises
-from .series import split_options
+from ..errors import EXIT_OK, EXIT_USAGE, NbError, UsageError
+from .common import sigterm_raises
+from .series import cluster_options, error, int_option, report_failure, split_options
 
 STILLS_USAGE = """\
 usage: nanobragg-nb stills --shots N --template out/run.h5 [--orientations random|FILE|.expt]
@@ -33,38 +33,13 @@ STILLS_OPTIONS = {"--shots": 1, "--template": 1, "--orientations": 1, "--spectru
                   "--background": 1, "--noisify": 1}
 
 
-def _error(message: str) -> None:
-    from .common import one_line
-
-    sys.stdout.flush()
-    first, _, usage = message.partition("\n")  # a usage text may follow the error line
-    sys.stderr.write(f"nanobragg-nb stills: error: {one_line(first)}\n"
-                     + (usage + "\n" if usage else ""))
-    sys.stderr.flush()
-
-
-def _int(found: dict, name: str, minimum: int = 1) -> int | None:
-    if name not in found:
-        return None
-    text = found[name][0]
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"{name}: expected an integer, got {shown(text)}") from None
-    if value < minimum:
-        raise UsageError(f"{name} must be at least {minimum}")
-    return value
-
-
 def stills_main(argv: list[str]) -> int:
     """``nanobragg-nb stills ...`` (argv without the word ``stills``)."""
     with sigterm_raises():
         try:
             return _stills_main(argv)
         except KeyboardInterrupt as exc:  # also Terminated (SIGTERM, SIGHUP)
-            code, message = failure(exc, "nanobragg-nb stills")
-            _error(message + "; finished shots are kept: run again to go on")
-            return code
+            return report_failure("stills", exc, "; finished shots are kept: run again to go on")
 
 
 def _stills_main(argv: list[str]) -> int:
@@ -75,23 +50,20 @@ def _stills_main(argv: list[str]) -> int:
         if "--help" in found:
             print(STILLS_USAGE)
             return EXIT_OK
-        shots = _int(found, "--shots")
-        explain_shot = _int(found, "--explain", minimum=0)
+        shots = int_option(found, "--shots")
+        explain_shot = int_option(found, "--explain", minimum=0)
         if shots is None and explain_shot is None:
             raise UsageError("--shots N is required")
         if "--template" not in found:
             raise UsageError("--template out/NAME.h5 is required")
         template = found["--template"][0]
-        workers = _int(found, "--workers", minimum=0)
-        scheduler = found["--scheduler"][0] if "--scheduler" in found else None
-        if workers is not None and scheduler:
-            raise UsageError("give --workers (a new local cluster) or --scheduler, not both")
+        workers, scheduler = cluster_options(found, min_workers=0)  # 0: no Dask
         options = {"orientations": found.get("--orientations", ["random"])[0],
                    "spectrum": found.get("--spectrum", ["mono"])[0],
                    "jitter": found.get("--jitter", [None])[0]}
         content = found.get("--content", ["auto"])[0]
     except UsageError as exc:
-        _error(f"{exc}\n{STILLS_USAGE}")
+        error("stills", f"{exc}\n{STILLS_USAGE}")
         return EXIT_USAGE
     quiet = "-quiet" in args
     warn = None if quiet else (lambda w: sys.stderr.write(w.rstrip("\n") + "\n"))
@@ -111,13 +83,8 @@ def _stills_main(argv: list[str]) -> int:
                      progress=progress, warn=warn,
                      background=found.get("--background", [None])[0],
                      noisify=found.get("--noisify", [None])[0], **options)
-    except SeriesError as exc:
-        _error(str(exc))
-        return exc.exit_code
-    except OSError as exc:
-        code, message = failure(exc, "nanobragg-nb stills")
-        _error(message)
-        return code
+    except (SeriesError, OSError) as exc:  # ours: its exit code; OSError: 3 or 4
+        return report_failure("stills", exc)
     if not quiet:
         rate = run.computed / run.elapsed_s if run.elapsed_s > 0 else 0.0
         print(f"stills: {run.computed} shot(s) computed ({rate:.3g} shots/s), "
@@ -139,7 +106,7 @@ def _explain(args, k, template, options, content, warn) -> int:
             recorded = json.loads(open(stills_paths(template)["manifest"]).read())
             seed = recorded["command"]["seed"]
         except (OSError, ValueError, KeyError, TypeError):
-            _error("--explain: give ARGS' -seed (or run the dataset first: its "
+            error("stills", "--explain: give ARGS' -seed (or run the dataset first: its "
                    "manifest records the clock seed)")
             return EXIT_USAGE
     try:
@@ -148,13 +115,8 @@ def _explain(args, k, template, options, content, warn) -> int:
                               noise=content == "noise")
         for path, text in files.items():
             atomic_write(path, text.encode())
-    except NbError as exc:
-        _error(str(exc))
-        return exc.exit_code
-    except OSError as exc:
-        code, message = failure(exc, "nanobragg-nb stills")
-        _error(message)
-        return code
+    except (NbError, OSError) as exc:  # ours: its exit code; OSError: 3 or 4
+        return report_failure("stills", exc)
     if warn is not None:
         for w in dict.fromkeys(warnings):
             warn(w)

@@ -30,7 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..distributed import ManifestLock, SeriesError, client_for
+from ..distributed import (
+    ManifestLock,
+    SeriesError,
+    check_detection,
+    client_for,
+    file_intact,
+    sha256_file,
+    write_json,
+)
 from ..errors import NbError
 from ..kernels.tiles import numba_threads_for, use_numba_threads
 from .stills import (
@@ -133,39 +141,13 @@ def _background(job: StillJob, scene) -> np.ndarray | None:
         from ..detect import read_background
         from ..errors import InputFileError
 
-        if _sha256(job.background)[1] != job.background_sha256:
+        if sha256_file(job.background)[1] != job.background_sha256:
             raise InputFileError(job.background, "changed since the run started "
                                  "(--background); run again")
         got = read_background(job.background, scene.fpixels, scene.spixels)
         _BACKGROUND.clear()
         _BACKGROUND[key] = got
     return got
-
-
-def _sha256(path: str) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
-
-
-def _intact(path: str, size: int, sha: str) -> bool:
-    try:
-        if os.path.getsize(path) != size:
-            return False
-        return _sha256(path)[1] == sha
-    except OSError:
-        return False
-
-
-def _write_json(path: str, data: dict) -> None:
-    from ..io import atomic_write
-
-    atomic_write(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode(),
-                 durable=True)
 
 
 @dataclass
@@ -200,7 +182,7 @@ def _read_log(log: str, shots: int, parts: str, done: bytearray,
                 size, sha = int(entry["size"]), str(entry["sha256"])
             except (ValueError, KeyError, TypeError):
                 continue
-            if 0 <= k < shots and _intact(_part_path(parts, k), size, sha):
+            if 0 <= k < shots and file_intact(_part_path(parts, k), size, sha):
                 done[k] = 1
                 offsets[k] = start
 
@@ -273,7 +255,11 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
         except NbError as exc:
             raise SeriesError(str(exc), exc.exit_code) from exc
         _check_counts(plan, shots)
-        detection, notes = _check_detection(plan, background, noisify)
+        from ..cargs import parse_args
+        from ..validate import detector_shape
+
+        detection, notes = check_detection(  # ARGS are parsed again only for a background
+            background, noisify, lambda: detector_shape(parse_args(list(plan.args))[0]))
         if warn is not None:
             for w in dict.fromkeys(warnings + notes):
                 warn(w)
@@ -295,7 +281,7 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
         manifest = old or {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION,
                            "command": command, "template": os.path.basename(template)}
         if manifest.get("complete") and all(
-                _intact(paths[k], *manifest["outputs"][k])
+                file_intact(paths[k], *manifest["outputs"][k])
                 for k in manifest.get("outputs", {})):
             run.skipped = shots
             return run
@@ -306,7 +292,7 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
             _, sim = shot_simulation(plan, 0)
             manifest["geometry"] = DetectorGeometry.from_scene(
                 sim.scene, phi_start_deg=0.0, osc_deg=0.0).to_dict()
-        _write_json(paths["manifest"], manifest)
+        write_json(paths["manifest"], manifest)
         done = bytearray(shots)
         offsets = np.full(shots, -1, dtype=np.int64)
         _read_log(paths["log"], shots, paths["parts"], done, offsets)
@@ -324,31 +310,6 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
         return run
     finally:
         lock.release()
-
-
-def _check_detection(plan: StillsPlan, background, noisify) -> tuple[tuple, list[str]]:
-    """((background path, sha256, noisify argv), noisify's warnings), checked here once."""
-    from ..cargs import parse_args
-    from ..detect import check_noisify_flags, read_background
-    from ..errors import InputFileError
-    from ..validate import detector_shape
-
-    path = sha = flags = None
-    notes: list[str] = []
-    try:
-        if noisify is not None:
-            flags, notes = check_noisify_flags(noisify)
-        if background is not None:
-            path = os.path.abspath(os.fspath(background))
-            if not os.path.isfile(path):
-                raise InputFileError(os.fspath(background), "is not a regular file (the "
-                                     "workers read --background from the file system)")
-            read_background(path, *detector_shape(parse_args(list(plan.args))[0]))
-            sha = _sha256(path)[1]
-    except NbError as exc:
-        where = "--background " if isinstance(exc, InputFileError) else ""
-        raise SeriesError(f"{where}{exc}", exc.exit_code) from exc
-    return (path, sha, flags), notes
 
 
 def _check_counts(plan: StillsPlan, shots: int) -> None:
@@ -525,11 +486,11 @@ def _write_outputs(run: StillsRun, manifest: dict, offsets: np.ndarray) -> list[
     _publish_tmp(paths["expt"], lambda p: _write_expt(
         p, paths["stack"], geometry, run.content, paths["log"], offsets))
     written = [paths["stack"], paths["spectra"], paths["stream"], paths["expt"]]
-    manifest["outputs"] = {key: list(_sha256(paths[key]))
+    manifest["outputs"] = {key: list(sha256_file(paths[key]))
                            for key in ("stack", "spectra", "stream", "expt")
                            if paths[key] in written}
     manifest["complete"] = True
-    _write_json(paths["manifest"], manifest)
+    write_json(paths["manifest"], manifest)
     shutil.rmtree(paths["parts"], ignore_errors=True)
     return written
 

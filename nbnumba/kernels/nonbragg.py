@@ -176,6 +176,36 @@ def pixel_omega(geom, point_pixel, airpath):
     return pixel * pixel / airpath / airpath * geom[G_CLOSE] / airpath
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def loop_settings(geom, flags):
+    """What the sub-pixel and source loops read from ``geom``/``flags``: (oversample,
+    curved, point_pixel, nopolar, sub-pixel size (m), Kahn factor, polarization axis x,
+    y, z)."""
+    return (flags[F_OVERSAMPLE], flags[F_CURVED], flags[F_POINT], flags[F_NOPOLAR],
+            geom[G_SUBPIXEL], geom[G_KAHN], geom[G_AXIS], geom[G_AXIS + 1], geom[G_AXIS + 2])
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def source_stol(dx, dy, dz, ix, iy, iz, lam):
+    """stol = |(diffracted - incident unit vector) / lambda| / 2 (C's scattering vector,
+    lines 1497-1503), in 1/m."""
+    sx = (dx - ix) / lam
+    sy = (dy - iy) / lam
+    sz = (dz - iz) / lam
+    return 0.5 * math.sqrt(sx * sx + sy * sy + sz * sz)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def pixel_value(geom, flags, Ibg, Fbg):
+    """The float32 pixel: C's floatimage[j] += Ibg*r_e_sqr*fluence*molecules/steps (line
+    1541), or the last F with -Fmap."""
+    # onto a calloc'd +0.0: the 0.0 + makes a -0.0 product (F = 0, negative molecules) +0.0
+    value = 0.0 + Ibg * geom[G_SCALE_RE] * geom[G_FLUENCE] * geom[G_MOLECULES] / flags[F_STEPS]
+    if flags[F_FMAP]:
+        value = Fbg
+    return np.float32(value)
+
+
 @njit(cache=True, error_model="numpy")
 def pixel_intensity(fpixel, spixel, geom, flags, sources, stol_of, F_of, den, nearest,
                     per_source, bucket, lo, width):
@@ -189,16 +219,8 @@ def pixel_intensity(fpixel, spixel, geom, flags, sources, stol_of, F_of, den, ne
     its start: :func:`table_index`), else C's single shared index and walk in
     ``nearest[0]``.
     """
-    n_over = flags[F_OVERSAMPLE]
-    curved = flags[F_CURVED]
-    point_pixel = flags[F_POINT]
-    nopolar = flags[F_NOPOLAR]
+    n_over, curved, point_pixel, nopolar, sub, kahn, ax, ay, az = loop_settings(geom, flags)
     stols = flags[F_STOLS]
-    sub = geom[G_SUBPIXEL]
-    kahn = geom[G_KAHN]
-    ax = geom[G_AXIS]
-    ay = geom[G_AXIS + 1]
-    az = geom[G_AXIS + 2]
     nsrc = sources.shape[0]
     Ibg = 0.0
     Fbg = 0.0
@@ -226,10 +248,7 @@ def pixel_intensity(fpixel, spixel, geom, flags, sources, stol_of, F_of, den, ne
                 iy = sources[s, 1]
                 iz = sources[s, 2]
                 lam = sources[s, 6]
-                sx = (dx - ix) / lam
-                sy = (dy - iy) / lam
-                sz = (dz - iz) / lam
-                stol = 0.5 * math.sqrt(sx * sx + sy * sy + sz * sz)
+                stol = source_stol(dx, dy, dz, ix, iy, iz, lam)
                 if per_source:
                     n = table_index(stol_of, bucket, lo, width, stol, nearest[s])
                     nearest[s] = n
@@ -257,7 +276,6 @@ def pixel_intensity(fpixel, spixel, geom, flags, sources, stol_of, F_of, den, ne
 def _row(spixel, geom, flags, sources, stol_of, F_of, den, image, detail, keep, nearest,
          per_source, bucket, lo, width):
     fpixels = image.shape[1]
-    steps = flags[F_STEPS]
     for fpixel in range(fpixels):
         if (fpixel < flags[F_XMIN] or fpixel > flags[F_XMAX] or spixel < flags[F_YMIN]
                 or spixel > flags[F_YMAX]):
@@ -265,12 +283,7 @@ def _row(spixel, geom, flags, sources, stol_of, F_of, den, image, detail, keep, 
         Ibg, Fbg, stol, polar, omega, px, py, pz, last = pixel_intensity(
             fpixel, spixel, geom, flags, sources, stol_of, F_of, den, nearest, per_source,
             bucket, lo, width)
-        # C: floatimage[j] += Ibg*r_e_sqr*fluence*molecules/steps (line 1541), onto a
-        # calloc'd +0.0: the 0.0 + makes a -0.0 product (F = 0, negative molecules) +0.0
-        value = 0.0 + Ibg * geom[G_SCALE_RE] * geom[G_FLUENCE] * geom[G_MOLECULES] / steps
-        if flags[F_FMAP]:
-            value = Fbg
-        image[spixel, fpixel] = np.float32(value)
+        image[spixel, fpixel] = pixel_value(geom, flags, Ibg, Fbg)
         if keep:
             j = spixel * fpixels + fpixel
             detail[j, D_STOL] = stol
@@ -299,15 +312,7 @@ def _row_across(spixel, geom, flags, sources, stol_of, F_of, den, image, bucket,
     m = fb - fa + 1
     if m <= 0:
         return
-    n_over = flags[F_OVERSAMPLE]
-    curved = flags[F_CURVED]
-    point_pixel = flags[F_POINT]
-    nopolar = flags[F_NOPOLAR]
-    sub = geom[G_SUBPIXEL]
-    kahn = geom[G_KAHN]
-    ax = geom[G_AXIS]
-    ay = geom[G_AXIS + 1]
-    az = geom[G_AXIS + 2]
+    n_over, curved, point_pixel, nopolar, sub, kahn, ax, ay, az = loop_settings(geom, flags)
     nsrc = sources.shape[0]
     Ibg = np.zeros(m)
     Fbg = np.zeros(m)
@@ -343,10 +348,7 @@ def _row_across(spixel, geom, flags, sources, stol_of, F_of, den, image, bucket,
                 iz = sources[s, 2]
                 lam = sources[s, 6]
                 for t in range(m):
-                    sx = (cx[t] - ix) / lam
-                    sy = (cy[t] - iy) / lam
-                    sz = (cz[t] - iz) / lam
-                    stol[t] = 0.5 * math.sqrt(sx * sx + sy * sy + sz * sz)
+                    stol[t] = source_stol(cx[t], cy[t], cz[t], ix, iy, iz, lam)
                 weight = sources[s, 7]
                 for t in range(m):
                     n = table_index(stol_of, bucket, lo, width, stol[t], 0)
@@ -368,13 +370,8 @@ def _row_across(spixel, geom, flags, sources, stol_of, F_of, den, image, bucket,
                             ax, ay, az)
                     Ibg[t] += sign * f * f * polar * omega[t] * weight
                     Fbg[t] = f
-    steps = flags[F_STEPS]
     for t in range(m):
-        # as _row: 0.0 + makes a -0.0 product +0.0
-        value = 0.0 + Ibg[t] * geom[G_SCALE_RE] * geom[G_FLUENCE] * geom[G_MOLECULES] / steps
-        if flags[F_FMAP]:
-            value = Fbg[t]
-        image[spixel, fa + t] = np.float32(value)
+        image[spixel, fa + t] = pixel_value(geom, flags, Ibg[t], Fbg[t])
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
