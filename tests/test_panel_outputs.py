@@ -213,3 +213,47 @@ def test_series_says_it_ignores_one_runs_outputs(tmp_path):
     assert code == 0, err
     assert "warning: -nxmx_out, -cbffile ignored: one run's outputs" in err
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_rerendering_our_own_expt_gives_the_same_image(tmp_path):
+    """-expt_out's .expt (dxtbx needs a sensor thickness > 0: a nominal 1 um Si one) read
+    back by -expt with the same crystal flags renders the first run's images bit for bit:
+    a .expt's sensor is not turned into detector absorption unless -detector_thick asks."""
+    flags = ["-N", "3", "-default_F", "100", "-oversample", "1", "-seed", "2", *QUIET]
+    code, out, err = run_main(["-geom", str(DATA / "tilted_single.geom"), *CRYSTAL, *QUIET,
+                               "-floatfile", "a.bin", "-intfile", "a.img",
+                               "-nxmx_out", "r.h5", "-expt_out", "r.expt"], tmp_path)
+    assert code == 0, err
+    code, out, err = run_main(["-expt", "r.expt", *flags, "-floatfile", "b.bin",
+                               "-intfile", "b.img"], tmp_path)
+    assert code == 0, err
+    assert (tmp_path / "a.bin").read_bytes() == (tmp_path / "b.bin").read_bytes()
+    assert (tmp_path / "a.img").read_bytes() == (tmp_path / "b.img").read_bytes()
+    assert "attenuation" not in out
+    assert err.count("the file's sensor (0.001 mm Si) is not applied as detector "
+                     "absorption") == 1
+    # asked for: -detector_thick (microns, as C's) before or after -expt applies
+    for where in (0, 2):
+        args = ["-expt", "r.expt", *flags, "-floatfile", "c.bin"]
+        args[where:where] = ["-detector_thick", "450"]
+        code, out, err = run_main(args, tmp_path)
+        assert code == 0 and "sensor is 0.00045 m thick" in out and "not applied" not in err
+
+
+def test_rerendering_the_expt_of_a_geom_run_gives_each_panel(tmp_path):
+    """The same for the four ePix10k panels (through the NXmx that -expt_out points at):
+    every pixel the .geom's mask renders equals the .expt run's."""
+    from nbnumba.api import Simulation
+
+    geom = ["-geom", str(DATA / "epix10k_like.geom")]
+    code, out, err = run_main([*geom, *CRYSTAL, *QUIET, "-nxmx_out", "r.h5",
+                               "-expt_out", "r.expt"], tmp_path)
+    assert code == 0, err
+    first = Simulation.from_args([*geom, *CRYSTAL]).run()
+    again = Simulation.from_args(["-expt", str(tmp_path / "r.expt"), "-N", "3",
+                                  "-default_F", "100", "-oversample", "1"]).run()
+    mask = crystfel_geom.read_geom(DATA / "epix10k_like.geom").mask
+    for p, a, b in zip(first.detector.panels, first.panels, again.panels, strict=True):
+        ss, fs = p.slab_origin
+        keep = ~np.asarray(mask)[ss:ss + p.spixels, fs:fs + p.fpixels].astype(bool)
+        assert np.array_equal(a[keep], b[keep]), p.name

@@ -17,7 +17,8 @@ detector geometry         ignored, one warning naming them (the panels come from
 -cell / -mat / -misset    ``.expt`` with a crystal: the file's crystal wins, unless after
 -phi / -osc               ``.expt`` with a scan: the file's scan wins, unless after
 -spindle_axis             ``.expt`` with a goniometer: the file's axis wins, unless after
--detector_thick           ``.expt``: the panels' thickness wins, unless after
+-detector_thick           as usual: a ``.expt``'s sensor thickness/mu is not applied
+(-detector_abs)           (one note says so when the file's sensor is thicker than 0)
 everything else           applies as usual (N, mosaic, hkl, oversampling, noise ...)
 ========================  ==========================================================
 
@@ -145,6 +146,13 @@ def settle_options(o: Options, mf: ModelFile) -> list[str]:
     warnings += [f"warning: {mf.flag}: {note}" for note in mf.notes]
     if mf.expt is not None:
         e = mf.expt
+        sensors = {(p.thickness_m, p.material) for p in e.detector.panels
+                   if p.thickness_m > 0}
+        if sensors and "detector_thick" not in o.set_by:
+            said = ", ".join(f"{t * 1e3:g} mm {m}" for t, m in sorted(sensors))
+            warnings.append(f"note: {mf.flag}: the file's sensor ({said}) is not applied as "
+                            "detector absorption (nanoBragg's thin detector); give "
+                            "-detector_thick/-detector_abs to model it")
         later = []
         if e.wavelength_m is not None and not _after(o, "lambda0") and "lambda0" in o.set_by:
             later.append(o.set_by["lambda0"][1])
@@ -238,14 +246,10 @@ def combine(base: Experiment, o: Options, mf: ModelFile) -> Experiment:
         if e.spindle is not None and not _after(o, "spindle_vector"):
             kw["goniometer"] = Goniometer(e.spindle)
         scan = dataclasses.replace(scan, **kw)
-    detector = e.detector
-    if any(p.thickness_m != detector.panels[0].thickness_m for p in detector.panels):
-        raise UsageError(f"{mf.flag}: panels of different sensor thickness are not "
-                         "supported yet")
-    if _after(o, "detector_thick"):
-        detector = dataclasses.replace(detector, panels=tuple(
-            dataclasses.replace(p, thickness_m=float(o.detector_thick))
-            for p in detector.panels))
-    elif detector.panels[0].thickness_m > 0:
-        o.detector_thick = 0.0  # apply_experiment then takes the panels' thickness
+    # The file's sensor describes the real detector (dxtbx needs a thickness > 0, and our
+    # own -expt_out writes a nominal one): nanoBragg's detector absorption comes from
+    # -detector_thick/-detector_abs only, as without a model file (specs/models.md).
+    thick = max(float(o.detector_thick), 0.0)
+    detector = dataclasses.replace(e.detector, panels=tuple(
+        dataclasses.replace(p, thickness_m=thick) for p in e.detector.panels))
     return dataclasses.replace(base, beam=beam, crystal=crystal, scan=scan, detector=detector)
