@@ -95,23 +95,30 @@ def flags_to_argv(flags: dict[str, Any]) -> list[str]:
     return argv
 
 
-def _is_table(value: Any) -> bool:
-    """A 2-D array or nested sequence (an hkl list, an A matrix), not a file name."""
+def _is_table(value: Any, key: str = "hkl") -> bool:
+    """A 2-D array or nested sequence (an hkl list, an A matrix), not a file name; for
+    ``mat`` also a flat sequence of numbers (the nine numbers of an ``-mat`` file)."""
     if value is None or isinstance(value, (str, bytes, os.PathLike)):
         return False
     try:
-        return np.asarray(value).ndim == 2
+        array = np.asarray(value)
     except (TypeError, ValueError):
         return False
+    return array.ndim == 2 or (key == "mat" and array.ndim == 1 and array.dtype.kind in "iuf")
 
 
 def _memory_from_tables(tables: dict[str, Any], o: Options):
     """``hkl=``/``mat=`` arrays as the in-memory inputs of the setup.
 
     ``hkl``: shape (n, 4), rows h, k, l, F as in an ``-hkl`` file (h, k, l whole
-    numbers).  ``mat``: shape (3, 3), the nine numbers of an ``-mat`` file in
+    numbers).  ``mat``: shape (3, 3) or (9,), the nine numbers of an ``-mat`` file in
     its order (mosflm's A matrix: columns a*, b*, c* times the wavelength in Å);
     scaled by ``1e-10/lambda`` as nanoBragg.c scales the file's (line 1890).
+
+    Raises
+    ------
+    TypeError
+        A table of the wrong shape, or not numbers.
     """
     from .setup.scene import InMemory
 
@@ -125,10 +132,16 @@ def _memory_from_tables(tables: dict[str, Any], o: Options):
         memory.hkl = table[:, :3].astype(np.int64)
         memory.F = table[:, 3].copy()
     if "mat" in tables:
-        matrix = np.asarray(tables["mat"], dtype=np.float64)
-        if matrix.shape != (3, 3) or not np.all(np.isfinite(matrix)):
-            raise TypeError(f"mat=<{'x'.join(map(str, matrix.shape))} array>: an A matrix "
-                            f"is 3x3 finite numbers, as in an -mat file")
+        shape = "x".join(map(str, np.shape(tables["mat"])))
+        try:
+            matrix = np.asarray(tables["mat"], dtype=np.float64)
+        except (TypeError, ValueError):
+            matrix = None
+        if matrix is not None and matrix.shape == (9,):
+            matrix = matrix.reshape(3, 3)  # the file's order: three rows of three
+        if matrix is None or matrix.shape != (3, 3) or not np.all(np.isfinite(matrix)):
+            raise TypeError(f"mat=<{shape} array>: an A matrix is 3x3 (or 9) finite "
+                            f"numbers, as in an -mat file")
         # C: a_star[1..3] = the file's columns, then vector_scale(a_star, 1e-10/lambda0)
         memory.reciprocal_vectors_per_angstrom = matrix.T * (1e-10 / o.lambda0)
     return memory
@@ -144,8 +157,9 @@ class Simulation:
         :func:`flags_to_argv`), e.g. ``cell=(100, 100, 100, 90, 90, 90),
         default_F=100, N=5, lambda_=1.0, detpixels=256, pixel=0.1,
         distance=100, seed=1, c_parity=False``.  ``hkl=`` and ``mat=`` also take
-        arrays: an (n, 4) table of h, k, l, F rows, and the 3×3 numbers of a
-        mosflm ``-mat`` file in its order; they are used in memory, exactly
+        arrays: an (n, 4) table of h, k, l, F rows, and the nine numbers of a
+        mosflm ``-mat`` file in its order (3×3, or flat: nine numbers, three rows of
+        three); they are used in memory, exactly
         as the same numbers read from a file.
 
     Raises
@@ -181,7 +195,8 @@ class Simulation:
 
     def __init__(self, **flags: Any) -> None:
         # hkl= and mat= may be arrays: C's files' contents, handed over in memory
-        tables = {key: flags.pop(key) for key in ("hkl", "mat") if _is_table(flags.get(key))}
+        tables = {key: flags.pop(key) for key in ("hkl", "mat")
+                  if _is_table(flags.get(key), key)}
         self._init_from_flags(flags)
         if tables:
             self._memory = _memory_from_tables(tables, self.options)

@@ -177,6 +177,12 @@ def test_hkl_and_mat_arrays_equal_their_files(case_workdir, monkeypatch):
     by_arrays = nb.Simulation(mat=matrix, hkl=np.array(rows), **flags).run()
     assert by_files.image.max() > 0
     assert np.array_equal(by_files.image, by_arrays.image)
+    # the nine numbers flat, in the file's order (README), as a list, tuple or array
+    nine = [float(v) for v in open("A.mat").read().split()[:9]]
+    assert nine == list(matrix.ravel())
+    for flat in (nine, tuple(nine), np.array(nine)):
+        by_flat = nb.Simulation(mat=flat, hkl=np.array(rows), **flags).run()
+        assert np.array_equal(by_files.image, by_flat.image)
 
 
 def test_a_malformed_table_is_refused_clearly():
@@ -191,6 +197,8 @@ def test_a_malformed_table_is_refused_clearly():
         nb.Simulation(cell=(100, 100, 100, 90, 90, 90), hkl=[[0.5, 0, 0, 10]])
     with pytest.raises(TypeError, match=r"mat=<2x3 array>: an A matrix is 3x3"):
         nb.Simulation(mat=np.ones((2, 3)))
+    with pytest.raises(TypeError, match=r"mat=<8 array>: an A matrix is 3x3 \(or 9\)"):
+        nb.Simulation(mat=[0.01] * 8)
     with pytest.raises(TypeError, match=r"-floatfile takes a file name"):
         nb.Simulation(cell=(100, 100, 100, 90, 90, 90), floatfile=np.ones((2, 2)))
 
@@ -455,3 +463,4 @@ def test_the_note_is_said_exactly_where_c_differs(tmp_path, monkeypatch, capsys)
         said = STALE in capsys.readouterr().err
         same = np.array_equal(np.fromfile("c.bin", "<f4"), np.fromfile("p.bin", "<f4"))
         assert said != same, (extra, said, same)
+
