@@ -119,6 +119,8 @@ def _memory_from_tables(tables: dict[str, Any], o: Options):
     ------
     TypeError
         A table of the wrong shape, or not numbers.
+    nbnumba.errors.UsageError
+        A singular A matrix (the check ``-mat FILE`` gets, exit 3 there).
     """
     from .setup.scene import InMemory
 
@@ -132,6 +134,9 @@ def _memory_from_tables(tables: dict[str, Any], o: Options):
         memory.hkl = table[:, :3].astype(np.int64)
         memory.F = table[:, 3].copy()
     if "mat" in tables:
+        from .errors import UsageError
+        from .validate import mat_problem
+
         shape = "x".join(map(str, np.shape(tables["mat"])))
         try:
             matrix = np.asarray(tables["mat"], dtype=np.float64)
@@ -142,6 +147,9 @@ def _memory_from_tables(tables: dict[str, Any], o: Options):
         if matrix is None or matrix.shape != (3, 3) or not np.all(np.isfinite(matrix)):
             raise TypeError(f"mat=<{shape} array>: an A matrix is 3x3 (or 9) finite "
                             f"numbers, as in an -mat file")
+        why = mat_problem(matrix)
+        if why:
+            raise UsageError(f"mat=<3x3 array>: {why}")
         # C: a_star[1..3] = the file's columns, then vector_scale(a_star, 1e-10/lambda0)
         memory.reciprocal_vectors_per_angstrom = matrix.T * (1e-10 / o.lambda0)
     return memory
@@ -316,7 +324,10 @@ class Simulation:
         ValueError
             Models nanoBragg.c's physics cannot take (see
             :func:`nbnumba.setup.experiment.apply_experiment`).
-        TypeError, UsageError
+        TypeError
+            ``experiment`` is not an :class:`nbnumba.models.Experiment` (a file name:
+            use ``Simulation.from_args(['-expt', path])``), or as ``Simulation(**flags)``.
+        UsageError
             As ``Simulation(**flags)``.
 
         Notes
@@ -326,9 +337,16 @@ class Simulation:
         as models: replace its detector (``dataclasses.replace``) to put the
         same crystal and beam on several panels.
         """
+        from .models import Experiment
         from .setup.experiment import apply_experiment
         from .validate import validate_inputs
 
+        if not isinstance(experiment, Experiment):
+            what = "a file name" if isinstance(experiment, (str, bytes, os.PathLike)) else \
+                type(experiment).__name__
+            raise TypeError(f"from_models takes an nbnumba.models.Experiment, not {what}; "
+                            "for a file use Simulation.from_args(['-expt', path]) (or "
+                            "'-geom') or nbnumba.readers.dials_expt.read_expt")
         sim = cls.__new__(cls)
         sim._init_from_flags(flags)
         sim._memory = apply_experiment(experiment, sim.options)

@@ -21,6 +21,7 @@ import math
 import os
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -65,6 +66,7 @@ __all__ = [
     "output_paths",
     "check_output_files",
     "estimate_bytes",
+    "mat_problem",
     "memory_parts",
     "available_bytes",
     "detector_shape",
@@ -615,15 +617,35 @@ def _check_hkl(path: str) -> list[str]:
     return warnings
 
 
+def mat_problem(matrix: Any) -> str | None:
+    """What makes a mosflm A matrix unusable, or None.
+
+    Parameters
+    ----------
+    matrix : array_like, shape (3, 3)
+        The nine numbers (any order of rows/columns: only finiteness and the determinant
+        are judged).
+
+    Returns
+    -------
+    str or None
+        "the matrix holds NaN or inf", "the reciprocal cell vectors are coplanar
+        (singular matrix)" (nanoBragg.c divides by the cell volume: inf/NaN everywhere),
+        or None for a usable matrix.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    if not np.isfinite(m).all():
+        return "the matrix holds NaN or inf"
+    if np.linalg.det(m) == 0.0:
+        return "the reciprocal cell vectors are coplanar (singular matrix)"
+    return None
+
+
 def _check_mat(path: str) -> list[str]:
     """A mosflm matrix: nine finite numbers that are not a singular matrix."""
-    a_star, b_star, c_star = nbio.read_mat(path)
-    m = np.array([a_star, b_star, c_star])
-    if not np.isfinite(m).all():
-        raise nbio.InputFileError(path, "the matrix holds NaN or inf")
-    if np.linalg.det(m) == 0.0:
-        raise nbio.InputFileError(path, "the reciprocal cell vectors are coplanar "
-                                  "(singular matrix)")
+    why = mat_problem(np.array(nbio.read_mat(path)))
+    if why:
+        raise nbio.InputFileError(path, why)
     return []
 
 

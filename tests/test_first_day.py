@@ -464,3 +464,23 @@ def test_the_note_is_said_exactly_where_c_differs(tmp_path, monkeypatch, capsys)
         same = np.array_equal(np.fromfile("c.bin", "<f4"), np.fromfile("p.bin", "<f4"))
         assert said != same, (extra, said, same)
 
+
+def test_the_api_raises_the_projects_errors_with_one_line():
+    """A singular mat= array (the check -mat FILE gets, exit 3 there) and from_models of
+    something that is not an Experiment: nbnumba's errors, not ZeroDivisionError or
+    AttributeError."""
+    import numpy as np
+    import pytest
+
+    import nbnumba as nb
+    from nbnumba.errors import NbError
+
+    with pytest.raises(NbError, match=r"^mat=<3x3 array>: the reciprocal cell vectors are "
+                                      r"coplanar \(singular matrix\)$"):
+        nb.Simulation(mat=np.zeros((3, 3)))
+    with pytest.raises(NbError, match="singular matrix"):
+        nb.Simulation(mat=[1, 0, 0, 0, 1, 0, 0, 0, 0])
+    for wrong, what in ((None, "NoneType"), ("run.expt", "a file name")):
+        with pytest.raises(TypeError, match=rf"^from_models takes an nbnumba.models.Experiment, "
+                                            rf"not {what}; for a file use Simulation.from_args"):
+            nb.Simulation.from_models(wrong)
