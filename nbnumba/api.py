@@ -200,6 +200,9 @@ class Simulation:
 
     #: slab-shaped bool mask of the pixels to skip (True), or None: see :meth:`from_models`
     bad_pixels: np.ndarray | None = None
+    #: a -geom file's common ADU per photon (its adu_per_photon, or adu_per_eV times its
+    #: photon energy), or None: -crystfel_out writes it back; the pixels are not rescaled
+    adu_per_photon: float | None = None
 
     def __init__(self, **flags: Any) -> None:
         # hkl= and mat= may be arrays: C's files' contents, handed over in memory
@@ -417,6 +420,7 @@ class Simulation:
         self.detector = experiment.detector
         # the .geom's bad pixels are skipped as nanoBragg.c skips -mask's zeros
         self.bad_pixels = mf.geom.mask if mf.geom is not None else None
+        self.adu_per_photon = mf.geom.adu_per_photon if mf.geom is not None else None
         self._experiment = experiment
         self._scene = None
 
@@ -570,6 +574,7 @@ class Simulation:
                         copy.deepcopy(self._rng_after_setup), engine=chosen.name, trace=trace,
                         panels=[p.image for p in parts], detector=self.detector)
         result.bad_pixels = self.bad_pixels
+        result.adu_per_photon = self.adu_per_photon
         result.timing = dict(getattr(renderer, "last_timing", {}))
         note = parity_note(chosen, bool(self.options.c_parity))
         if note and note not in result.warnings:
@@ -627,7 +632,7 @@ class Simulation:
         o.model_file = None
         sim = Simulation.from_options(o, self.warnings, check=False)
         sim._memory, sim.detector = self._memory, self.detector
-        sim.bad_pixels = self.bad_pixels
+        sim.bad_pixels, sim.adu_per_photon = self.bad_pixels, self.adu_per_photon
         if self._experiment is not None and self.detector is not None:
             sim._experiment = dataclasses.replace(
                 self._experiment, scan=dataclasses.replace(self._experiment.scan,
@@ -791,6 +796,8 @@ class Result:
         Solid angle of the detector summed over sub-pixels and layers (sr).
     bad_pixels : numpy.ndarray of bool or None
         The slab's pixels skipped as ``-mask``'s zeros (:attr:`Simulation.bad_pixels`).
+    adu_per_photon : float or None
+        A ``-geom`` file's ADU per photon (:attr:`Simulation.adu_per_photon`), or None.
     timing : dict
         What the engine measured of its last call (the CUDA engine: ``"kernel"``
         and ``"call"`` seconds, ``"tiles"``); empty for the CPU engines.
@@ -808,6 +815,7 @@ class Result:
             p.flags.writeable = False
         self.detector = detector
         self.bad_pixels: np.ndarray | None = None
+        self.adu_per_photon: float | None = None
         # what is derived from it (counts, noise, statistics) is cached: keep it as computed
         self.image.flags.writeable = False
         self.omega_sum: float = rendered.omega_sum

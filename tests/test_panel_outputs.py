@@ -257,3 +257,16 @@ def test_rerendering_the_expt_of_a_geom_run_gives_each_panel(tmp_path):
         ss, fs = p.slab_origin
         keep = ~np.asarray(mask)[ss:ss + p.spixels, fs:fs + p.fpixels].astype(bool)
         assert np.array_equal(a[keep], b[keep]), p.name
+
+
+def test_crystfel_out_writes_back_the_geoms_adu_per_photon(geom_run, tmp_path):
+    """The .geom's adu_per_eV (times its photon energy) comes back as -crystfel_out's
+    adu_per_photon (it used to be 1.0 always); a run without -geom writes 1."""
+    folder, _ = geom_run
+    theirs = crystfel_geom.read_geom(DATA / "epix10k_like.geom").adu_per_photon
+    assert theirs is not None and theirs != 1.0
+    assert crystfel_geom.read_geom(folder / "cf.geom").adu_per_photon == theirs
+    code, out, err = run_main([*CRYSTAL, *QUIET, "-detpixels", "8", "-crystfel_out",
+                               "one.h5"], tmp_path)
+    assert code == 0, err
+    assert crystfel_geom.read_geom(tmp_path / "one.geom").adu_per_photon == 1.0

@@ -71,7 +71,8 @@ def geom_text(detector, *, rotation: np.ndarray | None = None,
         The common ``clen``; default panel 0's corner z (each panel's ``coffset`` is its
         corner's z minus ``clen``).
     adu_per_photon : float
-        1 for photons (the float image) and counts.
+        Written as given: 1 for photons (the float image) and counts; a ``-geom`` run
+        passes its file's value back.
     data_path, mask_path : str
         HDF5 locations of the image and the mask (``mask`` omitted when None).
     frames : int
@@ -180,7 +181,9 @@ def write_result_crystfel(path: str, result, *, content: str = "float",
     """A finished run (:class:`nbnumba.api.Result`) as ``NAME.h5`` + ``NAME.geom``.
 
     ``content``: ``"float"`` (photons, float32) or ``"int"``/``"noise"`` (int32 counts,
-    the ADC offset removed as the other counted formats do). The photon energy is the
+    the ADC offset removed as the other counted formats do). ``adu_per_photon`` is the
+    ``-geom`` file's (``result.adu_per_photon``: the detector's description carried through;
+    the pixels are nanoBragg.c's, not rescaled by it), else 1. The photon energy is the
     run's (``12398.42 / λ[Å]`` eV, nanoBragg's constant); the frame turn is
     :func:`~nbnumba.formats.geometry.lab_to_mcstas` of the run's beam and spindle.
     """
@@ -196,5 +199,7 @@ def write_result_crystfel(path: str, result, *, content: str = "float",
         image = counts_from_raw(raw, g.adc_offset)
     else:
         raise ValueError(f"content must be float, int or noise, not {content!r}")
+    adu = getattr(result, "adu_per_photon", None)
     return write_crystfel(path, detector_of_result(result), image, rotation=g.mcstas(),
-                          photon_energy_eV=12398.42 / (g.wavelength_m * 1e10), mask=mask)
+                          photon_energy_eV=12398.42 / (g.wavelength_m * 1e10), mask=mask,
+                          adu_per_photon=1.0 if adu is None else float(adu))
