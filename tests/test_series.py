@@ -23,6 +23,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
+from conftest import run_main  # noqa: E402
 from golden import run_nb  # noqa: E402
 
 from nbnumba.cli.main import main  # noqa: E402
@@ -195,6 +196,29 @@ def test_stack_and_cbf(tmp_path, references, client):
     text = Path(xds).read_text()
     assert "c_???.cbf" in text and "DATA_RANGE= 0 1" in text and "STARTING_FRAME= 0" in text
     assert Path(poni).is_file()
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["series", "--frames", "0"], "--frames must be at least 1"),
+    (["series", "--frames", "2", "--bogus-flag"], "unknown option --bogus-flag"),
+    (["tiles", "--bogus-flag"], "unknown option --bogus-flag"),
+    (["tiles", "--tiles", "0", "2"], "--tiles counts must be at least 1"),
+    (["stills", "--shots", "0", "--template", "r.h5"], "--shots must be at least 1"),
+    (["stills", "--shots", "2"], "--template out/NAME.h5 is required"),
+])
+def test_usage_error_is_one_line_with_a_pointer_to_help(argv, text, tmp_path):
+    """A refused option of ours: the error line alone (no usage text after it), exit 2;
+    the pointer it ends with works (-h, -help, --help: the usage on stdout, exit 0)."""
+    code, out, err = run_main([*argv, *ARGS], tmp_path)
+    assert (code, out) == (2, ""), err
+    command = argv[0]
+    assert err == (f"nanobragg-nb {command}: error: {text}"
+                   + ("; nanoBragg's flags take one dash" if "unknown" in text else "")
+                   + f" (nanobragg-nb {command} -h for the usage)\n"), err
+    for flag in ("-h", "-help", "--help"):
+        code, out, err = run_main([command, flag], tmp_path)
+        assert (code, err) == (0, "") and out.startswith(f"usage: nanobragg-nb {command}")
+    assert os.listdir(tmp_path) == []
 
 
 def test_bad_template_is_one_line_error(tmp_path, capsys):
