@@ -40,6 +40,7 @@ from .kernels.tiles import count_cores, numba_threads_for, use_numba_threads
 __all__ = [
     "SeriesError",
     "SeriesRun",
+    "check_main_guard",
     "check_scheduler",
     "client_for",
     "kill_local_workers",
@@ -117,6 +118,55 @@ def _require(what: str, extra: str, *modules: str) -> None:
 # --------------------------------------------------------------------------- cluster
 
 
+GUARD_ADVICE = ("put the script's code under `if __name__ == \"__main__\":` (Dask's "
+                "LocalCluster starts worker processes that import the main script again)")
+
+
+def check_main_guard(what: str, starts_workers: bool = False) -> None:
+    """Refuse a cluster run that a script without a ``__main__`` guard would repeat.
+
+    Dask's LocalCluster starts its workers with multiprocessing's *spawn*, which runs the
+    main script again in each worker (as module ``__mp_main__``): a script whose
+    top-level code calls :func:`series` there calls it again in every worker.
+    Two checks, both before anything is written or started:
+
+    - the call comes from the top-level code of ``__mp_main__`` (this is a worker
+      process re-running the script);
+    - ``starts_workers`` and the main script (``sys.modules["__main__"].__file__``) has
+      no ``__main__`` in its text: its workers would re-run it. An interactive session
+      or ``python -c`` has no such file and is never refused.
+
+    Raises
+    ------
+    SeriesError
+        Exit code 2, naming the script and the guard to add.
+    """
+    import inspect
+
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and \
+                frame.f_globals.get("__name__") == "__mp_main__":
+            script = frame.f_globals.get("__file__") or "the main script"
+            raise SeriesError(f"{what} was called again while a Dask worker process "
+                              f"imported {script}: {GUARD_ADVICE}", exit_code=EXIT_USAGE)
+        frame = frame.f_back
+    if not starts_workers:
+        return
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not script or not os.path.isfile(script):
+        return
+    try:
+        with open(script, encoding="utf-8", errors="replace") as f:
+            text = f.read(1_000_000)
+    except OSError:
+        return
+    if "__main__" not in text:
+        raise SeriesError(f"{what}: {script} has no `if __name__ == \"__main__\":` "
+                          f"guard, and each worker process would run it again; "
+                          f"{GUARD_ADVICE}", exit_code=EXIT_USAGE)
+
+
 def local_cluster_client(workers: int | None = None, **cluster_kwargs: Any):
     """A ``distributed.Client`` on a new ``LocalCluster`` of single-threaded processes.
 
@@ -130,6 +180,8 @@ def local_cluster_client(workers: int | None = None, **cluster_kwargs: Any):
     workers = cores if workers is None else int(workers)
     if workers < 1:
         raise SeriesError("--workers must be at least 1", exit_code=2)
+    if cluster_kwargs.get("processes", True):
+        check_main_guard("a Dask LocalCluster", starts_workers=True)
     threads = max(1, cores // workers)
     options: dict[str, Any] = {"n_workers": workers, "processes": True,
                                "threads_per_worker": 1, "dashboard_address": None,
@@ -1164,6 +1216,7 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     """
     if frames < 1:
         raise SeriesError("--frames must be at least 1", exit_code=2)
+    check_main_guard("nbnumba.series", starts_workers=client is None and not scheduler)
     if client is None:
         _require("a series on a Dask cluster", "dask", "dask", "distributed")
     if frames > MAX_FRAMES:
@@ -1316,6 +1369,7 @@ def tiles(args: Sequence[str], tiles: Sequence[int] = (2, 2), *, client=None,
     """
     from .api import Simulation
 
+    check_main_guard("nbnumba.tiles", starts_workers=client is None and not scheduler)
     if client is None:
         _require("tiles on a Dask cluster", "dask", "dask", "distributed")
     opts, warnings = parse_checked(args)

@@ -270,6 +270,34 @@ def test_psf_last_argument_does_what_c_meant(tmp_path: Path) -> None:
     assert "PSF" not in out
 
 
+@pytest.mark.parametrize("flags, warning", [
+    (["-psf", "bogus"], "warning: -psf bogus: neither 'gauss' nor 'fiber' in it; noisify.c "
+                        "turns the PSF off"),
+    (["-psf", "gauss", "-psf_fwhm", "-5"], "warning: -psf_fwhm -5: noisify.c applies no PSF "
+                                           "unless its FWHM is above 0 um"),
+    (["-psf", "fiber", "-psf_fwhm", "0"], "warning: -psf_fwhm 0: noisify.c applies no PSF "
+                                          "unless its FWHM is above 0 um"),
+])
+def test_psf_that_c_turns_off_is_warned(flags: list[str], warning: str,
+                                        tmp_path: Path) -> None:
+    """C runs without a PSF (its files: those of a run without -psf); we say so once."""
+    write_floats(tmp_path / "a.bin", np.arange(64.0))
+    base = ["-floatfile", "a.bin", "-seed", "1", "-nopgm"]
+    code, plain, err = run_cli([*base, "-noisefile", "plain.img", "-intfile", "plain_i.img"],
+                               tmp_path)
+    assert code == 0 and "PSF" not in err, err
+    code, out, err = run_cli([*base, *flags, "-noisefile", "n.img", "-intfile", "i.img"],
+                             tmp_path)
+    assert code == 0, err
+    assert err.splitlines().count(warning) == 1, err
+    assert "applying PSF" not in out
+    for ours, theirs in (("n.img", "plain.img"), ("i.img", "plain_i.img")):
+        assert (tmp_path / ours).read_bytes() == (tmp_path / theirs).read_bytes()
+    code, out, err = run_cli([*base, "-psf", "gauss", "-psf_fwhm", "50"], tmp_path)
+    assert code == 0 and "applying PSF" in out, err
+    assert "-psf gauss:" not in err and "-psf_fwhm 50:" not in err, err
+
+
 def test_bits_other_than_16_32_writes_header_only(tmp_path: Path) -> None:
     write_floats(tmp_path / "a.bin", np.full(64, 5.0))
     code, out, err = run_cli(["-floatfile", "a.bin", "-bits", "8", "-seed", "1"], tmp_path)

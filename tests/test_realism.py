@@ -180,6 +180,22 @@ def test_refusals_before_any_frame(extra, code, text, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.bin"]
 
 
+def test_noisify_psf_that_c_turns_off_is_warned_once(tmp_path, client):
+    """--noisify '-psf bogus -psf_fwhm -5': frames as noisify.c makes them (no PSF), and
+    noisify-nb's warning lines once each for the series, not once per frame."""
+    code, _, err = quietly(main, ["series", "--frames", "2", "--scheduler",
+                                  client.scheduler.address, "--no-progress",
+                                  "--template", str(tmp_path / "f_{frame}.img"),
+                                  "--noisify", "-psf bogus -psf_fwhm -5", *ARGS])
+    assert code == 0, err
+    lines = err.splitlines()
+    for warning in ("warning: -psf bogus: neither 'gauss' nor 'fiber' in it; noisify.c "
+                    "turns the PSF off",
+                    "warning: -psf_fwhm -5: noisify.c applies no PSF unless its FWHM is "
+                    "above 0 um"):
+        assert lines.count(warning) == 1, err
+
+
 def test_series_error_type(tmp_path):
     from nbnumba import series
 

@@ -23,6 +23,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
+from conftest import run_main  # noqa: E402
 from golden import run_nb  # noqa: E402
 
 from nbnumba.cli.main import main  # noqa: E402
@@ -195,6 +196,78 @@ def test_stack_and_cbf(tmp_path, references, client):
     text = Path(xds).read_text()
     assert "c_???.cbf" in text and "DATA_RANGE= 0 1" in text and "STARTING_FRAME= 0" in text
     assert Path(poni).is_file()
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["series", "--frames", "0"], "--frames must be at least 1"),
+    (["series", "--frames", "2", "--bogus-flag"], "unknown option --bogus-flag"),
+    (["tiles", "--bogus-flag"], "unknown option --bogus-flag"),
+    (["tiles", "--tiles", "0", "2"], "--tiles counts must be at least 1"),
+    (["stills", "--shots", "0", "--template", "r.h5"], "--shots must be at least 1"),
+    (["stills", "--shots", "2"], "--template out/NAME.h5 is required"),
+])
+def test_usage_error_is_one_line_with_a_pointer_to_help(argv, text, tmp_path):
+    """A refused option of ours: the error line alone (no usage text after it), exit 2;
+    the pointer it ends with works (-h, -help, --help: the usage on stdout, exit 0)."""
+    code, out, err = run_main([*argv, *ARGS], tmp_path)
+    assert (code, out) == (2, ""), err
+    command = argv[0]
+    assert err == (f"nanobragg-nb {command}: error: {text}"
+                   + ("; nanoBragg's flags take one dash" if "unknown" in text else "")
+                   + f" (nanobragg-nb {command} -h for the usage)\n"), err
+    for flag in ("-h", "-help", "--help"):
+        code, out, err = run_main([command, flag], tmp_path)
+        assert (code, err) == (0, "") and out.startswith(f"usage: nanobragg-nb {command}")
+    assert os.listdir(tmp_path) == []
+
+
+UNGUARDED = """
+import nbnumba as nb
+nb.{call}
+print("finished")
+"""
+
+
+@pytest.mark.parametrize("call", [
+    "series({args!r}, 2, template='out/f_{{frame}}.img', workers=1)",
+    "stills({args!r}, 2, template='out/run.h5', workers=1)",
+])
+def test_script_without_main_guard_is_refused_before_any_worker(call, tmp_path):
+    """Dask's spawned workers re-run the main script: without `if __name__ ==
+    "__main__":` the user got "...manifest.json.lock is locked" from a worker's copy;
+    now one SeriesError naming the guard, before a worker starts or a file is written."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(UNGUARDED.format(call=call.format(args=list(ARGS))))
+    got = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert got.returncode == 1 and "finished" not in got.stdout, got.stderr
+    last = got.stderr.strip().splitlines()[-1]
+    assert last.startswith("nbnumba.distributed.SeriesError: nbnumba.") and \
+        f"{script} has no `if __name__ == \"__main__\":` guard" in last, got.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["script.py"]
+
+
+def test_main_guard_check_in_a_worker_re_running_the_script():
+    """A worker process re-running the script's top level (module __mp_main__) is told
+    so, even where the script's text mentions __main__; a function called there, an
+    interactive session and a guarded script pass."""
+    from nbnumba.distributed import check_main_guard
+
+    top_level = compile("check_main_guard('nbnumba.series')", "/x/script.py", "exec")
+    with pytest.raises(SeriesError, match="called again while a Dask worker process "
+                                          "imported /x/script.py") as info:
+        exec(top_level, {"__name__": "__mp_main__", "__file__": "/x/script.py",
+                         "check_main_guard": check_main_guard})
+    assert info.value.exit_code == 2
+    exec(top_level, {"__name__": "__main__", "check_main_guard": check_main_guard})
+    inside = compile("def f():\n    check_main_guard('x')\n", "/x/script.py", "exec")
+    space = {"__name__": "__mp_main__", "check_main_guard": check_main_guard}
+    exec(inside, space)
+    space["f"]()  # a task function defined in the script: no re-run
+    check_main_guard("x", starts_workers=True)  # pytest's own __main__ is guarded
 
 
 def test_bad_template_is_one_line_error(tmp_path, capsys):

@@ -19,7 +19,7 @@ from ..errors import (
     UsageError,
     shown,
 )
-from .common import failure, sigterm_raises
+from .common import HELP_FLAGS, failure, sigterm_raises
 
 EXIT_FAILED = EXIT_INTERNAL
 # nanobragg-nb's single run: (argv, engine=..., **engine options) -> exit code
@@ -63,17 +63,23 @@ TILES_OPTIONS = {"--tiles": 2, "--workers": 1, "--scheduler": 1, "--no-progress"
 
 
 def split_options(argv: Sequence[str], spec: dict[str, int]) -> tuple[dict, list[str]]:
-    """Our ``--name [values]`` (or ``--name=value``) options, and the rest in order."""
+    """Our ``--name [values]`` (or ``--name=value``) options, and the rest in order.
+
+    ``-h`` and ``-help`` (nanoBragg's help flags) count as ``--help`` where ``spec``
+    has it: the subcommand's usage, as the pointer of :func:`usage_error` promises.
+    """
     found: dict[str, list[str] | bool] = {}
     rest: list[str] = []
     i = 0
     while i < len(argv):
         a = argv[i]
         name, eq, inline = a.partition("=")
-        if not a.startswith("--"):
+        if a in HELP_FLAGS and "--help" in spec:
+            found["--help"] = True
+        elif not a.startswith("--"):
             rest.append(a)
         elif name not in spec:
-            raise UsageError(f"unknown option {name} (nanoBragg's flags take one dash)")
+            raise UsageError(f"unknown option {name}; nanoBragg's flags take one dash")
         elif spec[name] == 0:
             if eq:
                 raise UsageError(f"{name} takes no value")
@@ -124,15 +130,21 @@ def _quiet(args: Sequence[str]) -> bool:
 
 
 def error(command: str, message: str) -> None:
-    """``nanobragg-nb COMMAND: error: LINE`` on stderr; a usage text after the message's
-    first line follows it unchanged."""
+    """``nanobragg-nb COMMAND: error: LINE`` on stderr: one line (a line break in
+    ``message`` becomes a space)."""
     from .common import one_line
 
     sys.stdout.flush()
-    first, _, usage = message.partition("\n")  # a usage text may follow the error line
-    sys.stderr.write(f"nanobragg-nb {command}: error: {one_line(first)}\n"
-                     + (usage + "\n" if usage else ""))
+    sys.stderr.write(f"nanobragg-nb {command}: error: "
+                     f"{one_line(message.replace(chr(10), ' '))}\n")
     sys.stderr.flush()
+
+
+def usage_error(command: str, exc: UsageError) -> int:
+    """A refused command line of ``nanobragg-nb COMMAND``: the one error line, with a
+    pointer to ``-h`` instead of the usage text itself; returns :data:`EXIT_USAGE`."""
+    error(command, f"{exc} (nanobragg-nb {command} -h for the usage)")
+    return EXIT_USAGE
 
 
 def report_failure(command: str, exc: BaseException, kept: str = "") -> int:
@@ -185,8 +197,7 @@ def _series_main(argv: list[str]) -> int:
             raise UsageError(f"--expt-out: dxtbx cannot read {shown(template)}'s frames; "
                              f"use a {', '.join(EXPT_SUFFIXES)} template")
     except UsageError as exc:
-        error("series", f"{exc}\n{SERIES_USAGE}")
-        return EXIT_USAGE
+        return usage_error("series", exc)
     quiet = _quiet(args)
     progress = not (quiet or "--no-progress" in found or "-noprogress" in args)
     single = [a for a in args if a in ("-cbffile", "-geometry_out", "-expt_out", "-panels_out",
@@ -258,8 +269,7 @@ def _tiles_main(argv: list[str], run_single: SingleRun) -> int:
             raise UsageError("--tiles counts must be at least 1")
         workers, scheduler = cluster_options(found)
     except UsageError as exc:
-        error("tiles", f"{exc}\n{TILES_USAGE}")
-        return EXIT_USAGE
+        return usage_error("tiles", exc)
     progress = not (_quiet(args) or "--no-progress" in found or "-noprogress" in args)
     try:
         parse_checked(args)  # a single run's checks of ARGS, before a cluster starts

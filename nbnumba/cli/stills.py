@@ -7,7 +7,7 @@ import sys
 
 from ..errors import EXIT_OK, EXIT_USAGE, NbError, UsageError
 from .common import sigterm_raises
-from .series import cluster_options, error, int_option, report_failure, split_options
+from .series import cluster_options, error, int_option, report_failure, split_options, usage_error
 
 STILLS_USAGE = """\
 usage: nanobragg-nb stills --shots N --template out/run.h5 [--orientations random|FILE|.expt]
@@ -63,8 +63,7 @@ def _stills_main(argv: list[str]) -> int:
                    "jitter": found.get("--jitter", [None])[0]}
         content = found.get("--content", ["auto"])[0]
     except UsageError as exc:
-        error("stills", f"{exc}\n{STILLS_USAGE}")
-        return EXIT_USAGE
+        return usage_error("stills", exc)
     quiet = "-quiet" in args
     warn = None if quiet else (lambda w: sys.stderr.write(w.rstrip("\n") + "\n"))
     if explain_shot is not None:

@@ -222,6 +222,7 @@ def parse_args(argv: Sequence[str]) -> tuple[NoisifyOptions, list[str]]:
 
     args = [C_NAME] + _take_own_flags([os.fsdecode(a) for a in argv], o)
     argc = len(args)
+    fwhm_flag = ""  # the last -psf_fwhm given, with its value
     inputs: list[str] = []
     matched_any: set[int] = set()
 
@@ -305,6 +306,9 @@ def parse_args(argv: Sequence[str]) -> tuple[NoisifyOptions, list[str]]:
                     o.psftype = FIBER
                 if o.psftype == UNKNOWN:
                     o.parse_stdout.append(f"WARNING: unknown psf type: {value}\n")
+                    # C's line goes to stdout and the run goes on: say it where warnings go
+                    warn(f"warning: -psf {value}: neither 'gauss' nor 'fiber' in it; "
+                         "noisify.c turns the PSF off")
             else:
                 short.append("")  # counted as matched, warned below
                 warn("warning: -psf is the last argument: noisify.c would crash here "
@@ -314,6 +318,7 @@ def parse_args(argv: Sequence[str]) -> tuple[NoisifyOptions, list[str]]:
         if take("-psf_fwhm", m("-psf_si") or m("-psf_fw") or m("-psf_wi")):
             with np.errstate(over="ignore"):  # C's float: beyond 3.4e38 it is inf
                 o.psf_fwhm = np.float32(f() / 1e6)
+            fwhm_flag = f"{a} {args[i + 1]}"
         if take("-fluence", m("-fluence")):
             o.fluence = f()
         if take("-floatfile", m("-floatfile") or m("-floatimage") or m("-bin")):
@@ -381,6 +386,8 @@ def parse_args(argv: Sequence[str]) -> tuple[NoisifyOptions, list[str]]:
             prev = args[i - 1] if i > 1 else ""
             if not (i - 1 in matched_any and prev != "-nonoise" and prev != "-nopgm"):
                 warn(f"warning: {a}: not a noisify.c flag; ignored")
+    if fwhm_flag and not o.psf_fwhm > 0:  # C blurs only `if(psf_fwhm > 0.0)` (593)
+        warn(f"warning: {fwhm_flag}: noisify.c applies no PSF unless its FWHM is above 0 um")
     if len(set(inputs)) > 1:
         warn(f"warning: noisify.c reads only the last input it is given ({inputs[-1]}); "
              "use -add FILE to sum several float images")

@@ -229,6 +229,10 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
             raise SeriesError("--noisify: the frames hold noisify's counts (--content noise "
                               "or int)", exit_code=2)
     content = "float" if content == "auto" else content
+    from ..distributed import check_main_guard  # a script without its __main__ guard
+
+    check_main_guard("nbnumba.stills",
+                     starts_workers=client is None and not scheduler and workers != 0)
     template = os.path.abspath(os.fspath(template))
     if os.path.splitext(template)[1].lower() not in (".h5", ".hdf5"):
         raise SeriesError(f"--template {template}: a stills dataset is one .h5 file",
