@@ -344,3 +344,44 @@ def test_orientations_from_a_dials_expt_round_trip(tmp_path):
     with pytest.raises(Exception, match="3 matrices for 4 shots"):
         stills(BASE, 4, template=str(tmp_path / "b" / "run.h5"), workers=0,
                orientations=expt)
+
+
+# ------------------------------------------------------------------ warnings
+
+
+def _stills_subprocess(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``nanobragg-nb ARGV`` in a new Python (Dask's workers are real processes)."""
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, "-m", "nbnumba.cli.main", *argv], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_shot_warnings_reach_the_console_once_each(tmp_path):
+    """The README's stills example printed a raw two-line Python warning per shot: a wrong
+    '-sourcefile <shot k>.src is a pipe' (the spectra are made in memory), the dark-image
+    note and --noisify's flag warnings from every worker (TRIAL 4). Each line is printed
+    once by the client, as a series does, and -quiet silences them."""
+    dark = [*BASE, "-fluence", "1e20"]  # the brightest pixel well under 1 photon
+    common = ["stills", "--shots", "3", "--spectrum", "sase:3:25", "--no-progress",
+              "--noisify", "-readout abc"]
+    got = _stills_subprocess([*common, "--template", "a/run.h5", "--workers", "1", *dark],
+                             tmp_path)
+    assert got.returncode == 0, got.stderr[-2000:]
+    lines = [line for line in got.stderr.splitlines() if line.strip()]
+    assert lines, "the dark-image and --noisify warnings are given"
+    assert "NbnumbaWarning" not in got.stderr and "return self.func" not in got.stderr
+    assert "sys.exit(main())" not in got.stderr and "pipe or device" not in got.stderr
+    warnings = [line for line in lines if line.startswith("warning: ")]
+    assert len(warnings) == len(set(warnings))
+    assert sum("brightest pixel" in w for w in warnings) == 1
+    assert sum("-readout abc" in w for w in warnings) == 1
+    # in this process (--workers 0) too; -quiet: nothing at all
+    code, out, err = run_cli([*common, "--template", "b/run.h5", "--workers", "0", *dark],
+                             tmp_path)
+    assert code == 0, err
+    assert [w for w in err.splitlines() if w.startswith("warning: ")] == warnings
+    quiet = _stills_subprocess([*common, "--template", "c/run.h5", "--workers", "0", *dark,
+                                "-quiet"], tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""

@@ -35,7 +35,11 @@ STILLS_OPTIONS = {"--shots": 1, "--template": 1, "--orientations": 1, "--spectru
 
 def stills_main(argv: list[str]) -> int:
     """``nanobragg-nb stills ...`` (argv without the word ``stills``)."""
-    with sigterm_raises():
+    from ..errors import warnings_silenced
+
+    # the library's Python warnings stay silent: the lines are printed from the lists,
+    # once each (-quiet: none), as a series prints them
+    with sigterm_raises(), warnings_silenced():
         try:
             return _stills_main(argv)
         except KeyboardInterrupt as exc:  # also Terminated (SIGTERM, SIGHUP)

@@ -587,7 +587,8 @@ def shot_simulation(plan: StillsPlan, k: int):
         streams = {mat_path: shot.mat_text.encode()}
         if shot.source_text is not None:
             streams[src_path] = shot.source_text.encode()
-        inputs.preload(streams)
+        # the texts stand for the files --explain writes (regular files): not pipes
+        inputs.preload(streams, as_files=True)
         opts, warnings = parse_args(shot_argv(plan, shot, mat_path, src_path))
         sim = Simulation.from_options(opts, warnings, check=False,
                                       structure_factors=structure_factors_for(opts))
