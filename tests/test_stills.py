@@ -385,3 +385,35 @@ def test_shot_warnings_reach_the_console_once_each(tmp_path):
     quiet = _stills_subprocess([*common, "--template", "c/run.h5", "--workers", "0", *dark,
                                 "-quiet"], tmp_path)
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""
+
+
+@pytest.mark.parametrize("option, name, text, words", [
+    ("--spectrum", "s.txt", "0 1.0 1\n0 1.1\n", "s.txt line 2: --spectrum: 2 number(s)"),
+    ("--spectrum", "s.txt", "", "s.txt: --spectrum: no numbers in the file"),
+    ("--spectrum", "s.txt", "# nothing\n\n", "s.txt: --spectrum: no numbers in the file"),
+    ("--spectrum", "s.txt", "0 1.0 1\n0 x 1\n", "s.txt line 2: --spectrum: 'x' is not a"),
+    ("--spectrum", "s.h5", "not hdf5", "s.h5: --spectrum: not an HDF5 file"),
+    ("--spectrum", "gone.txt", None, "gone.txt: --spectrum: no such file"),
+    ("--orientations", "o.txt", "1 0 0 0 1 0\nhello 0 1\n",
+     "o.txt line 2: --orientations: 'hello' is not a finite number"),
+    ("--orientations", "o.txt", "", "o.txt: --orientations: no numbers in the file"),
+    ("--orientations", "o.npy", "not npy", "o.npy: --orientations: not a .npy file"),
+    ("--orientations", "o.expt", '{"experiment": [\n', "o.expt line 2: --orientations: not a"),
+    ("--orientations", "gone.npy", None, "gone.npy: --orientations: no such file"),
+])
+def test_input_file_errors_are_one_line_exit_3(tmp_path, option, name, text, words):
+    """TRIAL 11: a malformed --spectrum/--orientations file printed numpy's text ('the
+    number of columns changed...', 'could not convert string...', a UserWarning with
+    source lines for an empty file) and exited 2; a missing one exited 2 too. Now: one
+    line naming the file (and line), exit 3, nothing written."""
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    argv = ["stills", "--shots", "2", "--workers", "0", "--template", "r.h5", option, name,
+            *BASE]
+    code, out, err = run_cli(argv, tmp_path)
+    assert code == 3, err
+    assert err.count("\n") == 1 and err.startswith("nanobragg-nb stills: error: "), err
+    assert words in err, err
+    for numpy_words in ("usecols", "could not convert", "float64", "Warning", "Traceback"):
+        assert numpy_words not in err
+    assert not list(tmp_path.glob("r.h5*"))
