@@ -3,6 +3,7 @@ runner's files, resuming, and the same bytes with 1 or 2 Dask workers (specs/sti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -282,8 +283,18 @@ def test_dxtbx_reads_the_truth_expt_and_its_images(tmp_path):
         "print(json.dumps(out))\n")
     env = {**os.environ, "HDF5_PLUGIN_PATH": hdf5plugin.PLUGIN_PATH}
     env.pop("PYTHONPATH", None)
+    # the image path is relative to the .expt's folder (TRIAL 16): dxtbx finds the stack
+    # from another working folder, and the dataset's folder can be moved
+    doc = json.loads(Path(expt).read_text())
+    assert {i["images"][0] for i in doc["imageset"]} == {"run.h5"}
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for p in (template, Path(expt)):
+        os.replace(p, moved / p.name)
+    expt = str(moved / Path(expt).name)
+    template = moved / template.name
     got = subprocess.run([DXTBX_PYTHON, "-c", script, expt], capture_output=True, text=True,
-                         env=env, timeout=300)
+                         env=env, timeout=300, cwd="/")
     assert got.returncode == 0, got.stderr[-2000:]
     shots = json.loads(got.stdout.strip().splitlines()[-1])
     frames = _stack(template)
@@ -363,12 +374,21 @@ def test_shot_warnings_reach_the_console_once_each(tmp_path):
     '-sourcefile <shot k>.src is a pipe' (the spectra are made in memory), the dark-image
     note and --noisify's flag warnings from every worker (TRIAL 4). Each line is printed
     once by the client, as a series does, and -quiet silences them."""
+    import socket
+
     dark = [*BASE, "-fluence", "1e20"]  # the brightest pixel well under 1 photon
     common = ["stills", "--shots", "3", "--spectrum", "sase:3:25", "--no-progress",
               "--noisify", "-readout abc"]
-    got = _stills_subprocess([*common, "--template", "a/run.h5", "--workers", "1", *dark],
-                             tmp_path)
+    # Dask's default dashboard port taken: no "Port 8787 is already in use" UserWarning
+    # from our LocalCluster (TRIAL 16)
+    with socket.socket() as busy:
+        with contextlib.suppress(OSError):  # already taken by another program: as good
+            busy.bind(("127.0.0.1", 8787))
+            busy.listen()
+        got = _stills_subprocess([*common, "--template", "a/run.h5", "--workers", "1",
+                                  *dark], tmp_path)
     assert got.returncode == 0, got.stderr[-2000:]
+    assert "Port 8787" not in got.stderr and "UserWarning" not in got.stderr
     lines = [line for line in got.stderr.splitlines() if line.strip()]
     assert lines, "the dark-image and --noisify warnings are given"
     assert "NbnumbaWarning" not in got.stderr and "return self.func" not in got.stderr
@@ -417,3 +437,23 @@ def test_input_file_errors_are_one_line_exit_3(tmp_path, option, name, text, wor
     for numpy_words in ("usecols", "could not convert", "float64", "Warning", "Traceback"):
         assert numpy_words not in err
     assert not list(tmp_path.glob("r.h5*"))
+
+
+def test_explain_beyond_the_shots_and_data_help(tmp_path):
+    """TRIAL 16: `stills --explain 5 --shots 2` explained a shot the dataset does not have;
+    `python -m nbnumba.data --help` said "no shipped .stol table called '--help'"."""
+    import sys
+
+    argv = ["stills", "--explain", "2", "--shots", "2", "--template", "r.h5", *BASE]
+    code, out, err = run_cli(argv, tmp_path)
+    assert code == 2 and "--explain 2: the dataset's shots are 0 to 1" in err, err
+    assert not list(tmp_path.iterdir())
+    code, out, err = run_cli(["stills", "--explain", "1", "--shots", "2", "--template",
+                              "r.h5", *BASE], tmp_path)
+    assert code == 0 and out.startswith("nanoBragg "), err
+    got = subprocess.run([sys.executable, "-m", "nbnumba.data", "--help"], capture_output=True,
+                         text=True, timeout=60,
+                         env={**os.environ,
+                              "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert got.returncode == 0 and got.stdout.startswith("usage: python -m nbnumba.data")
+    assert got.stderr == ""

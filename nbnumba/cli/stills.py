@@ -58,6 +58,9 @@ def _stills_main(argv: list[str]) -> int:
         explain_shot = int_option(found, "--explain", minimum=0)
         if shots is None and explain_shot is None:
             raise UsageError("--shots N is required")
+        if shots is not None and explain_shot is not None and explain_shot >= shots:
+            raise UsageError(f"--explain {explain_shot}: the dataset's shots are 0 to "
+                             f"{shots - 1} (--shots {shots})")
         if "--template" not in found:
             raise UsageError("--template out/NAME.h5 is required")
         template = found["--template"][0]

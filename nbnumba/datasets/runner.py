@@ -572,10 +572,15 @@ def _write_expt(path: str, stack: str, geometry, content: str, log: str,
     into one document without holding every shot: four passes over the log)."""
     from ..formats.expt import stills_experiment_list
 
+    # the stack's name relative to the .expt's folder (dxtbx resolves it from there), so
+    # that the dataset's folder can be moved or copied whole
+    image = os.path.relpath(stack, os.path.dirname(os.path.abspath(path)))
+
     def one(k: int, t: dict) -> dict:
         doc = stills_experiment_list(geometry, [np.reshape(t["cell_vectors_A"], (3, 3))],
                                      image_path=stack, indices=[k], content=content,
                                      wavelengths_m=[t["mean_wavelength_A"] * 1e-10])
+        doc["imageset"][0]["images"] = [image]  # relative (stills_experiment_list: absolute)
         e = doc["experiment"][0]
         e.update(identifier=f"nbnumba-{k}", beam=k, crystal=k, imageset=k)
         return doc
