@@ -178,15 +178,21 @@ def local_cluster_client(workers: int | None = None, **cluster_kwargs: Any):
 
     cores = count_cores()
     workers = cores if workers is None else int(workers)
-    if workers < 1:
-        raise SeriesError("--workers must be at least 1", exit_code=2)
-    if cluster_kwargs.get("processes", True):
+    if workers < 0:
+        raise SeriesError("--workers must be at least 0 (0: in this process)", exit_code=2)
+    if workers > 0 and cluster_kwargs.get("processes", True):
         check_main_guard("a Dask LocalCluster", starts_workers=True)
-    threads = max(1, cores // workers)
+    threads = max(1, cores // max(1, workers))
+    # no dashboard; its HTTP server (health checks) still starts: on a free port (0), so
+    # that no "Port 8787 is already in use" UserWarning reaches the user
     options: dict[str, Any] = {"n_workers": workers, "processes": True,
-                               "threads_per_worker": 1, "dashboard_address": None,
+                               "threads_per_worker": 1, "dashboard_address": ":0",
+                               "scheduler_kwargs": {"dashboard": False},
                                "env": {"NUMBA_NUM_THREADS": str(threads)},
                                "preload": [__name__]}
+    if workers == 0:  # in this process: one worker thread, no worker processes
+        options.update(n_workers=1, processes=False)
+        del options["env"], options["preload"]
     options.update(cluster_kwargs)
     # shutdown races log harmless tracebacks; failures reach the caller as exceptions
     options.setdefault("silence_logs", logging.CRITICAL)

@@ -162,10 +162,16 @@ class RunInputs:
         (a series' worker) cannot read again and must be given."""
         return {name: r.data for name, r in self._files.items() if not r.regular}
 
-    def preload(self, streams: dict[str, bytes]) -> None:
-        """Take the bytes of :meth:`streams` from another process as read here."""
+    def preload(self, streams: dict[str, bytes], *, as_files: bool = False) -> None:
+        """Take the bytes of :meth:`streams` from another process as read here.
+
+        ``as_files``: the bytes stand for regular files (a stills shot's ``-mat`` and
+        ``-sourcefile`` text, made in memory, that ``--explain`` writes as files), so no
+        pipe warning (:func:`stream_warnings`) is given for them; default: they were
+        read from pipes, FIFOs or devices (a series' worker gets the client's bytes).
+        """
         for name, data in streams.items():
-            self._files[name] = _Read(bytes(data), True, False, None)
+            self._files[name] = _Read(bytes(data), True, as_files, None)
 
     def identities(self) -> dict[tuple[int, int], str]:
         """(st_dev, st_ino) → name of every file read so far."""

@@ -783,3 +783,32 @@ def test_every_program_every_input(prog, kind, code, text, tmp_path, request):
                             "1"], cwd=c_dir, capture_output=True, check=True, timeout=60)
             for name in ("intimage.img", "noiseimage.img", "image.pgm"):
                 assert (c_dir / name).read_bytes() == (tmp_path / name).read_bytes(), name
+
+
+def test_float_add_never_drops_an_input_silently(tmp_path):
+    """TRIAL 3: `nb-float-add water.bin air.bin spots.bin -o total.bin -nostats` wrote
+    water + air (the bl831 form sums two); `--bogus` and `-scale1 abc` (read as 0) went
+    without a word. The mixed form and a second output name are refused (exit 2, no file);
+    what float_add ignores or reads as 0 is one warning line."""
+    a, b = float_add_inputs(tmp_path)
+    (tmp_path / "c.bin").write_bytes(a.tobytes())
+    got = run("nb-float-add", ["a.bin", "b.bin", "c.bin", "-o", "t.bin", "-nostats"], tmp_path)
+    assert got.returncode == 2 and not (tmp_path / "t.bin").exists()
+    one_error_line(got.stderr, "nb-float-add", "sums any number of inputs")
+    got = run("nb-float-add", ["a.bin", "b.bin", "out.bin", "d.bin"], tmp_path)
+    assert got.returncode == 2 and not (tmp_path / "out.bin").exists()
+    one_error_line(got.stderr, "nb-float-add", "a second output")
+    got = run("nb-float-add", ["a.bin", "b.bin", "-scale1"], tmp_path)
+    assert got.returncode == 2
+    one_error_line(got.stderr, "nb-float-add", "-scale1 needs a value")
+    for extra, words in ((["--bogus"], "'--bogus': not a float_add option"),
+                         (["-scale1", "abc"], "-scale1 abc: float_add's atof() reads 'abc' as 0"),
+                         (["c.img"], "'c.img': not a .bin or .map name")):
+        got = run("nb-float-add", ["a.bin", "b.bin", "s.bin", *extra], tmp_path)
+        assert got.returncode == 0, got.stderr
+        assert got.stderr.splitlines() == [f"warning: {words}" + got.stderr.split(words)[1]
+                                           .splitlines()[0]], got.stderr
+    # the documented lines stay silent; a negative option value is no option
+    got = run("nb-float-add", ["a.bin", "b.bin", "-offset", "-5", "-outfile", "n.bin"],
+              tmp_path)
+    assert got.returncode == 0 and got.stderr == "", got.stderr

@@ -363,3 +363,19 @@ def test_tiles_api_returns_the_image(tmp_path, client):
     assert np.array_equal(image, expected)
     assert (tmp_path / "tiled.bin").read_bytes() == (tmp_path / "single.bin").read_bytes()
     assert any(line.startswith("max_I") for line in lines)
+
+
+def test_workers_0_runs_the_frames_in_this_process(tmp_path, references, capsys):
+    """TRIAL 16: series refused --workers 0 while stills takes it as 'in this process';
+    both now compute in this process with --workers 0 (series: one in-process Dask
+    worker thread, no worker processes), the same frames as a cluster's."""
+    frames = 2
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    code = main(["series", "--frames", str(frames), "--workers", "0", "--no-progress",
+                 "--template", str(tmp_path / "img_{frame:02d}.img"), *ARGS])
+    assert code == 0, capsys.readouterr().err
+    assert_frames_equal(tmp_path, references, frames)
+    assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
+    code = main(["series", "--frames", "1", "--workers", "-1", "--template",
+                 str(tmp_path / "n_{frame:02d}.img"), *ARGS])
+    assert code == 2

@@ -3,6 +3,7 @@ runner's files, resuming, and the same bytes with 1 or 2 Dask workers (specs/sti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -282,8 +283,18 @@ def test_dxtbx_reads_the_truth_expt_and_its_images(tmp_path):
         "print(json.dumps(out))\n")
     env = {**os.environ, "HDF5_PLUGIN_PATH": hdf5plugin.PLUGIN_PATH}
     env.pop("PYTHONPATH", None)
+    # the image path is relative to the .expt's folder (TRIAL 16): dxtbx finds the stack
+    # from another working folder, and the dataset's folder can be moved
+    doc = json.loads(Path(expt).read_text())
+    assert {i["images"][0] for i in doc["imageset"]} == {"run.h5"}
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for p in (template, Path(expt)):
+        os.replace(p, moved / p.name)
+    expt = str(moved / Path(expt).name)
+    template = moved / template.name
     got = subprocess.run([DXTBX_PYTHON, "-c", script, expt], capture_output=True, text=True,
-                         env=env, timeout=300)
+                         env=env, timeout=300, cwd="/")
     assert got.returncode == 0, got.stderr[-2000:]
     shots = json.loads(got.stdout.strip().splitlines()[-1])
     frames = _stack(template)
@@ -344,3 +355,105 @@ def test_orientations_from_a_dials_expt_round_trip(tmp_path):
     with pytest.raises(Exception, match="3 matrices for 4 shots"):
         stills(BASE, 4, template=str(tmp_path / "b" / "run.h5"), workers=0,
                orientations=expt)
+
+
+# ------------------------------------------------------------------ warnings
+
+
+def _stills_subprocess(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``nanobragg-nb ARGV`` in a new Python (Dask's workers are real processes)."""
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, "-m", "nbnumba.cli.main", *argv], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_shot_warnings_reach_the_console_once_each(tmp_path):
+    """The README's stills example printed a raw two-line Python warning per shot: a wrong
+    '-sourcefile <shot k>.src is a pipe' (the spectra are made in memory), the dark-image
+    note and --noisify's flag warnings from every worker (TRIAL 4). Each line is printed
+    once by the client, as a series does, and -quiet silences them."""
+    import socket
+
+    dark = [*BASE, "-fluence", "1e20"]  # the brightest pixel well under 1 photon
+    common = ["stills", "--shots", "3", "--spectrum", "sase:3:25", "--no-progress",
+              "--noisify", "-readout abc"]
+    # Dask's default dashboard port taken: no "Port 8787 is already in use" UserWarning
+    # from our LocalCluster (TRIAL 16)
+    with socket.socket() as busy:
+        with contextlib.suppress(OSError):  # already taken by another program: as good
+            busy.bind(("127.0.0.1", 8787))
+            busy.listen()
+        got = _stills_subprocess([*common, "--template", "a/run.h5", "--workers", "1",
+                                  *dark], tmp_path)
+    assert got.returncode == 0, got.stderr[-2000:]
+    assert "Port 8787" not in got.stderr and "UserWarning" not in got.stderr
+    lines = [line for line in got.stderr.splitlines() if line.strip()]
+    assert lines, "the dark-image and --noisify warnings are given"
+    assert "NbnumbaWarning" not in got.stderr and "return self.func" not in got.stderr
+    assert "sys.exit(main())" not in got.stderr and "pipe or device" not in got.stderr
+    warnings = [line for line in lines if line.startswith("warning: ")]
+    assert len(warnings) == len(set(warnings))
+    assert sum("brightest pixel" in w for w in warnings) == 1
+    assert sum("-readout abc" in w for w in warnings) == 1
+    # in this process (--workers 0) too; -quiet: nothing at all
+    code, out, err = run_cli([*common, "--template", "b/run.h5", "--workers", "0", *dark],
+                             tmp_path)
+    assert code == 0, err
+    assert [w for w in err.splitlines() if w.startswith("warning: ")] == warnings
+    quiet = _stills_subprocess([*common, "--template", "c/run.h5", "--workers", "0", *dark,
+                                "-quiet"], tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""
+
+
+@pytest.mark.parametrize("option, name, text, words", [
+    ("--spectrum", "s.txt", "0 1.0 1\n0 1.1\n", "s.txt line 2: --spectrum: 2 number(s)"),
+    ("--spectrum", "s.txt", "", "s.txt: --spectrum: no numbers in the file"),
+    ("--spectrum", "s.txt", "# nothing\n\n", "s.txt: --spectrum: no numbers in the file"),
+    ("--spectrum", "s.txt", "0 1.0 1\n0 x 1\n", "s.txt line 2: --spectrum: 'x' is not a"),
+    ("--spectrum", "s.h5", "not hdf5", "s.h5: --spectrum: not an HDF5 file"),
+    ("--spectrum", "gone.txt", None, "gone.txt: --spectrum: no such file"),
+    ("--orientations", "o.txt", "1 0 0 0 1 0\nhello 0 1\n",
+     "o.txt line 2: --orientations: 'hello' is not a finite number"),
+    ("--orientations", "o.txt", "", "o.txt: --orientations: no numbers in the file"),
+    ("--orientations", "o.npy", "not npy", "o.npy: --orientations: not a .npy file"),
+    ("--orientations", "o.expt", '{"experiment": [\n', "o.expt line 2: --orientations: not a"),
+    ("--orientations", "gone.npy", None, "gone.npy: --orientations: no such file"),
+])
+def test_input_file_errors_are_one_line_exit_3(tmp_path, option, name, text, words):
+    """TRIAL 11: a malformed --spectrum/--orientations file printed numpy's text ('the
+    number of columns changed...', 'could not convert string...', a UserWarning with
+    source lines for an empty file) and exited 2; a missing one exited 2 too. Now: one
+    line naming the file (and line), exit 3, nothing written."""
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    argv = ["stills", "--shots", "2", "--workers", "0", "--template", "r.h5", option, name,
+            *BASE]
+    code, out, err = run_cli(argv, tmp_path)
+    assert code == 3, err
+    assert err.count("\n") == 1 and err.startswith("nanobragg-nb stills: error: "), err
+    assert words in err, err
+    for numpy_words in ("usecols", "could not convert", "float64", "Warning", "Traceback"):
+        assert numpy_words not in err
+    assert not list(tmp_path.glob("r.h5*"))
+
+
+def test_explain_beyond_the_shots_and_data_help(tmp_path):
+    """TRIAL 16: `stills --explain 5 --shots 2` explained a shot the dataset does not have;
+    `python -m nbnumba.data --help` said "no shipped .stol table called '--help'"."""
+    import sys
+
+    argv = ["stills", "--explain", "2", "--shots", "2", "--template", "r.h5", *BASE]
+    code, out, err = run_cli(argv, tmp_path)
+    assert code == 2 and "--explain 2: the dataset's shots are 0 to 1" in err, err
+    assert not list(tmp_path.iterdir())
+    code, out, err = run_cli(["stills", "--explain", "1", "--shots", "2", "--template",
+                              "r.h5", *BASE], tmp_path)
+    assert code == 0 and out.startswith("nanoBragg "), err
+    got = subprocess.run([sys.executable, "-m", "nbnumba.data", "--help"], capture_output=True,
+                         text=True, timeout=60,
+                         env={**os.environ,
+                              "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert got.returncode == 0 and got.stdout.startswith("usage: python -m nbnumba.data")
+    assert got.stderr == ""

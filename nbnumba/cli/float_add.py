@@ -2,7 +2,9 @@
 
 Any other command line is bl831 ``float_add``'s (``a.bin b.bin [out.bin] -scale1 S
 -scale2 S -offset O -outoffset O -outscale S -header N -normalize -histogram -ignore V
--outfile/-output F``): its stdout and its output file, byte for byte.
+-outfile/-output F``): its stdout and its output file, byte for byte. ``-o`` with any
+other option is refused (exit 2: float_add would ignore ``-o`` and sum two inputs), as
+is a second output name; what float_add ignores or reads as 0 is a warning line.
 
 ``SUM = ((A + B) + C)`` in float32, element by element, in argument order (what
 bl831's ``float_add`` does; the pipeline cases' combine rule). Errors: one line on
@@ -92,6 +94,9 @@ class _Bl831Run(Job):
             con.warn(f"warning: {name}: {why} (float_add skips a file it cannot open)")
         for line in o.stdout:
             con.out(line)
+        if o.input1 is not None:  # else the error line says what is missing
+            for w in o.warnings:
+                con.warn(w)
         if o.input1 is None:
             con.out(FLOAT_ADD_USAGE)
             raise SetupExit("no input: give file1.bin [file2.bin] [outfile.bin] (names "
@@ -111,16 +116,34 @@ class _Bl831Run(Job):
                 raise write_error(o.output, exc) from exc
 
 
-def bl831_style(argv: list[str]) -> bool:
-    """Whether ``argv`` is bl831 float_add's command line rather than ours
-    (``A B [C ...] -o SUM``): ours has ``-o``/``--output`` and no other option."""
+def _split_forms(argv: list[str]) -> tuple[bool, list[str]]:
+    """(``-o``/``--output`` given, the other options) of ``argv``."""
     ours = {"-o", "--output"}
-    if any(a in HELP for a in argv):
-        return False
     has_output = any(a in ours or a.startswith("--output=") for a in argv)
     others = [a for a in argv if a.startswith("-") and a not in ours
               and not a.startswith("--output=")]
+    return has_output, others
+
+
+def bl831_style(argv: list[str]) -> bool:
+    """Whether ``argv`` is bl831 float_add's command line rather than ours
+    (``A B [C ...] -o SUM``): ours has ``-o``/``--output`` and no other option."""
+    if any(a in HELP for a in argv):
+        return False
+    has_output, others = _split_forms(argv)
     return not has_output or bool(others)
+
+
+def mixed_forms(argv: list[str]) -> str | None:
+    """The error line for ``-o SUM`` given with another option, else None: the two forms
+    sum differently (ours any number of inputs, float_add two, ignoring ``-o`` and taking
+    a third name as its output), so that line would drop inputs without a word."""
+    has_output, others = _split_forms(argv)
+    if not has_output or not others or any(a in HELP for a in argv):
+        return None
+    return (f"-o SUM takes no other option ({' '.join(dict.fromkeys(others))}): "
+            "'nb-float-add A B C ... -o SUM' sums any number of inputs; bl831 float_add's "
+            "options go with its own form, 'A.bin B.bin [OUT.bin] -scale1 S ...' (two inputs)")
 
 
 HELP = ("-h", "--help", "--version")
@@ -130,6 +153,10 @@ HELP = ("-h", "--help", "--version")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``nb-float-add``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    mixed = mixed_forms(argv)
+    if mixed is not None:
+        Console(PROG).error(mixed)
+        return EXIT_USAGE
     if bl831_style(argv):
         return run_job(_Bl831Run(argv, Console(PROG)))
     try:

@@ -43,7 +43,8 @@ every frame; --noisify 'FLAGS' runs noisify.c (noisify-nb FLAGS, e.g. '-readout 
 -psf gauss -psf_fwhm 100 -flicker 0.02') on each frame with -seed SEED+i: the frames
 then hold noisify's counts.
 Finished frames (checked against the manifest's size and sha256) are skipped unless
---force. Default cluster: a LocalCluster of K = cores worker processes."""
+--force. Default cluster: a LocalCluster of K = cores worker processes; --workers 0:
+the frames are computed in this process (one in-process Dask worker thread)."""
 
 TILES_USAGE = """\
 usage: nanobragg-nb tiles --tiles R C [--workers K | --scheduler ADDRESS] [--no-progress] ARGS
@@ -183,7 +184,7 @@ def _series_main(argv: list[str]) -> int:
                 start_phi = float(text)
             except ValueError:
                 raise UsageError(f"--start-phi: expected degrees, got {shown(text)}") from None
-        workers, scheduler = cluster_options(found)
+        workers, scheduler = cluster_options(found, min_workers=0)  # 0: in this process
         template = found.get("--template", ["img_{frame:05d}.cbf"])[0]
         content = found.get("--content", ["auto"])[0]
         geometry_out = found.get("--geometry-out", [None])[0]

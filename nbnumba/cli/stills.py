@@ -35,7 +35,11 @@ STILLS_OPTIONS = {"--shots": 1, "--template": 1, "--orientations": 1, "--spectru
 
 def stills_main(argv: list[str]) -> int:
     """``nanobragg-nb stills ...`` (argv without the word ``stills``)."""
-    with sigterm_raises():
+    from ..errors import warnings_silenced
+
+    # the library's Python warnings stay silent: the lines are printed from the lists,
+    # once each (-quiet: none), as a series prints them
+    with sigterm_raises(), warnings_silenced():
         try:
             return _stills_main(argv)
         except KeyboardInterrupt as exc:  # also Terminated (SIGTERM, SIGHUP)
@@ -54,6 +58,9 @@ def _stills_main(argv: list[str]) -> int:
         explain_shot = int_option(found, "--explain", minimum=0)
         if shots is None and explain_shot is None:
             raise UsageError("--shots N is required")
+        if shots is not None and explain_shot is not None and explain_shot >= shots:
+            raise UsageError(f"--explain {explain_shot}: the dataset's shots are 0 to "
+                             f"{shots - 1} (--shots {shots})")
         if "--template" not in found:
             raise UsageError("--template out/NAME.h5 is required")
         template = found["--template"][0]

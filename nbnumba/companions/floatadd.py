@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InputFileError, UsageError
+from ..errors import InputFileError, UsageError, shown
 from ..inputs import input_size, read_input
 
 __all__ = ["float_add", "read_float_image", "float_add_files", "FloatAddOptions",
@@ -131,6 +131,18 @@ class FloatAddOptions:
     ignore: list[float] = field(default_factory=list)
     stdout: list[str] = field(default_factory=list)  # what C prints in its argv loop
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (name, why): perror
+    # "warning: ..." lines on what C ignores or reads as 0 without a word: an unknown
+    # option, an argument that is neither a .bin/.map name nor an option's value, a
+    # number atof reads only in part
+    warnings: list[str] = field(default_factory=list)
+
+
+# float_add.c's options (matched by substring, as its strstr); those that read argv[i+1]
+FLOAT_ADD_VALUE_FLAGS = ("-scale1", "-scale2", "-outscale", "-outfile", "-output", "-bin",
+                         "-offset", "-ignore", "-epsilon", "-outoffset", "-header")
+FLOAT_ADD_SWITCHES = ("-normalize", "-histogram", "-reject", "-nostats")
+# the numbers among them (atof); -outfile/-output take a name
+_NUMBER_FLAGS = tuple(f for f in FLOAT_ADD_VALUE_FLAGS if f not in ("-outfile", "-output"))
 
 
 def _f32(x: float) -> float:
@@ -142,15 +154,32 @@ def parse_float_add_args(argv: Sequence[str]) -> FloatAddOptions:
     """float_add.c's argv loop: an argument ending in ``.bin`` or ``.map`` is input 1,
     input 2, then the output (each input is the first such name C can open); options
     start with ``-`` and match by substring, their value is the next argument
-    (``-outfile``/``-output`` take it, the others leave it to be looked at again)."""
+    (``-outfile``/``-output`` take it, the others leave it to be looked at again).
+
+    Where C would drop something without a word, ``warnings`` says so (an unknown
+    option, an argument that is neither a ``.bin``/``.map`` name nor an option's value,
+    a number ``atof`` reads only in part, e.g. ``-scale1 abc`` read as 0).
+
+    Raises
+    ------
+    UsageError
+        An option without its value at the end (C reads ``argv[argc]``, a NULL pointer),
+        or a second output name (a third ``.bin``/``.map`` name after another one or
+        ``-outfile``: C keeps the last and drops the other without a word; this form
+        sums two inputs, ``nb-float-add A B C ... -o SUM`` sums any number).
+    """
+    from ..cargs import numeric_note
     from ..io import c_atof, c_int_from_double
 
     o = FloatAddOptions()
     argv = list(argv)
+    output_named: str | None = None  # the output named so far (a .bin name or -outfile)
+    value_of: str | None = None  # the option whose value argv[i] is
     i = 0
     while i < len(argv):
         a = argv[i]
         nxt = argv[i + 1] if i + 1 < len(argv) else None
+        is_value, value_of = value_of, None
         if len(a) > 4 and (a.endswith(".bin") or a.endswith(".map")):
             line = f"filename: {a} "
             if o.input1 is None or o.input2 is None:
@@ -162,10 +191,28 @@ def parse_float_add_args(argv: Sequence[str]) -> FloatAddOptions:
                 else:
                     o.input2, line = a, line + " input2"
             else:
-                o.output, line = a, line + " output"
+                _second_output(output_named, a)
+                o.output, line, output_named = a, line + " output", a
             o.stdout.append(line + "\n")
+        elif not a.startswith("-") and is_value is None:
+            o.warnings.append(f"warning: {shown(a)}: not a .bin or .map name nor an "
+                              "option's value; float_add ignores it (nb-float-add A B C "
+                              "... -o SUM sums files of any name)")
         if a.startswith("-"):
-            val = c_atof(nxt) if nxt is not None else 0.0  # C reads argv[argc] = NULL
+            takes = [f for f in FLOAT_ADD_VALUE_FLAGS if f in a]
+            if not takes and not any(f in a for f in FLOAT_ADD_SWITCHES) and is_value is None:
+                o.warnings.append(f"warning: {shown(a)}: not a float_add option; float_add "
+                                  "ignores it")
+            if takes and nxt is None:
+                raise UsageError(f"{a} needs a value (float_add would read past its "
+                                 "arguments and crash)")
+            if takes:
+                value_of = a
+                if any(f in a for f in _NUMBER_FLAGS):
+                    note = numeric_note(a, nxt, "atof", c_atof(nxt), prog="float_add")
+                    if note is not None:
+                        o.warnings.append(note)
+            val = c_atof(nxt) if nxt is not None else 0.0
             if "-scale1" in a:
                 o.scale1 = _f32(val)
             if "-scale2" in a:
@@ -173,7 +220,9 @@ def parse_float_add_args(argv: Sequence[str]) -> FloatAddOptions:
             if "-outscale" in a:
                 o.outscale = _f32(val)
             if ("-outfile" in a or "-output" in a) and nxt is not None:
-                o.output = nxt
+                _second_output(output_named, nxt)
+                o.output = output_named = nxt
+                value_of = None  # the name is skipped, as C's ++i
                 i += 2
                 continue
             if "-normalize" in a:
@@ -196,6 +245,15 @@ def parse_float_add_args(argv: Sequence[str]) -> FloatAddOptions:
                 o.header = c_int_from_double(val)
         i += 1
     return o
+
+
+def _second_output(before: str | None, name: str) -> None:
+    """Refuse a second output name: C would keep the last and drop the other silently."""
+    if before is not None:
+        raise UsageError(f"{shown(name)}: a second output after {shown(before)}; bl831 "
+                         "float_add sums two inputs (A.bin B.bin [OUT.bin]) and would "
+                         "drop one of these names: to sum more images use nb-float-add "
+                         "A B C ... -o SUM")
 
 
 def _unopenable(path: str) -> str:

@@ -24,6 +24,7 @@ import shutil
 import sys
 import time
 import uuid
+import warnings as py_warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,8 @@ from ..distributed import (
     sha256_file,
     write_json,
 )
-from ..errors import NbError
+from ..errors import NbError, warnings_silenced
+from ..errors import warn as issue_warnings
 from ..kernels.tiles import numba_threads_for, use_numba_threads
 from .stills import (
     HC_EV_ANGSTROM,
@@ -102,11 +104,37 @@ class StillResult:
     truth: dict | None = None
     error: str | None = None
     adc_offset: float = 40.0  # of the stored counts (noisify's -adc after --noisify)
+    # the shot's warning lines (the run's, noisify's, Python's), the photon note left out
+    warnings: tuple[str, ...] = ()
+    max_photons: float | None = None  # the brightest pixel before detection (photons)
+    photon_knobs: str = ""  # api.photon_knobs of the shot
 
 
 def render_still(job: StillJob) -> StillResult:
-    """Worker task: render shot ``job.shot``, write its compressed frame atomically."""
+    """Worker task: render shot ``job.shot``, write its compressed frame atomically.
+
+    Silent: the shot's warnings (its run's and noisify's lines, and any Python warning
+    such as numpy's) come back in :attr:`StillResult.warnings` for the client to report
+    once each; the too-dark note is the client's too, from every shot's brightest pixel.
+    """
+    with py_warnings.catch_warnings(record=True) as caught, warnings_silenced():
+        py_warnings.simplefilter("always")
+        got = _render_still_here(job)
+    extra = [_warning_line(w.message) for w in caught]
+    if extra:
+        got = dataclasses.replace(got, warnings=tuple(dict.fromkeys(got.warnings + tuple(extra))))
+    return got
+
+
+def _warning_line(message: Warning | str) -> str:
+    """A Python warning as the one-line ``warning: ...`` the CLI prints."""
+    text = " ".join(str(message).split())
+    return text if text.startswith("warning: ") else f"warning: {text}"
+
+
+def _render_still_here(job: StillJob) -> StillResult:
     from .. import io as nbio
+    from ..api import photon_knobs, photon_warning
     from ..formats.nxmx import compress_frame
 
     use_numba_threads(job.numba_threads)
@@ -114,6 +142,9 @@ def render_still(job: StillJob) -> StillResult:
         os.chdir(job.cwd)  # relative input paths in ARGS are the client's
     try:
         result, truth = render_shot(job.plan, job.shot)
+        max_photons = float(result.stats.max_I)
+        knobs = photon_knobs(result.scene)
+        dark = photon_warning(max_photons, knobs)  # the client's to give, over all shots
         if job.background is not None or job.noisify is not None:
             # background photons, then noisify.c with the shot's own seed
             result = result.detected(_background(job, result.scene), job.noisify,
@@ -125,7 +156,9 @@ def render_still(job: StillJob) -> StillResult:
     except (NbError, OSError) as exc:
         return StillResult(job.shot, error=f"shot {job.shot}: {exc}")
     return StillResult(job.shot, len(raw), hashlib.sha256(raw).hexdigest(), truth.to_dict(),
-                       adc_offset=float(result.adc_offset))
+                       adc_offset=float(result.adc_offset),
+                       warnings=tuple(w for w in dict.fromkeys(result.warnings) if w != dark),
+                       max_photons=max_photons, photon_knobs=knobs)
 
 
 _BACKGROUND: dict[tuple, np.ndarray] = {}
@@ -163,6 +196,35 @@ class StillsRun:
     skipped: int = 0
     written: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    warn: Callable[[str], None] | None = None  # receives each warning line once
+    warnings: list[str] = field(default_factory=list)  # every warning given, in order
+    # the brightest pixel of the shots computed (photons; None: none computed), its
+    # shot's photon knobs, and the first shots of zeros (O(1) memory per run)
+    brightest: float | None = None
+    photon_knobs: str = ""
+    empty_shots: list[int] = field(default_factory=list)
+
+    def warn_once(self, text: str) -> None:
+        """Give a warning line once per run: as a Python warning
+        (:class:`~nbnumba.errors.NbnumbaWarning`, silent inside
+        :func:`~nbnumba.errors.warnings_silenced`) and to ``warn``."""
+        if text in self.warnings:
+            return
+        self.warnings.append(text)
+        issue_warnings(text)
+        if self.warn is not None:
+            self.warn(text)
+
+    def check_photons(self) -> None:
+        """One warning for a dataset too dark for spots (its brightest shot under about
+        1 photon) or with shots of zeros (:func:`nbnumba.api.photon_warning`)."""
+        from ..api import photon_warning
+
+        if self.brightest is None:
+            return  # every shot was done already
+        note = photon_warning(self.brightest, self.photon_knobs, self.empty_shots)
+        if note is not None:
+            self.warn_once(note.replace("frame(s)", "shot(s)"))
 
 
 def _read_log(log: str, shots: int, parts: str, done: bytearray,
@@ -264,9 +326,9 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
 
         detection, notes = check_detection(  # ARGS are parsed again only for a background
             background, noisify, lambda: detector_shape(parse_args(list(plan.args))[0]))
-        if warn is not None:
-            for w in dict.fromkeys(warnings + notes):
-                warn(w)
+        run = StillsRun(plan, shots, content, paths, detection, warn=warn)
+        for w in warnings + notes:
+            run.warn_once(w)
         command = {**plan.record(), "content": content, "shots": shots}
         if detection[0] is not None:
             command["background"] = {"file": detection[0], "sha256": detection[1]}
@@ -281,7 +343,6 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(stale)
             shutil.rmtree(paths["parts"], ignore_errors=True)
-        run = StillsRun(plan, shots, content, paths, detection)
         manifest = old or {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION,
                            "command": command, "template": os.path.basename(template)}
         if manifest.get("complete") and all(
@@ -293,7 +354,8 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
         if "geometry" not in manifest:
             from ..formats import DetectorGeometry
 
-            _, sim = shot_simulation(plan, 0)
+            with warnings_silenced():  # the shots report their warnings
+                _, sim = shot_simulation(plan, 0)
             manifest["geometry"] = DetectorGeometry.from_scene(
                 sim.scene, phi_start_deg=0.0, osc_deg=0.0).to_dict()
         write_json(paths["manifest"], manifest)
@@ -310,6 +372,7 @@ def stills(args: Sequence[str], shots: int, *, template: str = "stills.h5",
                 with client_for(client, workers, scheduler) as c:
                     _run_cluster(run, c, todo, done, offsets, progress)
         run.elapsed_s = time.monotonic() - started
+        run.check_photons()
         run.written = _write_outputs(run, manifest, offsets)
         return run
     finally:
@@ -380,6 +443,14 @@ def _record(run: StillsRun, log: _Log, result: StillResult, done: bytearray,
     offsets[result.shot] = log.add(result)
     done[result.shot] = 1
     run.computed += 1
+    for w in result.warnings:
+        run.warn_once(w)
+    m = result.max_photons
+    if m is not None:
+        if run.brightest is None or m > run.brightest or not run.brightest > 0.0:
+            run.brightest, run.photon_knobs = m, result.photon_knobs  # the brightest's
+        if not m > 0.0:  # photon_warning names 10 and says "..." after
+            run.empty_shots = sorted([*run.empty_shots, result.shot])[:11]
 
 
 def _run_here(run, todo, done, offsets, progress) -> None:
@@ -505,10 +576,15 @@ def _write_expt(path: str, stack: str, geometry, content: str, log: str,
     into one document without holding every shot: four passes over the log)."""
     from ..formats.expt import stills_experiment_list
 
+    # the stack's name relative to the .expt's folder (dxtbx resolves it from there), so
+    # that the dataset's folder can be moved or copied whole
+    image = os.path.relpath(stack, os.path.dirname(os.path.abspath(path)))
+
     def one(k: int, t: dict) -> dict:
         doc = stills_experiment_list(geometry, [np.reshape(t["cell_vectors_A"], (3, 3))],
                                      image_path=stack, indices=[k], content=content,
                                      wavelengths_m=[t["mean_wavelength_A"] * 1e-10])
+        doc["imageset"][0]["images"] = [image]  # relative (stills_experiment_list: absolute)
         e = doc["experiment"][0]
         e.update(identifier=f"nbnumba-{k}", beam=k, crystal=k, imageset=k)
         return doc

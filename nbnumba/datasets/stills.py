@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import InputFileError, InputFileOpenError, UsageError, shown
 
 __all__ = ["HC_EV_ANGSTROM", "Jitter", "Spectrum", "StillsPlan", "Shot", "ShotTruth",
            "plan_stills", "make_shot", "shot_argv", "explain", "render_shot", "shot_simulation",
@@ -118,9 +118,18 @@ def parse_spectrum(text: str | None) -> Spectrum:
             raise UsageError(f"--spectrum {text!r}: SPIKES must be >= 1 and FWHM_EV a "
                              "finite number >= 0")
         return Spectrum("sase", spikes, fwhm)
-    if not os.path.isfile(text):
-        raise UsageError(f"--spectrum {text!r}: not mono, sase:SPIKES:FWHM_EV or a file")
+    _require_file("--spectrum", text, "mono, sase:SPIKES:FWHM_EV or a file")
     return Spectrum("file", path=os.path.abspath(text))
+
+
+def _require_file(flag: str, text: str, choices: str) -> None:
+    """A name that is none of ``choices``' words must be a readable regular file: else an
+    :class:`InputFileError` (exit 3, a missing or unreadable input) naming ``flag``."""
+    if os.path.isfile(text):
+        return
+    why = "is a folder, not a file" if os.path.isdir(text) else (
+        "no such file" if not os.path.lexists(text) else "not a regular file")
+    raise InputFileError(text, f"{flag}: {why} (give {choices})")
 
 
 @dataclass(frozen=True)
@@ -199,9 +208,9 @@ def plan_stills(args: Sequence[str], *, seed: int | None = None,
     spec = spectrum if isinstance(spectrum, Spectrum) else parse_spectrum(spectrum)
     jit = jitter if isinstance(jitter, Jitter) else parse_jitter(jitter)
     if orientations != "random":
-        if not os.path.isfile(orientations):
-            raise UsageError(f"--orientations {orientations!r}: not 'random' or a file")
+        _require_file("--orientations", orientations, "random, or a file of matrices")
         orientations = os.path.abspath(orientations)
+        read_orientations(orientations)  # a malformed file now, not in a worker
     scene = Simulation.from_options(opts, check=False).scene
     cell = scene.resolved.cell
     A = np.array([cell.a_star_per_angstrom[1:], cell.b_star_per_angstrom[1:],
@@ -258,27 +267,33 @@ def read_orientations(path: str) -> np.ndarray:
     (``real_space_a/b/c``) in dxtbx's frame, flagged by a fourth row (see
     :func:`make_shot`, which turns it into nanoBragg's frame). Read once per process.
     """
-    st = os.stat(path)
-    key = (path, st.st_size, st.st_mtime_ns)
+    key = _file_key("--orientations", path)
     got = _ORIENTATION_CACHE.get(key)
     if got is not None:
         return got
-    try:
-        if path.endswith(".expt"):
-            m = _expt_matrices(path)
-            _ORIENTATION_CACHE.clear()
-            _ORIENTATION_CACHE[key] = m
-            return m
-        if path.endswith(".npy"):
+    if path.endswith(".expt"):
+        m = _expt_matrices(path)
+        _ORIENTATION_CACHE.clear()
+        _ORIENTATION_CACHE[key] = m
+        return m
+    if path.endswith(".npy"):
+        try:
             m = np.load(path, allow_pickle=False)
-        else:
-            m = np.loadtxt(path, ndmin=1, comments="#").reshape(-1)
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise UsageError(f"--orientations {path}: {exc}") from None
-    m = np.asarray(m, dtype=np.float64)
+        except OSError as exc:
+            raise InputFileOpenError(path, exc) from None
+        except (ValueError, EOFError):
+            raise InputFileError(path, "--orientations: not a .npy file of numbers (save "
+                                 "an (n, 3, 3) array with numpy.save)") from None
+        if m.dtype.kind not in "iuf":
+            raise InputFileError(path, f"--orientations: a .npy array of {m.dtype}, not of "
+                                 "numbers")
+        m = np.asarray(m, dtype=np.float64).reshape(-1)
+    else:
+        m = read_number_rows(path, "--orientations", "9 numbers per shot, row-major",
+                             columns=0).reshape(-1)
     if m.size == 0 or m.size % 9 or not np.all(np.isfinite(m)):
-        raise UsageError(f"--orientations {path}: needs 9 finite numbers per shot "
-                         f"(found {m.size} numbers)")
+        raise InputFileError(path, f"--orientations: needs 9 finite numbers per shot "
+                             f"(found {m.size} numbers)")
     m = m.reshape(-1, 3, 3)
     _ORIENTATION_CACHE.clear()
     _ORIENTATION_CACHE[key] = m
@@ -290,24 +305,107 @@ def _expt_matrices(path: str) -> np.ndarray:
     marks the frame (the reading is checked: JSON, crystals with real-space vectors)."""
     import json
 
-    with open(path) as f:
-        doc = json.load(f)
+    def bad(why: str, line: int | None = None) -> InputFileError:
+        return InputFileError(path, f"--orientations: {why}", line=line)
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except OSError as exc:
+        raise InputFileOpenError(path, exc) from None
+    except UnicodeDecodeError:
+        raise bad("not a DIALS experiment list (not text)") from None
+    except json.JSONDecodeError as exc:
+        raise bad(f"not a DIALS experiment list (JSON: {exc.msg})", exc.lineno) from None
+    if not isinstance(doc, dict):
+        raise bad("not a DIALS experiment list (no ExperimentList object)")
     crystals = doc.get("crystal", [])
     out = []
-    for e in doc.get("experiment", []):
-        if not isinstance(e, dict) or "crystal" not in e:
-            raise ValueError("an experiment without a crystal")
-        c = crystals[int(e["crystal"])]
-        rows = np.array([c["real_space_a"], c["real_space_b"], c["real_space_c"]],
-                        dtype=np.float64)
-        A = np.linalg.inv(rows)  # columns a*, b*, c*: rows · A = 1
-        out.append(np.vstack([A, np.full((1, 3), np.nan)]))
+    try:
+        for e in doc.get("experiment", []):
+            if not isinstance(e, dict) or "crystal" not in e:
+                raise bad("an experiment without a crystal")
+            c = crystals[int(e["crystal"])]
+            rows = np.array([c["real_space_a"], c["real_space_b"], c["real_space_c"]],
+                            dtype=np.float64)
+            A = np.linalg.inv(rows)  # columns a*, b*, c*: rows · A = 1
+            out.append(np.vstack([A, np.full((1, 3), np.nan)]))
+    except (KeyError, IndexError, TypeError, ValueError, np.linalg.LinAlgError) as exc:
+        if isinstance(exc, InputFileError):
+            raise
+        raise bad("a crystal without three real-space vectors (real_space_a/b/c) or with "
+                  "singular ones") from None
     if not out:
-        raise ValueError("no experiment with a crystal")
+        raise bad("no experiment with a crystal")
     m = np.array(out)
     if not np.all(np.isfinite(m[:, :3])):
-        raise ValueError("a crystal with non-finite vectors")
+        raise bad("a crystal with non-finite vectors")
     return m
+
+
+def _file_key(flag: str, path: str) -> tuple:
+    """(path, size, mtime) of an input file, for the per-process caches; a file gone
+    since the plan was made is an :class:`InputFileOpenError` (exit 3)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise InputFileOpenError(path, exc) from None
+    return (path, st.st_size, st.st_mtime_ns)
+
+
+def read_number_rows(path: str, flag: str, what: str, columns: int) -> np.ndarray:
+    """The numbers of a text file (``#`` starts a comment; blank lines skipped).
+
+    ``columns``: every row has at least that many numbers (the first ``columns`` are
+    kept: a 2-d array); 0: any layout (a flat array of every number, in order).
+
+    Raises
+    ------
+    InputFileError
+        One line naming the file, the line and ``flag``: a word that is not a finite
+        number, a row with too few numbers, or a file without numbers (exit 3).
+    InputFileOpenError
+        The file cannot be read.
+    """
+    import warnings
+
+    try:  # the fast reader first; the scanner below finds what is wrong, line by line
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy's "input contained no data"
+            fast = np.loadtxt(path, ndmin=2, comments="#", dtype=np.float64)
+        if fast.size and fast.shape[1] >= columns and np.all(np.isfinite(fast)):
+            return fast[:, :columns] if columns else fast.reshape(-1)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise InputFileOpenError(path, exc) from None
+    numbers: list[float] = []
+    rows = 0
+    for number, raw in enumerate(data.splitlines(), start=1):
+        text = raw.split(b"#", 1)[0].decode("utf-8", "replace")
+        words = text.split()
+        if not words:
+            continue
+        if columns and len(words) < columns:
+            raise InputFileError(path, f"{flag}: {len(words)} number(s) on the line; each "
+                                 f"row needs {columns}: {what}", line=number)
+        for word in words[:columns] if columns else words:
+            try:
+                value = float(word)
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value):
+                raise InputFileError(path, f"{flag}: {shown(word)} is not a finite number "
+                                     f"({what})", line=number)
+            numbers.append(value)
+        rows += 1
+    if not rows:
+        raise InputFileError(path, f"{flag}: no numbers in the file ({what})")
+    out = np.array(numbers, dtype=np.float64)
+    return out.reshape(rows, columns) if columns else out
 
 
 def _is_rotation(m: np.ndarray) -> bool:
@@ -326,24 +424,14 @@ def read_spectra(path: str, shot: int) -> tuple[np.ndarray, np.ndarray]:
     rows ``shot wavelength_A weight`` (shot from 0). Raises a usage error for a shot the
     file does not have.
     """
-    st = os.stat(path)
-    key = (path, st.st_size, st.st_mtime_ns)
+    key = _file_key("--spectrum", path)
     data = _SPECTRA_CACHE.get(key)
     if data is None:
-        try:
-            if path.endswith((".h5", ".hdf5")):
-                import h5py
-
-                with h5py.File(path, "r") as f:
-                    data = (np.asarray(f["wavelength_A"], dtype=np.float64),
-                            np.asarray(f["weight"], dtype=np.float64))
-            else:
-                rows = np.loadtxt(path, ndmin=2, comments="#")
-                if rows.shape[1] < 3:
-                    raise ValueError("rows need 3 columns: shot wavelength_A weight")
-                data = rows
-        except (OSError, ValueError, KeyError) as exc:
-            raise UsageError(f"--spectrum {path}: {exc}") from None
+        if path.endswith((".h5", ".hdf5")):
+            data = _spectra_h5(path)
+        else:
+            data = read_number_rows(path, "--spectrum", "shot wavelength_A weight",
+                                    columns=3)
         _SPECTRA_CACHE.clear()
         _SPECTRA_CACHE[key] = data
     if isinstance(data, tuple):
@@ -357,9 +445,34 @@ def read_spectra(path: str, shot: int) -> tuple[np.ndarray, np.ndarray]:
         sel = data[:, 0] == shot
         lam, w = data[sel, 1], data[sel, 2]
     if lam.size == 0 or np.any(lam <= 0) or np.any(w < 0) or not np.any(w > 0):
-        raise UsageError(f"--spectrum {path}: shot {shot} has no usable rows (wavelengths "
-                         "> 0, weights >= 0, one > 0)")
+        raise InputFileError(path, f"--spectrum: shot {shot} has no usable rows "
+                             "(wavelengths > 0, weights >= 0, one > 0)")
     return lam, w
+
+
+def _spectra_h5(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """``wavelength_A`` and ``weight`` of a spectra file (each (shots, lines))."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            got = []
+            for name in ("wavelength_A", "weight"):
+                d = f.get(name)
+                if not isinstance(d, h5py.Dataset) or d.ndim != 2 \
+                        or d.dtype.kind not in "iuf":
+                    raise InputFileError(path, f"--spectrum: no 2-d dataset {name!r} of "
+                                         "numbers (shots, lines), as a stills run writes "
+                                         "in *_spectra.h5")
+                got.append(np.asarray(d, dtype=np.float64))
+    except OSError as exc:
+        if exc.errno is not None:
+            raise InputFileOpenError(path, exc) from None
+        raise InputFileError(path, "--spectrum: not an HDF5 file") from None
+    if got[0].shape != got[1].shape:
+        raise InputFileError(path, f"--spectrum: wavelength_A {got[0].shape} and weight "
+                             f"{got[1].shape} differ in shape")
+    return got[0], got[1]
 
 
 def equal_weight_lines(lam: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -587,7 +700,8 @@ def shot_simulation(plan: StillsPlan, k: int):
         streams = {mat_path: shot.mat_text.encode()}
         if shot.source_text is not None:
             streams[src_path] = shot.source_text.encode()
-        inputs.preload(streams)
+        # the texts stand for the files --explain writes (regular files): not pipes
+        inputs.preload(streams, as_files=True)
         opts, warnings = parse_args(shot_argv(plan, shot, mat_path, src_path))
         sim = Simulation.from_options(opts, warnings, check=False,
                                       structure_factors=structure_factors_for(opts))
