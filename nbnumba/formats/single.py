@@ -21,7 +21,7 @@ import numpy as np
 
 from .geometry import DetectorGeometry
 
-__all__ = ["extra_output_paths", "write_extra_outputs", "cbf_path", "expt_image",
+__all__ = ["extra_outputs", "extra_output_paths", "write_extra_outputs", "cbf_path", "expt_image",
            "crystfel_geom_path", "check_extra_outputs", "counts_content"]
 
 
@@ -62,26 +62,31 @@ def expt_image(opts) -> tuple[str, str, str]:
     return opts.intfilename, "other", "int"
 
 
-def extra_output_paths(opts) -> list[str]:
-    """The files ``-geometry_out``/``-cbffile``/``-expt_out`` will write (for clean-up
-    on failure)."""
+def extra_outputs(opts) -> list[tuple[str, str]]:
+    """``(flag, path)`` of every file ``-geometry_out``/``-cbffile``/``-expt_out``/
+    ``-panels_out``/``-nxmx_out``/``-crystfel_out`` will write (``-crystfel_out``: the
+    ``.h5`` and the ``NAME.geom`` beside it), for the checks before the run
+    (:func:`nbnumba.validate.check_outputs_not_inputs`) and the clean-up on failure."""
     from .geometry_files import geometry_names
 
-    paths: list[str] = []
+    outputs: list[tuple[str, str]] = []
     if getattr(opts, "geometry_out", None):
-        paths.extend(geometry_names(opts.geometry_out))
+        outputs += [("-geometry_out", name) for name in geometry_names(opts.geometry_out)]
     cbf = cbf_path(opts)
     if cbf:
-        paths.append(cbf)
-    if getattr(opts, "expt_out", None):
-        paths.append(opts.expt_out)
-    if getattr(opts, "panels_out", None):
-        paths.append(opts.panels_out)
-    if getattr(opts, "nxmx_out", None):
-        paths.append(opts.nxmx_out)
+        outputs.append(("-cbffile", cbf))
+    for flag, field in (("-expt_out", "expt_out"), ("-panels_out", "panels_out"),
+                        ("-nxmx_out", "nxmx_out"), ("-crystfel_out", "crystfel_out")):
+        if getattr(opts, field, None):
+            outputs.append((flag, getattr(opts, field)))
     if getattr(opts, "crystfel_out", None):
-        paths += [opts.crystfel_out, crystfel_geom_path(opts)]
-    return paths
+        outputs.append(("-crystfel_out", crystfel_geom_path(opts)))
+    return outputs
+
+
+def extra_output_paths(opts) -> list[str]:
+    """The files of :func:`extra_outputs` (for clean-up on failure)."""
+    return [path for _, path in extra_outputs(opts)]
 
 
 def check_extra_outputs(opts) -> None:
@@ -90,8 +95,8 @@ def check_extra_outputs(opts) -> None:
     Raises
     ------
     UsageError
-        ``-crystfel_out`` named ``.geom`` (its geometry file would be the image), or two
-        of our outputs with one name.
+        ``-crystfel_out`` named ``.geom`` (its geometry file would be the image), two
+        of our outputs with one name, ``-nxmx_out``/``-crystfel_out`` naming a device.
     OutputPathError
         A folder that does not exist or is not writable; a name that is a folder.
     ResourceError
@@ -111,6 +116,12 @@ def check_extra_outputs(opts) -> None:
     if name and os.path.splitext(name)[1].lower() == ".geom":
         raise UsageError(f"-crystfel_out {name}: name the HDF5 file (NAME.h5); its "
                          "geometry is written beside it as NAME.geom")
+    for flag, name in flags.items():
+        if name and os.path.exists(name) and not os.path.isfile(name) \
+                and not os.path.isdir(name):
+            # the HDF5 file is renamed into place: it would replace the device itself
+            raise UsageError(f"{flag} {name}: not a regular file; HDF5 is written to a "
+                             "file and renamed into place")
     seen: dict[str, str] = {}
     for path in extra_output_paths(opts):
         real = os.path.realpath(path)
