@@ -159,6 +159,31 @@ def test_issue_example_killed_run_keeps_the_other_runs_file(workdir):
     assert not (workdir / "a.img").exists()
 
 
+def test_failed_run_removes_our_outputs_too(workdir, capsys):
+    """Trial finding 9: -expt_out (written last) fails on a full disk: every file the run
+    put in place goes, -nxmx_out/-crystfel_out (+ NAME.geom)/-panels_out/-cbffile/
+    -geometry_out included; what was there before stays."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    pytest.importorskip("h5py")
+    pytest.importorskip("fabio")
+    (workdir / "old.h5").write_bytes(b"there before")
+    before = sorted(p.name for p in workdir.iterdir())
+    code, _, err = run_in_process(
+        [*BASE, "-floatfile", "ok.bin", "-nxmx_out", "ok.h5", "-expt_out", "/dev/full"],
+        capsys)
+    assert code == 4, err
+    one_error_line(err, "/dev/full")
+    assert not (workdir / "ok.bin").exists() and not (workdir / "ok.h5").exists()
+    code, _, err = run_in_process(
+        [*BASE, "-nxmx_out", "n.h5", "-crystfel_out", "cf.h5", "-panels_out", "p.json",
+         "-cbffile", "c.cbf", "-geometry_out", "g", "-expt_out", "/dev/full"], capsys)
+    assert code == 4, err
+    left = sorted(p.name for p in workdir.iterdir() if p.name != "Fdump.bin")  # a cache, kept
+    assert left == before
+    assert (workdir / "old.h5").read_bytes() == b"there before"
+
+
 # ------------------------------------------------------------- 2. each input read once
 
 # (flag, file, extra args): every input flag of a single run

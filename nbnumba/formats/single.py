@@ -242,13 +242,14 @@ def _write_panel_formats(result, out: Callable[[str], None],
         # a command line's -mask: its zeros are the pixels C skipped
         mask = np.asarray(opts.mask_image).reshape(result.image.shape) == 0
     if nxmx_out:
+        from ..io import put_in_place
         from .nxmx import write_result_nxmx
 
         folder = os.path.dirname(os.path.abspath(nxmx_out))
         tmp = os.path.join(folder, f".{os.path.basename(nxmx_out)}.{os.getpid()}.tmp")
         try:
             notes = write_result_nxmx(tmp, result, content=content, pixel_mask=mask)
-            os.replace(tmp, nxmx_out)
+            put_in_place(tmp, nxmx_out)  # recorded: a failed run removes it
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
