@@ -6,7 +6,8 @@ miniCBF holds the noise image if the run computes one, else the int image (the p
 of C's ``-noisefile``/``-intfile``), with the ADC offset removed; a ``-cbffile`` name
 without an image number gets ``_0001`` (:func:`~nbnumba.formats.cbf.numbered_name`),
 as dxtbx needs one. The ``.expt`` (DIALS experiment list, :mod:`.expt`) points at the
-miniCBF when there is one, else at C's SMV noise (or int) image. ``-nxmx_out`` and
+miniCBF when there is one, else at C's SMV noise (or int) image (refused before the run
+when that name has no image number: dxtbx could not open it). ``-nxmx_out`` and
 ``-crystfel_out`` hold the miniCBF's pixels for every panel (:func:`.nxmx.write_result_nxmx`,
 :func:`.crystfel.write_result_crystfel`); :func:`check_extra_outputs` refuses their names
 (and the others') before the run.
@@ -22,7 +23,7 @@ import numpy as np
 from .geometry import DetectorGeometry
 
 __all__ = ["extra_outputs", "extra_output_paths", "write_extra_outputs", "cbf_path", "expt_image",
-           "crystfel_geom_path", "check_extra_outputs", "counts_content"]
+           "crystfel_geom_path", "check_extra_outputs", "check_expt_image", "counts_content"]
 
 
 def counts_content(opts) -> str:
@@ -96,7 +97,9 @@ def check_extra_outputs(opts) -> None:
     ------
     UsageError
         ``-crystfel_out`` named ``.geom`` (its geometry file would be the image), two
-        of our outputs with one name, ``-nxmx_out``/``-crystfel_out`` naming a device.
+        of our outputs with one name, ``-nxmx_out``/``-crystfel_out`` naming a device,
+        ``-expt_out`` pointing at C's SMV image whose name has no image number (dxtbx
+        cannot open it).
     OutputPathError
         A folder that does not exist or is not writable; a name that is a folder.
     ResourceError
@@ -116,6 +119,8 @@ def check_extra_outputs(opts) -> None:
     if name and os.path.splitext(name)[1].lower() == ".geom":
         raise UsageError(f"-crystfel_out {name}: name the HDF5 file (NAME.h5); its "
                          "geometry is written beside it as NAME.geom")
+    if not getattr(opts, "model_file", None):  # -geom/-expt: checked once it is read (api)
+        check_expt_image(opts)
     for flag, name in flags.items():
         if name and os.path.exists(name) and not os.path.isfile(name) \
                 and not os.path.isdir(name):
@@ -138,6 +143,34 @@ def check_extra_outputs(opts) -> None:
         if not os.access(folder, os.W_OK | os.X_OK):
             raise OutputPathError(f"{path}: folder {os.path.dirname(path) or '.'} is not "
                                   "writable")
+
+
+def check_expt_image(opts) -> None:
+    """``-expt_out`` that would point at C's SMV image needs an image number in its name:
+    dxtbx's SMV reader (``FormatSMVJHSim._scan``) takes the scan's image index from the
+    file name and cannot open ``noiseimage.img`` at all ("Could not determine filename
+    template"), whatever the experiment list says of it.
+
+    Raises
+    ------
+    UsageError
+        That SMV name has no number dxtbx finds (:func:`.expt.dxtbx_template`).
+    """
+    expt_out = getattr(opts, "expt_out", None)
+    if not expt_out:
+        return
+    image, image_format, content = expt_image(opts)
+    if image_format != "other":
+        return
+    from ..errors import UsageError
+    from .expt import dxtbx_template
+
+    if dxtbx_template(image) is None:
+        flag = "-noisefile" if content == "noise" else "-intfile"
+        raise UsageError(f"-expt_out {expt_out}: it would point at {image} ({flag}), which "
+                         "dxtbx cannot open: its SMV reader takes the image number from the "
+                         "file name; add -cbffile NAME.cbf or -nxmx_out NAME.h5, or number "
+                         f"the image ({flag} NAME_001.img)")
 
 
 def write_extra_outputs(result, out: Callable[[str], None],
