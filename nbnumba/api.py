@@ -412,6 +412,10 @@ class Simulation:
         if n > 1 and o.expt_out and not o.nxmx_out:
             raise UsageError(f"-{o.model_kind} {o.model_file}: -expt_out of {n} panels points "
                              f"at their NXmx file: give -nxmx_out NAME.h5 too")
+        if n == 1:  # one panel: -expt_out may point at C's SMV image, if dxtbx can open it
+            from .formats.single import check_expt_image
+
+            check_expt_image(o)
         try:
             self._memory = apply_experiment(experiment, o)
         except ValueError as exc:

@@ -1250,6 +1250,7 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
     _check_fields(os.fspath(template))  # a usage error before any file is touched
     template = os.path.abspath(os.fspath(template))
     manifest_path = _manifest_path(template)
+    made = _missing_folders(os.path.dirname(template))  # the lock makes them
     lock = ManifestLock(manifest_path).acquire()
     try:
         run = _start_series(args, opts, frames, template, manifest_path, lock, client,
@@ -1257,8 +1258,25 @@ def series(args: Sequence[str], frames: int, *, client=None, start_phi: float | 
                             streams, warn, detection)
     except BaseException:
         lock.release()
+        for folder in made:  # a refused series leaves no empty folder of its own behind
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
         raise
     return run
+
+
+def _missing_folders(folder: str) -> list[str]:
+    """The folders of ``folder``'s path that do not exist yet, deepest first (what
+    ``os.makedirs(folder)`` would make)."""
+    made: list[str] = []
+    folder = os.path.abspath(folder)
+    while folder and not os.path.exists(folder):
+        made.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return made
 
 
 def check_detection(background, noisify, shape_of: Callable[[], tuple[int, int]]

@@ -36,6 +36,7 @@ __all__ = [
     "HKLTable",
     "SMVFrame",
     "atomic_write",
+    "put_in_place",
     "recording_writes",
     "fsync_folder",
     "c_atof",
@@ -259,6 +260,22 @@ def recording_writes(callback: Callable[[str, tuple[int, int]], None]) -> Iterat
         yield
     finally:
         _placing.reset(token)
+
+
+def put_in_place(tmp: PathLike, path: PathLike) -> None:
+    """Rename the finished file ``tmp`` to ``path``, as :func:`atomic_write` does: a
+    symlink is written through, and the rename is reported to :func:`recording_writes`
+    (so a failed run removes it again). For writers that fill their own temporary
+    file (HDF5 through h5py). ``path`` must not be a device or FIFO (it would be
+    replaced by the file)."""
+    target = os.fspath(path)
+    if os.path.islink(target):
+        target = os.path.realpath(target)
+    placing = _placing.get()
+    if placing is not None:
+        st = os.stat(tmp)
+        placing(target, (st.st_dev, st.st_ino))
+    os.replace(tmp, target)
 
 
 def atomic_write(path: PathLike, data: bytes | Iterable[bytes], durable: bool | None = None

@@ -819,11 +819,19 @@ def check_output_files(outputs: list[tuple[str, str]], program: str = "nanoBragg
 
 def check_outputs_not_inputs(o: Options) -> None:
     """No output may be an input file of the run, however it is spelled (links,
-    ``..``, hard links): nanoBragg.c would overwrite the matrix or hkl file."""
+    ``..``, hard links): nanoBragg.c would overwrite the matrix or hkl file, ours the
+    ``-geom``/``-expt`` file. Our outputs (:func:`nbnumba.formats.single.extra_outputs`,
+    ``-crystfel_out``'s ``NAME.geom`` included) are checked too, and none of them may be
+    one of C's image files (it would replace that image). Raises :class:`UsageError`."""
+    from .formats.single import extra_outputs
     from .inputs import same_file
 
     inputs = list(_flag_files(o))
-    outputs = list(output_paths(o))
+    if o.model_file:
+        inputs.append((f"-{o.model_kind}", o.model_file))
+    c_outputs = list(output_paths(o))
+    ours = extra_outputs(o)
+    outputs = c_outputs + ours
     from .setup.rules import fdump_to_read
 
     if o.hklfilename is not None and o.fdump:
@@ -833,8 +841,35 @@ def check_outputs_not_inputs(o: Options) -> None:
     for oflag, opath in outputs:
         for iflag, ipath in inputs:
             if opath and ipath and (oflag, opath) != (iflag, ipath) and same_file(opath, ipath):
-                raise UsageError(f"{oflag} {opath}: that is the {iflag} input file {ipath}; "
-                                 "an output must not overwrite an input of the run")
+                raise UsageError(f"{_output_named(o, oflag, opath)}: that is the {iflag} "
+                                 f"input file {ipath}; an output must not overwrite an input "
+                                 "of the run")
+    for oflag, opath in ours:
+        for cflag, cpath in c_outputs:
+            if opath and cpath and _one_file(opath, cpath):
+                raise UsageError(f"{_output_named(o, oflag, opath)}: that is the {cflag} "
+                                 f"output file {cpath}; two outputs must not write one file")
+
+
+def _output_named(o: Options, flag: str, path: str) -> str:
+    """How a message names an output: ``-crystfel_out NAME.h5 (its NAME.geom)`` for the
+    geometry file the user did not name."""
+    if flag == "-crystfel_out" and path != o.crystfel_out:
+        return f"{flag} {o.crystfel_out} (its {path})"
+    if flag == "-geometry_out":
+        return f"{flag} {o.geometry_out} (its {path})"
+    return f"{flag} {path}"
+
+
+def _one_file(a: str, b: str) -> bool:
+    """Whether two output names write one regular file (existing or not); a device such
+    as /dev/null may be named twice."""
+    from .inputs import same_file
+
+    ra, rb = os.path.realpath(a), os.path.realpath(b)
+    if ra == rb:
+        return not (os.path.exists(ra) and not os.path.isfile(ra))
+    return same_file(a, b)
 
 
 # -------------------------------------------------------------------- memory

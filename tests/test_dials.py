@@ -447,6 +447,58 @@ def test_single_run_cbf_without_number_and_expt_out(tmp_path, monkeypatch, capsy
     assert_indexed(ours, "spot.expt")
 
 
+def test_expt_out_of_an_smv_image_without_number_refused(tmp_path, monkeypatch, capsys):
+    """Trial finding 6: ``-expt_out`` alone pointed at ``noiseimage.img``, which dxtbx's
+    SMV reader cannot open (it takes the image number from the file name:
+    ``dials.find_spots`` "Could not determine filename template"). Refused before the
+    run, exit 2, one line naming -cbffile/-nxmx_out; nothing written."""
+    from nbnumba.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    for extra, flag in (([], "-noisefile"), (["-nonoise", "-intfile", "spot.img"], "-intfile")):
+        capsys.readouterr()
+        assert main([*SPOTS, *extra, "-expt_out", "spot.expt"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("nanobragg-nb: error: -expt_out spot.expt"), err
+        assert "-cbffile" in err[0] and "-nxmx_out" in err[0] and f"{flag} NAME_001" in err[0]
+        assert os.listdir(tmp_path) == []
+    # a one-panel -geom run: checked once the file is read
+    geom = Path(__file__).parent / "data" / "tilted_single.geom"
+    assert main(["-geom", str(geom), "-cell", "50", "60", "70", "90", "95", "90", "-N", "2",
+                 "-default_F", "100", "-expt_out", "spot.expt"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "dxtbx cannot open" in err[0], err
+    assert os.listdir(tmp_path) == []
+
+
+@needs_dials
+def test_expt_out_of_a_numbered_smv_image_loads_in_dials(tmp_path, monkeypatch, capsys):
+    """``-noisefile spot_001.img -expt_out spot.expt``: dxtbx loads the experiment list
+    with its image (check_format=True), reads C's pixels, the true crystal indexes the
+    brightest pixels, and ``dials.find_spots spot.expt`` runs."""
+    from nbnumba.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main([*SPOTS, "-noisefile", "spot_001.img", "-expt_out", "spot.expt",
+                 "-floatfile", "spot.bin"]) == 0
+    image = np.fromfile(tmp_path / "spot.bin", dtype="<f4").reshape(48, 64)
+    pixels = brightest(image, SPOTS)
+    smv = str(tmp_path / "spot_001.img")
+    (ours,) = as_dxtbx_sees({"spot.expt": {smv: pixels}})["spot.expt"]
+    assert ours["path"] == smv and ours["image_range"] == [1, 1]
+    raw = (tmp_path / "spot_001.img").read_bytes()
+    counts = np.frombuffer(raw[-48 * 64 * 2:], dtype="<u2")
+    assert ours["data_shape"] == [48, 64] and ours["data_sum"] == float(counts.sum())
+    assert_indexed(ours, "spot.expt")
+    # a small, busy image: more strong pixels than DIALS' default fraction (0.25) allows
+    done = subprocess.run(["dials.find_spots", "spot.expt", "output.log=find_spots.log",
+                           "spotfinder.filter.max_strong_pixel_fraction=1"],
+                          cwd=tmp_path, env=dials_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (tmp_path / "strong.refl").is_file()
+
+
 @needs_dials
 def test_series_expt_out_through_the_cli(tmp_path, capsys):
     """``series --expt-out`` for an NXmx stack (tilted detector) and for miniCBF

@@ -159,6 +159,31 @@ def test_issue_example_killed_run_keeps_the_other_runs_file(workdir):
     assert not (workdir / "a.img").exists()
 
 
+def test_failed_run_removes_our_outputs_too(workdir, capsys):
+    """Trial finding 9: -expt_out (written last) fails on a full disk: every file the run
+    put in place goes, -nxmx_out/-crystfel_out (+ NAME.geom)/-panels_out/-cbffile/
+    -geometry_out included; what was there before stays."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    pytest.importorskip("h5py")
+    pytest.importorskip("fabio")
+    (workdir / "old.h5").write_bytes(b"there before")
+    before = sorted(p.name for p in workdir.iterdir())
+    code, _, err = run_in_process(
+        [*BASE, "-floatfile", "ok.bin", "-nxmx_out", "ok.h5", "-expt_out", "/dev/full"],
+        capsys)
+    assert code == 4, err
+    one_error_line(err, "/dev/full")
+    assert not (workdir / "ok.bin").exists() and not (workdir / "ok.h5").exists()
+    code, _, err = run_in_process(
+        [*BASE, "-nxmx_out", "n.h5", "-crystfel_out", "cf.h5", "-panels_out", "p.json",
+         "-cbffile", "c.cbf", "-geometry_out", "g", "-expt_out", "/dev/full"], capsys)
+    assert code == 4, err
+    left = sorted(p.name for p in workdir.iterdir() if p.name != "Fdump.bin")  # a cache, kept
+    assert left == before
+    assert (workdir / "old.h5").read_bytes() == b"there before"
+
+
 # ------------------------------------------------------------- 2. each input read once
 
 # (flag, file, extra args): every input flag of a single run
@@ -368,6 +393,83 @@ def test_output_over_input_refused(label, links, extra, text, workdir, capsys):
     one_error_line(err, text)
     after = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
     assert after == before
+
+
+# -geom/-expt are inputs too; our outputs (-crystfel_out's NAME.geom included) are outputs
+# (id, model flag and file, argv additions, error text)
+MODEL_OVERWRITES = [
+    ("-crystfel_out's NAME.geom is the -geom", ["-geom", "det.geom"],
+     ["-crystfel_out", "det.h5"], "-crystfel_out det.h5 (its det.geom): that is the -geom"),
+    ("-panels_out is the -geom", ["-geom", "det.geom"], ["-panels_out", "./det.geom"],
+     "-panels_out ./det.geom: that is the -geom input file det.geom"),
+    ("-floatfile is the -geom", ["-geom", "det.geom"], ["-floatfile", "det.geom"],
+     "-floatfile det.geom: that is the -geom input file"),
+    ("-intfile is the -expt", ["-expt", "in.expt"], ["-intfile", "in.expt"],
+     "-intfile in.expt: that is the -expt input file"),
+    ("-expt_out is the -expt", ["-expt", "in.expt"], ["-nxmx_out", "new.h5", "-expt_out",
+                                                     "in.expt"],
+     "-expt_out in.expt: that is the -expt input file"),
+    ("-nxmx_out is the -expt", ["-expt", "in.expt"], ["-nxmx_out", "in.expt"],
+     "-nxmx_out in.expt: that is the -expt input file"),
+    ("-cbffile is the -mat", [], ["-mat", "A_0001.mat", "-cbffile", "A_0001.mat"],
+     "-cbffile A_0001.mat: that is the -mat"),
+    ("-geometry_out's .poni is the -hkl", [], ["-geometry_out", "s"],
+     "-geometry_out s (its s.poni)"),
+]
+
+
+@pytest.mark.parametrize("label, model, extra, text", MODEL_OVERWRITES,
+                         ids=[r[0] for r in MODEL_OVERWRITES])
+def test_our_outputs_and_model_files(label, model, extra, text, workdir, capsys):
+    """Trial finding 1: -geom/-expt were not inputs; an output replaced them silently."""
+    pytest.importorskip("h5py")
+    pytest.importorskip("fabio")
+    shutil.copy(ROOT / "tests" / "data" / "epix10k_like.geom", workdir / "det.geom")
+    shutil.copy(workdir / "A.mat", workdir / "A_0001.mat")
+    shutil.copy(workdir / "s.hkl", workdir / "s.poni")
+    code, _, err = run_in_process(BASE + ["-nxmx_out", "made.h5", "-expt_out", "in.expt"],
+                                  capsys)
+    assert code == 0, err
+    extra = ["-hkl", "s.poni" if "poni" in label else "s.hkl", *extra]
+    before = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
+    code, _, err = run_in_process(BASE + model + extra, capsys)
+    assert code == 2, err
+    one_error_line(err, text)
+    assert "an output must not overwrite an input of the run" in err
+    after = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
+    assert after == before
+
+
+# (argv additions, error text): our outputs naming one of C's image files
+SAME_OUTPUT = [
+    (["-intfile", "x.img", "-expt_out", "x.img"], "-expt_out x.img: that is the -intfile"),
+    (["-floatfile", "x.bin", "-nxmx_out", "./x.bin"], "-nxmx_out ./x.bin: that is the -floatfile"),
+    (["-crystfel_out", "x.h5", "-intfile", "x.geom"], "-crystfel_out x.h5 (its x.geom): that "
+                                                      "is the -intfile"),
+]
+
+
+@pytest.mark.parametrize("extra, text", SAME_OUTPUT, ids=[r[1].split(":")[0] for r in SAME_OUTPUT])
+def test_our_output_is_not_c_image(extra, text, workdir, capsys):
+    pytest.importorskip("h5py")
+    before = sorted(p.name for p in workdir.iterdir())
+    code, _, err = run_in_process(BASE + extra, capsys)
+    assert code == 2, err
+    one_error_line(err, text)
+    assert "two outputs must not write one file" in err
+    assert sorted(p.name for p in workdir.iterdir()) == before
+
+
+def test_hdf5_output_is_not_a_device(workdir, capsys):
+    """-nxmx_out/-crystfel_out rename a finished file into place: never over a device or
+    FIFO (a FIFO here: the code before the fix replaced it, as it would /dev/null)."""
+    pytest.importorskip("h5py")
+    os.mkfifo(workdir / "pipe")
+    for flag in ("-nxmx_out", "-crystfel_out"):
+        code, _, err = run_in_process(BASE + [flag, "pipe"], capsys)
+        assert code == 2, err
+        one_error_line(err, f"{flag} pipe: not a regular file")
+        assert not (workdir / "pipe").is_file()
 
 
 def test_devices_may_be_both(workdir, capsys):

@@ -277,6 +277,37 @@ def test_bad_template_is_one_line_error(tmp_path, capsys):
     assert len(err) == 1 and "same file for every frame" in err[0]
 
 
+def test_refused_template_leaves_no_folder(tmp_path, capsys):
+    """Trial finding 8: the lock made e/f/ before the template was refused; only the
+    folders this series made go, an existing one stays."""
+    (tmp_path / "kept").mkdir()
+    for folder in ("e/f", "kept"):
+        code = main(["series", "--frames", "2", "--template",
+                     str(tmp_path / folder / "r.img"), *ARGS])
+        assert code == 2
+        assert "same file for every frame" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["kept"] and os.listdir(tmp_path / "kept") == []
+
+
+@pytest.mark.parametrize("extra, code, text", [
+    (["--expt-out", "nodir/t.expt"], 3, "--expt-out nodir/t.expt: folder nodir does not exist"),
+    (["--geometry-out", "nodir/g"], 3, "--geometry-out nodir/g.XDS.INP: folder nodir does not"),
+    (["--expt-out", "."], 3, "--expt-out .: is a folder"),
+    (["--geometry-out", "g", "--expt-out", "g.poni"], 2, "two outputs must not write one file"),
+])
+def test_after_outputs_checked_before_any_frame(extra, code, text, tmp_path, capsys,
+                                                monkeypatch):
+    """Trial finding 8: --expt-out/--geometry-out, written after the last frame, are
+    checked first (they failed, exit 3, only after every frame was written)."""
+    monkeypatch.chdir(tmp_path)
+    template = tmp_path / "out" / "img_{frame:03d}.cbf"
+    assert main(["series", "--frames", "2", "--template", str(template), *extra,
+                 *ARGS]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and text in err[0], err
+    assert os.listdir(tmp_path) == []
+
+
 @pytest.mark.parametrize("extra, code, text", [
     (["-pixel", "0"], 2, "-pixel: the pixel size must be a finite non-zero number"),
     (["-hkl", "missing.hkl"], 3, "-hkl missing.hkl: cannot read it"),

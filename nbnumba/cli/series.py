@@ -16,6 +16,7 @@ from ..errors import (
     EXIT_OK,
     EXIT_TERMINATED,
     EXIT_USAGE,
+    NbError,
     UsageError,
     shown,
 )
@@ -207,6 +208,10 @@ def _series_main(argv: list[str]) -> int:
         sys.stderr.write(f"nanobragg-nb series: warning: {', '.join(dict.fromkeys(single))} "
                          "ignored: one run's outputs (a series writes its frames as "
                          "--template, and --geometry-out/--expt-out)\n")
+    try:  # before any frame: the files written after the series can be written
+        _check_after_outputs(geometry_out, expt_out)
+    except NbError as exc:
+        return report_failure("series", exc)
     try:
         run = series(args, frames, start_phi=start_phi, template=template, content=content,
                      force="--force" in found, workers=workers, scheduler=scheduler,
@@ -235,6 +240,23 @@ def _series_main(argv: list[str]) -> int:
         print(f"series: {len(run.computed)} frame(s) computed, {len(run.skipped)} already "
               f"complete, as {template} (manifest {run.manifest_path})")
     return EXIT_OK
+
+
+def _check_after_outputs(geometry_out: str | None, expt_out: str | None) -> None:
+    """--geometry-out's two files and --expt-out, written after the last frame, can be
+    written (:func:`nbnumba.validate.check_output_files`: exit 3 for a missing or
+    unwritable folder, a folder as name) and are not one file (exit 2); checked before
+    any frame is computed."""
+    from ..formats.geometry_files import geometry_names
+    from ..validate import check_output_files
+
+    outputs = [("--geometry-out", name) for name in geometry_names(geometry_out)] \
+        if geometry_out else []
+    if expt_out:
+        outputs.append(("--expt-out", expt_out))
+    if check_output_files(outputs, "series"):  # a warning: a name given twice
+        raise UsageError(f"--expt-out {expt_out}: that is one of --geometry-out's files; "
+                         "two outputs must not write one file")
 
 
 def tiles_main(argv: list[str], run_single: SingleRun) -> int:

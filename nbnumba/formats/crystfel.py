@@ -144,7 +144,7 @@ def write_crystfel(path: str, detector, images, *, rotation: np.ndarray | None =
     """
     import h5py
 
-    from ..io import atomic_write
+    from ..io import atomic_write, put_in_place
 
     frames = [np.asarray(images)] if np.ndim(images) == 2 else [np.asarray(a) for a in images]
     shape = tuple(detector.slab_shape)
@@ -168,7 +168,7 @@ def write_crystfel(path: str, detector, images, *, rotation: np.ndarray | None =
                          adu_per_photon=adu_per_photon, frames=len(frames),
                          mask_path="/data/mask" if mask is not None else None)
         atomic_write(geom_path, text.encode("ascii"))
-        os.replace(tmp, path)
+        put_in_place(tmp, path)  # recorded, as atomic_write's: a failed run removes it
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

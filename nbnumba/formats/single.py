@@ -6,7 +6,8 @@ miniCBF holds the noise image if the run computes one, else the int image (the p
 of C's ``-noisefile``/``-intfile``), with the ADC offset removed; a ``-cbffile`` name
 without an image number gets ``_0001`` (:func:`~nbnumba.formats.cbf.numbered_name`),
 as dxtbx needs one. The ``.expt`` (DIALS experiment list, :mod:`.expt`) points at the
-miniCBF when there is one, else at C's SMV noise (or int) image. ``-nxmx_out`` and
+miniCBF when there is one, else at C's SMV noise (or int) image (refused before the run
+when that name has no image number: dxtbx could not open it). ``-nxmx_out`` and
 ``-crystfel_out`` hold the miniCBF's pixels for every panel (:func:`.nxmx.write_result_nxmx`,
 :func:`.crystfel.write_result_crystfel`); :func:`check_extra_outputs` refuses their names
 (and the others') before the run.
@@ -21,8 +22,8 @@ import numpy as np
 
 from .geometry import DetectorGeometry
 
-__all__ = ["extra_output_paths", "write_extra_outputs", "cbf_path", "expt_image",
-           "crystfel_geom_path", "check_extra_outputs", "counts_content"]
+__all__ = ["extra_outputs", "extra_output_paths", "write_extra_outputs", "cbf_path", "expt_image",
+           "crystfel_geom_path", "check_extra_outputs", "check_expt_image", "counts_content"]
 
 
 def counts_content(opts) -> str:
@@ -62,26 +63,31 @@ def expt_image(opts) -> tuple[str, str, str]:
     return opts.intfilename, "other", "int"
 
 
-def extra_output_paths(opts) -> list[str]:
-    """The files ``-geometry_out``/``-cbffile``/``-expt_out`` will write (for clean-up
-    on failure)."""
+def extra_outputs(opts) -> list[tuple[str, str]]:
+    """``(flag, path)`` of every file ``-geometry_out``/``-cbffile``/``-expt_out``/
+    ``-panels_out``/``-nxmx_out``/``-crystfel_out`` will write (``-crystfel_out``: the
+    ``.h5`` and the ``NAME.geom`` beside it), for the checks before the run
+    (:func:`nbnumba.validate.check_outputs_not_inputs`) and the clean-up on failure."""
     from .geometry_files import geometry_names
 
-    paths: list[str] = []
+    outputs: list[tuple[str, str]] = []
     if getattr(opts, "geometry_out", None):
-        paths.extend(geometry_names(opts.geometry_out))
+        outputs += [("-geometry_out", name) for name in geometry_names(opts.geometry_out)]
     cbf = cbf_path(opts)
     if cbf:
-        paths.append(cbf)
-    if getattr(opts, "expt_out", None):
-        paths.append(opts.expt_out)
-    if getattr(opts, "panels_out", None):
-        paths.append(opts.panels_out)
-    if getattr(opts, "nxmx_out", None):
-        paths.append(opts.nxmx_out)
+        outputs.append(("-cbffile", cbf))
+    for flag, field in (("-expt_out", "expt_out"), ("-panels_out", "panels_out"),
+                        ("-nxmx_out", "nxmx_out"), ("-crystfel_out", "crystfel_out")):
+        if getattr(opts, field, None):
+            outputs.append((flag, getattr(opts, field)))
     if getattr(opts, "crystfel_out", None):
-        paths += [opts.crystfel_out, crystfel_geom_path(opts)]
-    return paths
+        outputs.append(("-crystfel_out", crystfel_geom_path(opts)))
+    return outputs
+
+
+def extra_output_paths(opts) -> list[str]:
+    """The files of :func:`extra_outputs` (for clean-up on failure)."""
+    return [path for _, path in extra_outputs(opts)]
 
 
 def check_extra_outputs(opts) -> None:
@@ -90,8 +96,10 @@ def check_extra_outputs(opts) -> None:
     Raises
     ------
     UsageError
-        ``-crystfel_out`` named ``.geom`` (its geometry file would be the image), or two
-        of our outputs with one name.
+        ``-crystfel_out`` named ``.geom`` (its geometry file would be the image), two
+        of our outputs with one name, ``-nxmx_out``/``-crystfel_out`` naming a device,
+        ``-expt_out`` pointing at C's SMV image whose name has no image number (dxtbx
+        cannot open it).
     OutputPathError
         A folder that does not exist or is not writable; a name that is a folder.
     ResourceError
@@ -111,6 +119,14 @@ def check_extra_outputs(opts) -> None:
     if name and os.path.splitext(name)[1].lower() == ".geom":
         raise UsageError(f"-crystfel_out {name}: name the HDF5 file (NAME.h5); its "
                          "geometry is written beside it as NAME.geom")
+    if not getattr(opts, "model_file", None):  # -geom/-expt: checked once it is read (api)
+        check_expt_image(opts)
+    for flag, name in flags.items():
+        if name and os.path.exists(name) and not os.path.isfile(name) \
+                and not os.path.isdir(name):
+            # the HDF5 file is renamed into place: it would replace the device itself
+            raise UsageError(f"{flag} {name}: not a regular file; HDF5 is written to a "
+                             "file and renamed into place")
     seen: dict[str, str] = {}
     for path in extra_output_paths(opts):
         real = os.path.realpath(path)
@@ -127,6 +143,34 @@ def check_extra_outputs(opts) -> None:
         if not os.access(folder, os.W_OK | os.X_OK):
             raise OutputPathError(f"{path}: folder {os.path.dirname(path) or '.'} is not "
                                   "writable")
+
+
+def check_expt_image(opts) -> None:
+    """``-expt_out`` that would point at C's SMV image needs an image number in its name:
+    dxtbx's SMV reader (``FormatSMVJHSim._scan``) takes the scan's image index from the
+    file name and cannot open ``noiseimage.img`` at all ("Could not determine filename
+    template"), whatever the experiment list says of it.
+
+    Raises
+    ------
+    UsageError
+        That SMV name has no number dxtbx finds (:func:`.expt.dxtbx_template`).
+    """
+    expt_out = getattr(opts, "expt_out", None)
+    if not expt_out:
+        return
+    image, image_format, content = expt_image(opts)
+    if image_format != "other":
+        return
+    from ..errors import UsageError
+    from .expt import dxtbx_template
+
+    if dxtbx_template(image) is None:
+        flag = "-noisefile" if content == "noise" else "-intfile"
+        raise UsageError(f"-expt_out {expt_out}: it would point at {image} ({flag}), which "
+                         "dxtbx cannot open: its SMV reader takes the image number from the "
+                         "file name; add -cbffile NAME.cbf or -nxmx_out NAME.h5, or number "
+                         f"the image ({flag} NAME_001.img)")
 
 
 def write_extra_outputs(result, out: Callable[[str], None],
@@ -231,13 +275,14 @@ def _write_panel_formats(result, out: Callable[[str], None],
         # a command line's -mask: its zeros are the pixels C skipped
         mask = np.asarray(opts.mask_image).reshape(result.image.shape) == 0
     if nxmx_out:
+        from ..io import put_in_place
         from .nxmx import write_result_nxmx
 
         folder = os.path.dirname(os.path.abspath(nxmx_out))
         tmp = os.path.join(folder, f".{os.path.basename(nxmx_out)}.{os.getpid()}.tmp")
         try:
             notes = write_result_nxmx(tmp, result, content=content, pixel_mask=mask)
-            os.replace(tmp, nxmx_out)
+            put_in_place(tmp, nxmx_out)  # recorded: a failed run removes it
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
