@@ -543,7 +543,7 @@ def sha256_file(path: str | os.PathLike) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _publish(tmp: str, target: str) -> None:
+def publish_file(tmp: str, target: str) -> None:
     """Make a finished temporary file ``target``: fsync, rename, fsync the folder."""
     fd = os.open(tmp, os.O_RDONLY)
     try:
@@ -571,7 +571,7 @@ def _write_fabio(fmt: str, target: str, data: np.ndarray, header: dict[str, str]
             fabio.cbfimage.CbfImage(data=data.astype(np.int32), header=header).write(tmp)
         else:
             fabio.edfimage.EdfImage(data=data, header=header).write(tmp)
-        _publish(tmp, target)
+        publish_file(tmp, target)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
@@ -598,7 +598,7 @@ def _formats_hook(job: FrameJob, data: np.ndarray, geometry) -> list[str]:
     try:
         tmp = os.path.join(tmp_dir, name)
         warnings = write_minicbf(tmp, data, geometry, frame=job.frame)
-        _publish(tmp, job.target)
+        publish_file(tmp, job.target)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     return warnings
@@ -1184,7 +1184,7 @@ class SeriesRun:
         tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             _write_nxmx_stack(tmp, self.plan, self.manifest, self.frames)
-            _publish(tmp, stack)
+            publish_file(tmp, stack)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)

@@ -37,6 +37,7 @@ from ..distributed import (
     check_detection,
     client_for,
     file_intact,
+    publish_file,
     sha256_file,
     write_json,
 )
@@ -518,12 +519,7 @@ def _publish_tmp(target: str, write: Callable[[str], None]) -> None:
     tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
+        publish_file(tmp, target)  # fsync, rename, fsync the folder: as a series' frames
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
