@@ -438,3 +438,92 @@ def test_more_argv_against_c(args: str, workdir: Path, tmp_path_factory) -> None
             assert (workdir / name).read_bytes() == (c_dir / name).read_bytes(), name
     pgm = (c_dir / "image.pgm").read_bytes()
     assert (workdir / "image.pgm").read_bytes() == pgm[:len((workdir / "image.pgm").read_bytes())]
+
+
+def _scene(args: str, workdir: Path):
+    from nbnumba.companions.nonbragg_args import parse_nonbragg_args
+    from nbnumba.companions.nonbragg_setup import setup
+
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        options, _ = parse_nonbragg_args(args.split() + ["-nonoise", "-noprogress"])
+        return setup(options, lambda text: None, lambda text: None)
+    finally:
+        os.chdir(cwd)
+
+
+def test_rows_across_with_moving_vectors_equal_pixel_loop(workdir: Path) -> None:
+    """Kahn factor 0 (nonBragg's default): the row kernel sums the pixels whose unit vector
+    is a fixed point of C's in-place unitize in a vectorised pass and the others one by one
+    (:func:`nbnumba.kernels.nonbragg._sum_one`); both kinds are in this image, and the
+    result is byte for byte the per-pixel loop's."""
+    from numba import njit
+
+    from nbnumba.companions.nonbragg import _pack, render
+    from nbnumba.kernels import nonbragg as k
+    from nbnumba.kernels.physics import unitize3
+
+    @njit
+    def moving_subpixels(geom, flags, fpixels, spixels):
+        n_over = flags[k.F_OVERSAMPLE]
+        sub = geom[k.G_SUBPIXEL]
+        moving = 0
+        for s in range(spixels * n_over):
+            for f in range(fpixels * n_over):
+                px, py, pz = k.subpixel_position(geom, False, sub * f + sub / 2.0,
+                                                 sub * s + sub / 2.0)
+                dx, dy, dz, _ = unitize3(px, py, pz)
+                vx, vy, vz, _ = unitize3(dx, dy, dz)
+                wx, wy, wz, _ = unitize3(vx, vy, vz)
+                moving += not (wx == vx and wy == vy and wz == vz)
+        return moving
+
+    scene = _scene("-stol water.stol -lambda 1 -dispersion 0.1 -dispsteps 3 -divergence 0.28 "
+                   "-divsteps 3 -oversample 2 -distance 100 -detpixels 160 -pixel 0.1", workdir)
+    assert scene.polarization == 0.0 and not scene.nopolar
+    geom, flags = _pack(scene)
+    moving = moving_subpixels(geom, flags, scene.fpixels, scene.spixels)
+    assert 0 < moving < scene.pixels
+    across, _ = render(scene, keep_detail=False)
+    per_pixel, _ = render(scene, keep_detail=True)
+    assert across.tobytes() == per_pixel.tobytes()
+
+
+def test_omega_sum_blocks_equal_one_serial_loop(workdir: Path) -> None:
+    """The solid angle's Ω values are computed in parallel blocks of rows and added in C's
+    order: over several blocks, with a ROI, the sum equals C's loop taken literally."""
+    from numba import njit
+
+    from nbnumba.companions.nonbragg import _pack
+    from nbnumba.kernels import nonbragg as k
+
+    @njit
+    def literal(geom, flags, fpixels, spixels):
+        n_over = flags[k.F_OVERSAMPLE]
+        sub = geom[k.G_SUBPIXEL]
+        total = 0.0
+        for spixel in range(spixels):
+            for fpixel in range(fpixels):
+                if (fpixel < flags[k.F_XMIN] or fpixel > flags[k.F_XMAX]
+                        or spixel < flags[k.F_YMIN] or spixel > flags[k.F_YMAX]):
+                    continue
+                for subS in range(n_over):
+                    Sdet = sub * (spixel * n_over + subS) + sub / 2.0
+                    for subF in range(n_over):
+                        Fdet = sub * (fpixel * n_over + subF) + sub / 2.0
+                        px, py, pz = k.subpixel_position(geom, flags[k.F_CURVED], Fdet, Sdet)
+                        airpath = np.sqrt(px * px + py * py + pz * pz)
+                        total += k.pixel_omega(geom, flags[k.F_POINT], airpath)
+        return total
+
+    for args in ("-stol water.stol -distance 50 -detpixels 400 -pixel 0.1 -oversample 3 "
+                 "-roi 7 390 11 380",
+                 "-stol water.stol -curved_det -distance 40 -detpixels_f 700 -detpixels_s 500 "
+                 "-pixel 0.1 -point_pixel"):
+        scene = _scene(args, workdir)
+        geom, flags = _pack(scene)
+        rows = k.OMEGA_BLOCK // (scene.fpixels * int(flags[k.F_OVERSAMPLE]) ** 2)
+        assert scene.spixels > rows  # several blocks
+        assert (k.omega_sum(geom, flags, scene.fpixels, scene.spixels)
+                == literal(geom, flags, scene.fpixels, scene.spixels))

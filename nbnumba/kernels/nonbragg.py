@@ -25,7 +25,12 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .physics import polarization_of_unit_vectors, rotate_axis3, unitize3
+from .physics import (
+    polarization_of_unit_vectors,
+    polarization_of_unit_vectors_kahn0,
+    rotate_axis3,
+    unitize3,
+)
 
 # rows of the packed geometry array
 G_FDET = 0
@@ -298,12 +303,13 @@ def _row(spixel, geom, flags, sources, stol_of, F_of, den, image, detail, keep, 
 @njit(inline="always", cache=True, error_model="numpy")
 def _row_across(spixel, geom, flags, sources, stol_of, F_of, den, image, bucket, lo, width):
     """One row of :func:`pixel_intensity` for a strictly increasing table, without the
-    per-pixel detail, turned inside out: per sub-pixel and source, each step runs across the
-    row's pixels (the stol pass and the interpolation pass vectorise). Every pixel still
-    sums its sub-pixels and sources in C's order with C's operations; the diffracted
-    vector each source sees (C's polarization_factor re-unitizes it in place) is carried
-    per pixel. A NaN stol gives a NaN F whatever the table row, so the walk's start, which
-    C carries from pixel to pixel, does not matter here."""
+    per-pixel detail, turned inside out: per sub-pixel and source, each step is a pass
+    across the row's pixels (stol, table row, interpolation, sum), so the passes without
+    table lookups vectorise. Every pixel still sums its sub-pixels and sources in C's
+    order with C's operations; the diffracted vector each source sees (C's
+    polarization_factor re-unitizes it in place) is carried per pixel. A NaN stol gives a
+    NaN F whatever the table row, so the walk's start, which C carries from pixel to
+    pixel, does not matter here."""
     fpixels = image.shape[1]
     if spixel < flags[F_YMIN] or spixel > flags[F_YMAX]:
         return
@@ -323,11 +329,14 @@ def _row_across(spixel, geom, flags, sources, stol_of, F_of, den, image, bucket,
     uy = np.empty(m)
     uz = np.empty(m)
     fixed = np.empty(m, dtype=np.bool_)
+    moving = np.empty(m, dtype=np.int64)  # the pixels whose vector is not at its fixed point
     omega = np.empty(m)
     stol = np.empty(m)
+    row = np.empty(m, dtype=np.int64)
     for subS in range(n_over):
         Sdet = sub * (spixel * n_over + subS) + sub / 2.0
         for subF in range(n_over):
+            n_moving = 0
             for t in range(m):
                 Fdet = sub * ((fa + t) * n_over + subF) + sub / 2.0
                 px, py, pz = subpixel_position(geom, curved, Fdet, Sdet)
@@ -342,6 +351,10 @@ def _row_across(spixel, geom, flags, sources, stol_of, F_of, den, image, bucket,
                 uy[t] = vy
                 uz[t] = vz
                 fixed[t] = wx == vx and wy == vy and wz == vz
+            for t in range(m):
+                if not fixed[t]:
+                    moving[n_moving] = t
+                    n_moving += 1
             for s in range(nsrc):
                 ix = sources[s, 0]
                 iy = sources[s, 1]
@@ -349,29 +362,83 @@ def _row_across(spixel, geom, flags, sources, stol_of, F_of, den, image, bucket,
                 lam = sources[s, 6]
                 for t in range(m):
                     stol[t] = source_stol(cx[t], cy[t], cz[t], ix, iy, iz, lam)
+                for t in range(m):
+                    row[t] = table_index(stol_of, bucket, lo, width, stol[t], 0)
                 weight = sources[s, 7]
                 for t in range(m):
-                    n = table_index(stol_of, bucket, lo, width, stol[t], 0)
-                    f = polint_window(stol_of, F_of, den, n - 1, stol[t])
-                    sign = 1.0
-                    if f < 0.0:
-                        sign = -1.0
-                    polar = 1.0
-                    if not nopolar:
+                    Fbg[t] = polint_window(stol_of, F_of, den, row[t] - 1, stol[t])
+                if nopolar:
+                    for t in range(m):
+                        f = Fbg[t]
+                        sign = 1.0
+                        if f < 0.0:
+                            sign = -1.0
+                        Ibg[t] += sign * f * f * 1.0 * omega[t] * weight
+                    continue
+                if s == 0:
+                    # polarization_factor leaves a fixed pixel's vector at u for good
+                    for t in range(m):
                         if fixed[t]:
-                            dx, dy, dz = ux[t], uy[t], uz[t]
-                        else:
-                            dx, dy, dz, _ = unitize3(cx[t], cy[t], cz[t])
-                        cx[t] = dx
-                        cy[t] = dy
-                        cz[t] = dz
+                            cx[t] = ux[t]
+                            cy[t] = uy[t]
+                            cz[t] = uz[t]
+                if kahn == 0.0:
+                    _sum_fixed_kahn0(Ibg, Fbg, omega, ux, uy, uz, fixed, sources, s, kahn,
+                                     weight)
+                    for q in range(n_moving):
+                        _sum_one(Ibg, Fbg, omega, cx, cy, cz, sources, s, kahn, weight,
+                                 moving[q], ax, ay, az)
+                    continue
+                for t in range(m):
+                    if fixed[t]:
+                        f = Fbg[t]
+                        sign = 1.0
+                        if f < 0.0:
+                            sign = -1.0
                         polar = polarization_of_unit_vectors(
-                            kahn, sources[s, 3], sources[s, 4], sources[s, 5], dx, dy, dz,
-                            ax, ay, az)
-                    Ibg[t] += sign * f * f * polar * omega[t] * weight
-                    Fbg[t] = f
+                            kahn, sources[s, 3], sources[s, 4], sources[s, 5], ux[t], uy[t],
+                            uz[t], ax, ay, az)
+                        Ibg[t] += sign * f * f * polar * omega[t] * weight
+                    else:
+                        _sum_one(Ibg, Fbg, omega, cx, cy, cz, sources, s, kahn, weight, t,
+                                 ax, ay, az)
     for t in range(m):
         image[spixel, fa + t] = pixel_value(geom, flags, Ibg[t], Fbg[t])
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _sum_fixed_kahn0(Ibg, Fbg, omega, ux, uy, uz, fixed, sources, s, kahn, weight):
+    """The sum pass of :func:`_row_across` for a Kahn factor of 0 over the pixels whose
+    vector sits at polarization's fixed point ``u``: branch- and call-free, it
+    vectorises (the others are :func:`_sum_one`'s)."""
+    ix = sources[s, 3]
+    iy = sources[s, 4]
+    iz = sources[s, 5]
+    for t in range(Ibg.size):
+        f = Fbg[t]
+        sign = 1.0
+        if f < 0.0:
+            sign = -1.0
+        polar = polarization_of_unit_vectors_kahn0(kahn, ix, iy, iz, ux[t], uy[t], uz[t])
+        if fixed[t]:
+            Ibg[t] += sign * f * f * polar * omega[t] * weight
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def _sum_one(Ibg, Fbg, omega, cx, cy, cz, sources, s, kahn, weight, t, ax, ay, az):
+    """Source ``s``'s term of pixel ``t`` whose vector C's polarization_factor still moves:
+    unitized in place once more, as C does at every source."""
+    f = Fbg[t]
+    sign = 1.0
+    if f < 0.0:
+        sign = -1.0
+    dx, dy, dz, _ = unitize3(cx[t], cy[t], cz[t])
+    cx[t] = dx
+    cy[t] = dy
+    cz[t] = dz
+    polar = polarization_of_unit_vectors(kahn, sources[s, 3], sources[s, 4], sources[s, 5],
+                                         dx, dy, dz, ax, ay, az)
+    Ibg[t] += sign * f * f * polar * omega[t] * weight
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
@@ -400,24 +467,59 @@ def render_serial(geom, flags, sources, stol_of, F_of, den, image, detail, keep)
              False, bucket, 0.0, 1.0)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def omega_sum(geom, flags, fpixels, spixels):
-    """C's omega_sum: Ω of every ROI sub-pixel added in C's order (line 1470)."""
+OMEGA_BLOCK = 1 << 18  # sub-pixels whose Ω one parallel pass of omega_sum holds
+
+
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def _omega_rows(geom, flags, fpixels, first, rows, omega):
+    """Ω of each ROI sub-pixel of ``rows`` rows from ``first``, in parallel by row, into
+    ``omega`` in C's loop order (row, fpixel, subS, subF); sub-pixels outside the ROI
+    are left alone."""
     n_over = flags[F_OVERSAMPLE]
     sub = geom[G_SUBPIXEL]
-    total = 0.0
-    for spixel in range(spixels):
-        for fpixel in range(fpixels):
-            if (fpixel < flags[F_XMIN] or fpixel > flags[F_XMAX] or spixel < flags[F_YMIN]
-                    or spixel > flags[F_YMAX]):
-                continue
+    per_pixel = n_over * n_over
+    for r in prange(rows):
+        spixel = first + r
+        for fpixel in range(max(0, flags[F_XMIN]), min(fpixels - 1, flags[F_XMAX]) + 1):
+            j = (r * fpixels + fpixel) * per_pixel
             for subS in range(n_over):
                 Sdet = sub * (spixel * n_over + subS) + sub / 2.0
                 for subF in range(n_over):
                     Fdet = sub * (fpixel * n_over + subF) + sub / 2.0
                     px, py, pz = subpixel_position(geom, flags[F_CURVED], Fdet, Sdet)
                     airpath = math.sqrt(px * px + py * py + pz * pz)
-                    total += pixel_omega(geom, flags[F_POINT], airpath)
+                    omega[j + subS * n_over + subF] = pixel_omega(geom, flags[F_POINT],
+                                                                  airpath)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def omega_sum(geom, flags, fpixels, spixels):
+    """C's omega_sum: Ω of every ROI sub-pixel added in C's order (line 1470).
+
+    The Ω values are computed in parallel a block of rows at a time
+    (:func:`_omega_rows`); only the sum runs serially, in C's order, so the result
+    does not depend on the thread count.
+    """
+    n_over = flags[F_OVERSAMPLE]
+    per_pixel = n_over * n_over
+    fa = max(0, flags[F_XMIN])
+    fb = min(fpixels - 1, flags[F_XMAX])
+    sa = max(0, flags[F_YMIN])
+    sb = min(spixels - 1, flags[F_YMAX])
+    total = 0.0
+    if fb < fa or sb < sa or per_pixel <= 0:
+        return total
+    per_row = fpixels * per_pixel
+    block = max(1, OMEGA_BLOCK // per_row)
+    omega = np.empty(min(block, sb - sa + 1) * per_row)
+    first = sa
+    while first <= sb:
+        rows = min(block, sb - first + 1)
+        _omega_rows(geom, flags, fpixels, first, rows, omega)
+        for r in range(rows):
+            for j in range((r * fpixels + fa) * per_pixel, (r * fpixels + fb + 1) * per_pixel):
+                total += omega[j]
+        first += rows
     return total
 
 

@@ -194,6 +194,18 @@ def polarization_of_unit_vectors(kahn, ix, iy, iz, dx, dy, dz, px, py, pz):
 
 
 @njit(inline="always", cache=True)
+def polarization_of_unit_vectors_kahn0(kahn, ix, iy, iz, dx, dy, dz):
+    """:func:`polarization_of_unit_vectors` where ``kahn == 0``: the same value, without
+    the ``cos(2·psi·psi)`` call (psi is 0 there, cos(0) is exactly 1 and ``kahn·1`` is
+    ``kahn``), so that a loop over pixels using it vectorises."""
+    cos2theta = dot3(ix, iy, iz, dx, dy, dz)
+    cos2theta_sqr = cos2theta * cos2theta
+    one = as_float(1.0, cos2theta)
+    sin2theta_sqr = one - cos2theta_sqr
+    return as_float(0.5, cos2theta) * (one + cos2theta_sqr - kahn * sin2theta_sqr)
+
+
+@njit(inline="always", cache=True)
 def polarization_factor_unpolarized(ix, iy, iz, dx, dy, dz):
     """``polarization_factor`` for a Kahn factor of 0, without its cos(0) call.
 
