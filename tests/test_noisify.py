@@ -639,3 +639,19 @@ def test_gauss_auto_radius_below_001_photons_as_gcc_build(bright: bool, tmp_path
         assert proc.stdout == out
         for f in ("intimage.img", "image.pgm"):
             assert (cdir / f).read_bytes() == (tmp_path / f).read_bytes()
+
+
+def test_lgamma_table_size_follows_the_brightest_finite_mean() -> None:
+    """The shot-noise kernel makes its own gammln table: none when every finite mean is
+    below 12 (C's rejection branch never runs), else up to 10 sigma above the brightest
+    finite mean, capped; NaN and inf pixels do not count."""
+    from nbnumba.kernels import noisify as k
+    from nbnumba.rng import lgamma_table
+
+    f32 = np.float32
+    assert k.lgamma_for(np.array([1, 11.9, np.nan, -np.inf], dtype=f32)).size == 0
+    assert k.lgamma_for(np.array([np.nan], dtype=f32)).size == 0
+    table = k.lgamma_for(np.array([3, 400, np.inf, np.nan], dtype=f32))
+    assert table.size == int(400 + 10 * 20 + 100)
+    assert table.tobytes() == lgamma_table(700).tobytes()
+    assert k.lgamma_for(np.array([1e12], dtype=f32)).size == k.LGAMMA_MAX

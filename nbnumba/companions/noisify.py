@@ -893,7 +893,7 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
     shot = None
     if pool is not None:
         shot = pool.submit(k.shot_noise, photons, float(flicker), float(calibration),
-                           seed_cell, calib_cell, state, _lgamma_for(photons))
+                           seed_cell, calib_cell, state)
     try:
         result = _finish(o, say, note, photons, pixels, xpixels, ypixels, pixel, distance,
                          lambda0, Xbeam, Ybeam, detsize_y, header_bytes, summary, warnings,
@@ -973,18 +973,6 @@ def _finish(o, say, note, photons, pixels, xpixels, ypixels, pixel, distance, la
     result.noise_photons = noisy.reshape(shape)
     result.overloads = int(overloads)
     return result
-
-
-def _lgamma_for(photons: np.ndarray) -> np.ndarray:
-    """gammln(k+1) table up to a few sigma above the brightest mean (at most 2^20)."""
-    from ..rng import lgamma_table
-
-    finite = photons[np.isfinite(photons)]
-    top = float(finite.max()) if finite.size else 0.0
-    if top < 12.0:
-        return np.zeros(0, dtype=np.float32)  # the rejection branch is never taken
-    n = int(min(2**20, top + 10.0 * math.sqrt(top) + 100.0))
-    return lgamma_table(n)
 
 
 def _finite(x: float) -> bool:

@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ..rng import gaussdev_inline, poidev_table_inline
+from ..rng import gaussdev_inline, lgamma_table, poidev_table_inline
 
 GAUSS = 2  # C's psf_type enum (line 72): UNKNOWN, FIBER, GAUSS
 FIBER = 1
@@ -65,15 +65,35 @@ def adu_to_uint32_wide(adu):
 
 # ----------------------------------------------------------------------------- noise
 
+LGAMMA_MAX = 2**20  # entries of the gammln table at most (4 MiB)
+
+
+@njit(cache=True, error_model="numpy")
+def lgamma_for(photons):
+    """gammln(k+1) (:func:`nbnumba.rng.lgamma_table`) up to a few sigma above the brightest
+    finite mean, at most ``LGAMMA_MAX`` entries; empty when every mean is below 12 (the
+    rejection branch is never taken)."""
+    top = -np.inf
+    for i in range(photons.size):
+        v = np.float64(photons[i])
+        if math.isfinite(v) and v > top:
+            top = v
+    if not top >= 12.0:
+        return np.zeros(0, dtype=np.float32)
+    return lgamma_table(int(min(LGAMMA_MAX, top + 10.0 * math.sqrt(top) + 100.0)))
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def shot_noise(photons, flicker, calibration, seed, calib_seed, state, lgamma):
+def shot_noise(photons, flicker, calibration, seed, calib_seed, state):
     """C's noise loop (lines 571-590), serial in pixel order.
 
     Per pixel: flicker ``gaussdev(&seed)``, calibration ``gaussdev(&calib_seed)``, then
     ``poidev((float) p, &seed)``; both seeds share ``state`` (ran1's table, gaussdev's
-    spare, poidev's cache). ``lgamma``: :func:`nbnumba.rng.lgamma_table` (may be empty).
+    spare, poidev's cache). gammln of integer candidates comes from a table
+    (:func:`lgamma_for`), made here so that the draws start without another kernel load.
     Returns the float32 Poisson counts and their double sum.
     """
+    lgamma = lgamma_for(photons)
     n = photons.size
     out = np.empty(n, dtype=np.float32)
     total = 0.0
