@@ -484,3 +484,95 @@ def test_the_api_raises_the_projects_errors_with_one_line():
         with pytest.raises(TypeError, match=rf"^from_models takes an nbnumba.models.Experiment, "
                                             rf"not {what}; for a file use Simulation.from_args"):
             nb.Simulation.from_models(wrong)
+
+
+# ------------------------------------------------------------ the programs' default beams
+
+def _companion_inputs(tmp_path, monkeypatch):
+    import shutil
+
+    import pytest
+
+    water = REPO.parent / "shared" / "companions" / "inputs" / "water.stol"
+    if not water.is_file():
+        pytest.skip("../shared/companions/inputs is not present")
+    shutil.copy(water, tmp_path / "water.stol")
+    monkeypatch.chdir(tmp_path)
+
+
+def test_nonbragg_default_beam_is_named_with_nanobraggs_equivalent(tmp_path, monkeypatch,
+                                                                    capsys):
+    """Without -Xbeam/-Ybeam, nonbragg-nb says once where nonBragg.c's default puts the beam
+    and which nanobragg-nb flags put nanoBragg.c's beam on the same point; following it
+    gives nanoBragg.c's Fbeam/Sbeam = nonBragg.c's Xbeam/Ybeam. A beam given by any of
+    nonBragg.c's flags gets no such line."""
+    import re
+
+    from nbnumba.cli.main import main as nanobragg_main
+    from nbnumba.cli.nonbragg import main
+
+    _companion_inputs(tmp_path, monkeypatch)
+    geometry = ["-lambda", "1", "-distance", "100", "-detpixels_f", "300", "-detpixels_s",
+                "200", "-pixel", "0.1"]
+    assert main(["-stol", "water.stol", *geometry, "-nonoise", "-noprogress"]) == 0
+    out, err = capsys.readouterr()
+    lines = [ln for ln in err.splitlines() if "default beam centre" in ln]
+    assert len(lines) == 1, err
+    assert "-Xbeam 14.95 -Ybeam 10.05 mm" in lines[0]
+    xbeam, ybeam = re.search(r"Xbeam=(\S+) Ybeam=(\S+)", out).groups()
+    suggested = re.search(r"MOSFLM (-Xbeam \S+ -Ybeam \S+) is this point", lines[0])[1]
+    assert nanobragg_main(["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "1",
+                           "-N", "1", *geometry, *suggested.split(), "-floatfile", "s.bin",
+                           "-nonoise", "-nopgm", "-noprogress"]) == 0
+    fbeam, sbeam = re.search(r"Fbeam=(\S+) Sbeam=(\S+)", capsys.readouterr().out).groups()
+    assert (float(fbeam), float(sbeam)) == (float(xbeam), float(ybeam))
+    for given in (["-Xbeam", "15", "-Ybeam", "10"], ["-Ybeam", "10"], ["-Xclose", "15"],
+                  ["-ORGX", "150"]):
+        assert main(["-stol", "water.stol", *geometry, *given, "-nonoise", "-noprogress"]) == 0
+        assert "default beam centre" not in capsys.readouterr().err, given
+
+
+def test_noisify_names_the_header_values_it_takes_from_its_defaults(tmp_path, monkeypatch,
+                                                                     capsys):
+    """noisify.c's SMV headers carry its own defaults (beam at the detector's centre,
+    OSC_RANGE=1, ...) where no flag gives them: noisify-nb names those, says -header
+    copies the simulator's header, and says nothing once the flags or -header give them.
+    In the API only writing the files says it (a result used as an array, as
+    Result.detected does, has no header to mislead)."""
+    import warnings
+
+    import numpy as np
+
+    import nbnumba as nb
+    from nbnumba.cli.noisify import main
+    from nbnumba.cli.nonbragg import main as nonbragg_main
+
+    _companion_inputs(tmp_path, monkeypatch)
+    assert nonbragg_main(["-stol", "water.stol", "-detpixels", "64", "-pixel", "0.1",
+                          "-Xbeam", "3.2", "-Ybeam", "3.3", "-floatfile", "w.bin",
+                          "-intfile", "w.img", "-nonoise", "-noprogress"]) == 0
+    capsys.readouterr()
+    assert main(["-floatfile", "w.bin", "-detpixels", "64", "-pixel", "0.1", "-seed", "1"]) == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "SMV headers take" in ln]
+    assert len(lines) == 1
+    for item in ("BEAM_CENTER_X=3.2 BEAM_CENTER_Y=3.2", "DISTANCE=100", "WAVELENGTH=1",
+                 "OSC_RANGE=1", "-header SIM.img"):
+        assert item in lines[0], item
+    assert "PIXEL_SIZE" not in lines[0]
+    for flags in (["-header", "w.img"],
+                  ["-distance", "100", "-lambda", "1", "-osc", "0", "-Xbeam", "3.2",
+                   "-Ybeam", "3.3"]):
+        assert main(["-floatfile", "w.bin", "-detpixels", "64", "-pixel", "0.1", "-seed", "1",
+                     *flags]) == 0
+        assert "SMV headers take" not in capsys.readouterr().err, flags
+    header = (tmp_path / "intimage.img").read_bytes()[:512].decode("latin-1")
+    assert "BEAM_CENTER_X=3.2;" in header and "BEAM_CENTER_Y=3.1;" in header
+    image = np.ones((8, 8), np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = nb.Noisify(detpixels=8, seed=1).run(image=image)
+    assert not any("SMV headers" in str(w.message) for w in caught)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res.write("frame")
+    assert any("SMV headers take" in str(w.message) for w in caught)

@@ -39,6 +39,8 @@ class _Run(Job):
         self.outputs = Outputs([path for _, path in opts.outputs()])
         with run_inputs(), notice_when_compiling(PROG):  # each input file read once
             result = run(opts, out=con.out, warn=con.warn)
+        if result.header_note:
+            con.warn(result.header_note)
         with self.outputs.recording():  # the clean-up removes only what this run put
             for path, chunks in result.files():
                 try:

@@ -146,6 +146,7 @@ class NoisifyOptions:
     badpix_seed: int = 1234  # parsed, never used (as in C)
     hotpix_seed: int = 5678
     parse_stdout: list[str] = field(default_factory=list)  # lines C prints inside its loop
+    given: set[str] = field(default_factory=set)  # the value flags the command line set
 
     def outputs(self) -> list[tuple[str, str]]:
         """(flag, path) of each file the run writes, in C's order (int, PGM, noise)."""
@@ -368,6 +369,7 @@ def parse_args(argv: Sequence[str]) -> tuple[NoisifyOptions, list[str]]:
         if take("-osc", m("-osc")):
             o.osc = f()
 
+        o.given.update(hits)
         if hits or short:
             matched_any.add(i)
         for sub in filter(None, short):
@@ -443,6 +445,9 @@ class NoisifyResult:
     seed: int = 0
     xpixels: int = 0  # C's sizes (the SMV/PGM headers); arrays are flat if one is negative
     ypixels: int = 0
+    # what the SMV headers took from noisify.c's defaults, as a warning ("" when nothing
+    # did or -header gave the header): said where the files are written
+    header_note: str = ""
 
     @property
     def image(self) -> np.ndarray:
@@ -483,6 +488,8 @@ class NoisifyResult:
         Names default to the run's -intfile/-pgmfile/-noisefile; relative names are taken
         in ``folder`` when given (created if missing). Returns the paths written.
         """
+        if self.header_note:
+            issue_warnings(self.header_note)
         if folder is not None:
             try:
                 os.makedirs(folder, exist_ok=True)
@@ -930,9 +937,11 @@ def _finish(o, say, note, photons, pixels, xpixels, ypixels, pixel, distance, la
     if o.write_pgm:
         pgm = np.minimum(int16, 255).astype(np.uint8)
         say(f"writing {o.pgmfilename} as 1-byte integers\n")
+    header_note = ""
     if header_bytes is None:
         header_bytes = noisify_header(bits, xpixels, ypixels, pixel, distance, lambda0,
                                       Xbeam, Ybeam, detsize_y, o.phi0, o.osc)
+        header_note = header_defaults_note(o, Xbeam, Ybeam, detsize_y)
     elif bits == 32:
         note("warning: -header with -bits 32: noisify.c copies the header (its TYPE "
              "included) verbatim and writes 4-byte pixels after it")
@@ -946,7 +955,7 @@ def _finish(o, say, note, photons, pixels, xpixels, ypixels, pixel, distance, la
                            noise_image=None, noise_photons=None,
                            pgm_image=None if pgm is None else pgm.reshape(shape),
                            header=header_bytes, summary=summary, warnings=warnings, seed=seed,
-                           xpixels=xpixels, ypixels=ypixels)
+                           xpixels=xpixels, ypixels=ypixels, header_note=header_note)
     if not o.calculate_noise:
         return result
 
@@ -977,6 +986,37 @@ def _finish(o, say, note, photons, pixels, xpixels, ypixels, pixel, distance, la
 
 def _finite(x: float) -> bool:
     return math.isfinite(x)
+
+
+def header_defaults_note(o: NoisifyOptions, Xbeam: float, Ybeam: float,
+                         detsize_y: float) -> str:
+    """The warning for SMV headers that carry noisify.c's defaults (lines 449-452, 534):
+    a float image says nothing of its geometry, so the beam centre (the detector's
+    centre, where nanoBragg.c's and nonBragg.c's defaults are 0.5-1.5 pixels away), the
+    distance, pixel, wavelength and the oscillation (1 degree) are noisify.c's own unless
+    flags give them. "" when every one was given."""
+    g = c_format_g
+    items = []
+    beam = []
+    if "-Xbeam" not in o.given:
+        beam.append(f"BEAM_CENTER_X={g(Xbeam * 1000.0)}")
+    if "-Ybeam" not in o.given:
+        beam.append(f"BEAM_CENTER_Y={g((detsize_y - Ybeam) * 1000)}")
+    if beam:
+        items.append(" ".join(beam) + " (the detector's centre: nanoBragg.c's and "
+                     "nonBragg.c's default beams are 0.5-1.5 px away)")
+    for flag, key, value in (("-distance", "DISTANCE", o.distance * 1000.0),
+                             ("-pixel", "PIXEL_SIZE", o.pixel * 1000.0),
+                             ("-lambda", "WAVELENGTH", o.lambda0),
+                             ("-osc", "OSC_RANGE", o.osc)):
+        if flag not in o.given:
+            items.append(f"{key}={g(value)}")
+    if not items:
+        return ""
+    return ("warning: noisify.c's SMV headers take " + ", ".join(items) + " from its "
+            "defaults, not from the simulation: give -header SIM.img (the simulator's SMV "
+            "image: noisify.c copies its header and takes the size, pixel, distance, "
+            "wavelength and beam centre from it) or those flags")
 
 
 def _check_negative_adu(photons: np.ndarray, gain: float, adc: float, readout: float,

@@ -334,6 +334,31 @@ def _build_sources(o: NonBraggOptions, beam, polar, vert, lambda0, hdivsteps, hd
     return rows, divsteps
 
 
+def default_beam_warning(Xbeam: float, Ybeam: float, pixel: float) -> str:
+    """The warning for a run that leaves the beam centre to nonBragg.c's default (line 849).
+
+    nonBragg.c puts the beam at ``((detsize_x - pixel)/2, (detsize_y + pixel)/2)`` from
+    the first pixel's corner along fast/slow; nanoBragg.c's default (MOSFLM) puts it at
+    ``detsize/2 + pixel`` on both axes, noisify.c's header at ``detsize/2``: an image
+    added to another program's is off by that much. nanoBragg.c's MOSFLM ``-Xbeam`` is
+    along slow and ``-Ybeam`` along fast, each half a pixel short of the point.
+
+    Parameters
+    ----------
+    Xbeam, Ybeam : float
+        nonBragg.c's default beam centre along fast and slow, m.
+    pixel : float
+        Pixel size, m.
+    """
+    half = pixel / 2.0
+    return (f"warning: no -Xbeam/-Ybeam: nonBragg.c's default beam centre (-Xbeam "
+            f"{_g(Xbeam * 1000)} -Ybeam {_g(Ybeam * 1000)} mm, fast/slow from the first "
+            "pixel's corner) is 1.5 px (fast) and 0.5 px (slow) from nanoBragg.c's default "
+            "and half a pixel from noisify.c's header's; before adding or noisifying images "
+            "give every program the same beam (nanobragg-nb's MOSFLM -Xbeam "
+            f"{_g((Ybeam - half) * 1000)} -Ybeam {_g((Xbeam - half) * 1000)} is this point)")
+
+
 def setup(o: NonBraggOptions, out: Callable[[str], None],
           warn: Callable[[str], None]) -> NonBraggScene:
     """Resolve options into a scene, printing C's stdout up to the pixel loop.
@@ -404,6 +429,8 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
         Xbeam = Xclose
     if nan(Ybeam):
         Ybeam = Yclose
+    if all(nan(v) for v in (o.Xclose, o.Yclose, o.Xbeam, o.Ybeam, o.ORGX, o.ORGY)):
+        warn(default_beam_warning(Xbeam, Ybeam, pixel_size))
     roi_xmin = 0 if o.roi_xmin < 0 else o.roi_xmin
     roi_xmax = fpixels if o.roi_xmax < 0 else o.roi_xmax
     roi_ymin = 0 if o.roi_ymin < 0 else o.roi_ymin
