@@ -115,21 +115,26 @@ def test_series_issues_a_shared_warning_once():
                for r in results)
 
 
-def test_nonbragg_and_noisify_warnings_are_python_warnings(tmp_path, monkeypatch):
+def _companion_inputs(tmp_path, monkeypatch):
     import shutil
-    import warnings
 
-    import numpy as np
     import pytest
-    from conftest import REPO
-
-    import nbnumba as nb
 
     water = REPO.parent / "shared" / "companions" / "inputs" / "water.stol"
     if not water.is_file():
         pytest.skip("../shared/companions/inputs is not present")
     shutil.copy(water, tmp_path / "water.stol")
     monkeypatch.chdir(tmp_path)
+
+
+def test_nonbragg_and_noisify_warnings_are_python_warnings(tmp_path, monkeypatch):
+    import warnings
+
+    import numpy as np
+
+    import nbnumba as nb
+
+    _companion_inputs(tmp_path, monkeypatch)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = nb.NonBragg.from_args(["-stol", "water.stol", "-detpixels", "8", "-nonoise",
@@ -487,18 +492,6 @@ def test_the_api_raises_the_projects_errors_with_one_line():
 
 
 # ------------------------------------------------------------ the programs' default beams
-
-def _companion_inputs(tmp_path, monkeypatch):
-    import shutil
-
-    import pytest
-
-    water = REPO.parent / "shared" / "companions" / "inputs" / "water.stol"
-    if not water.is_file():
-        pytest.skip("../shared/companions/inputs is not present")
-    shutil.copy(water, tmp_path / "water.stol")
-    monkeypatch.chdir(tmp_path)
-
 
 def test_nonbragg_default_beam_is_named_with_nanobraggs_equivalent(tmp_path, monkeypatch,
                                                                     capsys):
