@@ -211,6 +211,17 @@ def pixel_value(geom, flags, Ibg, Fbg):
     return np.float32(value)
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def source_term(F, polar, omega, weight):
+    """One source's share of a sub-pixel: C's ``sign·F²·polar·Ω·weight`` in C's order
+    (line 1529, whose capture_fraction is 1; sign = −1 for a negative F from the table's
+    overshoot)."""
+    sign = 1.0
+    if F < 0.0:
+        sign = -1.0
+    return sign * F * F * polar * omega * weight
+
+
 @njit(cache=True, error_model="numpy")
 def pixel_intensity(fpixel, spixel, geom, flags, sources, stol_of, F_of, den, nearest,
                     per_source, bucket, lo, width):
@@ -261,9 +272,6 @@ def pixel_intensity(fpixel, spixel, geom, flags, sources, stol_of, F_of, den, ne
                     n = nearest_index(stol_of, stols, stol, nearest[0])
                     nearest[0] = n
                 Fbg = polint_window(stol_of, F_of, den, n - 1, stol)
-                sign = 1.0
-                if Fbg < 0.0:
-                    sign = -1.0
                 if not nopolar:
                     if fixed:
                         dx, dy, dz = ux, uy, uz
@@ -273,7 +281,7 @@ def pixel_intensity(fpixel, spixel, geom, flags, sources, stol_of, F_of, den, ne
                                                          sources[s, 5], dx, dy, dz, ax, ay, az)
                 else:
                     polar = 1.0
-                Ibg += sign * Fbg * Fbg * polar * omega * sources[s, 7]
+                Ibg += source_term(Fbg, polar, omega, sources[s, 7])
     return Ibg, Fbg, stol, polar, omega, px, py, pz, n
 
 
@@ -369,11 +377,7 @@ def _row_across(spixel, geom, flags, sources, stol_of, F_of, den, image, bucket,
                     Fbg[t] = polint_window(stol_of, F_of, den, row[t] - 1, stol[t])
                 if nopolar:
                     for t in range(m):
-                        f = Fbg[t]
-                        sign = 1.0
-                        if f < 0.0:
-                            sign = -1.0
-                        Ibg[t] += sign * f * f * 1.0 * omega[t] * weight
+                        Ibg[t] += source_term(Fbg[t], 1.0, omega[t], weight)
                     continue
                 if s == 0:
                     # polarization_factor leaves a fixed pixel's vector at u for good
@@ -391,14 +395,10 @@ def _row_across(spixel, geom, flags, sources, stol_of, F_of, den, image, bucket,
                     continue
                 for t in range(m):
                     if fixed[t]:
-                        f = Fbg[t]
-                        sign = 1.0
-                        if f < 0.0:
-                            sign = -1.0
                         polar = polarization_of_unit_vectors(
                             kahn, sources[s, 3], sources[s, 4], sources[s, 5], ux[t], uy[t],
                             uz[t], ax, ay, az)
-                        Ibg[t] += sign * f * f * polar * omega[t] * weight
+                        Ibg[t] += source_term(Fbg[t], polar, omega[t], weight)
                     else:
                         _sum_one(Ibg, Fbg, omega, cx, cy, cz, sources, s, kahn, weight, t,
                                  ax, ay, az)
@@ -415,30 +415,22 @@ def _sum_fixed_kahn0(Ibg, Fbg, omega, ux, uy, uz, fixed, sources, s, kahn, weigh
     iy = sources[s, 4]
     iz = sources[s, 5]
     for t in range(Ibg.size):
-        f = Fbg[t]
-        sign = 1.0
-        if f < 0.0:
-            sign = -1.0
         polar = polarization_of_unit_vectors_kahn0(kahn, ix, iy, iz, ux[t], uy[t], uz[t])
         if fixed[t]:
-            Ibg[t] += sign * f * f * polar * omega[t] * weight
+            Ibg[t] += source_term(Fbg[t], polar, omega[t], weight)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
 def _sum_one(Ibg, Fbg, omega, cx, cy, cz, sources, s, kahn, weight, t, ax, ay, az):
     """Source ``s``'s term of pixel ``t`` whose vector C's polarization_factor still moves:
     unitized in place once more, as C does at every source."""
-    f = Fbg[t]
-    sign = 1.0
-    if f < 0.0:
-        sign = -1.0
     dx, dy, dz, _ = unitize3(cx[t], cy[t], cz[t])
     cx[t] = dx
     cy[t] = dy
     cz[t] = dz
     polar = polarization_of_unit_vectors(kahn, sources[s, 3], sources[s, 4], sources[s, 5],
                                          dx, dy, dz, ax, ay, az)
-    Ibg[t] += sign * f * f * polar * omega[t] * weight
+    Ibg[t] += source_term(Fbg[t], polar, omega[t], weight)
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
