@@ -159,6 +159,32 @@ class Terminated(KeyboardInterrupt):
         self.signal_name = signal_name
 
 
+# names of the signals (SIGINT, SIGTERM, SIGHUP) whose handler ran in this run of a program
+_signals_seen: list[str] = []
+
+
+def signal_seen(signal_name: str) -> None:
+    """Record that a program's signal handler ran (it then raises as usual)."""
+    _signals_seen.append(signal_name)
+
+
+def forget_signals() -> None:
+    """A program's run starts with no signal seen (several runs may share a process)."""
+    _signals_seen.clear()
+
+
+def raise_if_signalled() -> None:
+    """Raise the KeyboardInterrupt (SIGINT) or :class:`Terminated` of a signal whose
+    handler ran but whose exception was lost: raised inside a ctypes or weakref callback
+    (Numba's start-up, an import's module lock), Python prints it as "Exception ignored"
+    and carries on. The programs call this between phases and before writing any file,
+    so such a signal still ends the run (exit 130/143, no files). Nothing happens in
+    library use, where no program handler runs."""
+    if _signals_seen:
+        name = _signals_seen[0]
+        raise KeyboardInterrupt() if name == "SIGINT" else Terminated(name)
+
+
 # ---------------------------------------------------------------------------- warnings
 
 

@@ -68,11 +68,14 @@ def interruptible(kernel: Callable, *args) -> Any:
     Returns what the kernel returns."""
     import threading
 
+    from .errors import raise_if_signalled
+
     while _abandoned:
         _abandoned[0].join()
         _abandoned.pop(0)
     if threading.current_thread() is not threading.main_thread():
         return kernel(*args)
+    raise_if_signalled()  # a program's signal whose exception a callback swallowed
     from numba import get_num_threads, set_num_threads
 
     failure: list[BaseException] = []
@@ -134,6 +137,10 @@ def render(scene: Scene, renderer: Renderer, *, sliced: bool = False,
     interpolation at the first pixel (in C's order) that leaves the table.
     """
     from numba import get_num_threads
+
+    from .errors import raise_if_signalled
+
+    raise_if_signalled()  # a program's signal whose exception a callback swallowed
 
     from .kernels.exact import render_one
 

@@ -812,3 +812,55 @@ def test_float_add_never_drops_an_input_silently(tmp_path):
     got = run("nb-float-add", ["a.bin", "b.bin", "-offset", "-5", "-outfile", "n.bin"],
               tmp_path)
     assert got.returncode == 0 and got.stderr == "", got.stderr
+
+
+LOST_SIGNAL = """
+import ctypes, os, signal, sys, time
+import importlib
+module = importlib.import_module({module!r})
+real = getattr(module, {name!r})
+
+def lost_signal():
+    os.kill(os.getpid(), {sig})
+    time.sleep(0.2)  # the handler runs here, inside a ctypes callback: its exception is dropped
+
+callback = ctypes.CFUNCTYPE(None)(lost_signal)
+
+def sabotaged(*args, **kwargs):
+    callback()
+    return real(*args, **kwargs)
+
+setattr(module, {name!r}, sabotaged)
+sys.argv = [{prog!r}, *{args!r}]
+from {cli} import main
+main()
+"""
+
+
+@pytest.mark.parametrize("sig, code", SIGNALS, ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("prog, module, name", [
+    ("nonbragg-nb", "nbnumba.companions.nonbragg_setup", "_read_table"),
+    ("noisify-nb", "nbnumba.companions.noisify", "_as_float32")])
+def test_a_signal_whose_exception_python_drops_still_ends_the_run(prog, module, name, sig,
+                                                                   code, tmp_path):
+    """A signal that lands while Numba's start-up is inside a ctypes callback (or an import
+    inside a weakref callback) has its KeyboardInterrupt printed as "Exception ignored" and
+    dropped by Python: the run still ends at its next phase (the pixel loop, the draws),
+    long before its minutes of work, with the signal's exit code, one line and no file."""
+    (tmp_path / "w.stol").write_text(STOL)
+    (tmp_path / "in.bin").write_bytes(np.full(2048 * 2048, 1000.0, np.float32).tobytes())
+    args = {"nonbragg-nb": ["-stol", "w.stol", "-lambda", "1", "-distance", "100",
+                            "-detpixels", "2048", "-pixel", "0.05", "-oversample", "16",
+                            "-dispersion", "1", "-dispsteps", "4"],
+            "noisify-nb": ["-floatfile", "in.bin", "-detpixels", "2048", "-seed", "1",
+                           "-psf", "gauss", "-psf_fwhm", "2000", "-psf_radius", "60"]}[prog]
+    script = LOST_SIGNAL.format(module=module, name=name, sig=int(sig), prog=prog, args=args,
+                                cli=MODULES[prog])
+    before = set(os.listdir(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env(),
+                          capture_output=True, text=True, timeout=60)
+    assert "Exception ignored" in proc.stderr  # the exception was dropped, as in the wild
+    assert proc.returncode == code, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith(f"{prog}: error: ")]
+    assert len(errors) == 1 and ("interrupted" if code == 130 else "terminated") in errors[0]
+    assert set(os.listdir(tmp_path)) == before

@@ -119,9 +119,12 @@ class Outputs:
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[Outputs]:
-        """Within the block, record the files atomic_write puts in place."""
+        """Within the block, record the files atomic_write puts in place (after ending the
+        run if a signal's exception was lost: :func:`nbnumba.errors.raise_if_signalled`)."""
+        from ..errors import raise_if_signalled
         from ..io import recording_writes
 
+        raise_if_signalled()
         with recording_writes(self._placing):
             yield self
 
@@ -145,18 +148,26 @@ TERMINATING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHU
 
 @contextlib.contextmanager
 def sigterm_raises() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise :class:`Terminated` (SIGINT already raises
-    KeyboardInterrupt). A SIGHUP that was ignored when the program started
-    (``nohup``) stays ignored."""
+    """SIGINT raises KeyboardInterrupt, SIGTERM and SIGHUP :class:`Terminated`, and each
+    is recorded (:func:`nbnumba.errors.signal_seen`) so that one whose exception Python
+    drops (raised inside a callback) still ends the run at the next
+    :func:`~nbnumba.errors.raise_if_signalled`. A SIGINT or SIGHUP that was ignored when
+    the program started (``nohup``, a background job) stays ignored."""
     if not in_main_thread():
         yield
         return
+    from ..errors import forget_signals, signal_seen
 
     def on_signal(signum: int, frame: object) -> None:
-        raise Terminated(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        signal_seen(name)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(name)
 
+    forget_signals()
     previous = {}
-    for sig in TERMINATING_SIGNALS:
+    for sig in (signal.SIGINT, *TERMINATING_SIGNALS):
         if sig != signal.SIGTERM and signal.getsignal(sig) is signal.SIG_IGN:
             continue
         previous[sig] = signal.signal(sig, on_signal)
@@ -344,17 +355,30 @@ class Job:
 def run_job(job: Job, *args: object, **kwargs: object) -> int:
     """``job.execute(*args, **kwargs)`` with signals and Python warnings handled; every
     failure ends in one error line and its exit code (returned; 0 on success)."""
-    from ..errors import EXIT_OK
+    from ..errors import EXIT_OK, raise_if_signalled
 
     with sigterm_raises(), python_warnings_to(job.con.warn):
         try:
             job.execute(*args, **kwargs)
+            raise_if_signalled()  # a signal whose exception was lost ends the run anyway
             job.con.flush_stdout()
         except (SystemExit, GeneratorExit):
             raise
         except BaseException as exc:  # every failure ends in one line and an exit code
-            return job.fail(exc)
+            return job.fail(_lost_signal_or(exc))
     return EXIT_OK
+
+
+def _lost_signal_or(exc: BaseException) -> BaseException:
+    """What a run that failed with ``exc`` ends as: the signal whose exception a callback
+    swallowed, if one did (an import it broke fails in its wake), else ``exc``."""
+    from ..errors import raise_if_signalled
+
+    try:
+        raise_if_signalled()
+    except KeyboardInterrupt as signalled:
+        return signalled
+    return exc
 
 
 def check_companion_outputs(outputs: list[tuple[str, str]], inputs: list[tuple[str, str]],

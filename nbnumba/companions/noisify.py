@@ -40,6 +40,7 @@ from ..errors import (
     ResourceError,
     SetupExit,
     UsageError,
+    raise_if_signalled,
     write_error,
 )
 from ..errors import warn as issue_warnings
@@ -896,6 +897,7 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
     state = new_state()
     seed_cell = make_seed(seed)
     calib_cell = make_seed(o.calib_seed)
+    raise_if_signalled()  # a program's signal whose exception a callback swallowed
     pool = ThreadPoolExecutor(max_workers=1) if o.calculate_noise else None
     shot = None
     if pool is not None:
