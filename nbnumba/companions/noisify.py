@@ -994,9 +994,8 @@ def header_defaults_note(o: NoisifyOptions, Xbeam: float, Ybeam: float,
                          detsize_y: float) -> str:
     """The warning for SMV headers that carry noisify.c's defaults (lines 449-452, 534):
     a float image says nothing of its geometry, so the beam centre (the detector's
-    centre, where nanoBragg.c's and nonBragg.c's defaults are 0.5-1.5 pixels away), the
-    distance, pixel, wavelength and the oscillation (1 degree) are noisify.c's own unless
-    flags give them. "" when every one was given."""
+    centre), the distance, pixel, wavelength and the oscillation (1 degree) are
+    noisify.c's own unless flags give them. "" when every one was given."""
     g = c_format_g
     items = []
     beam = []
@@ -1005,8 +1004,7 @@ def header_defaults_note(o: NoisifyOptions, Xbeam: float, Ybeam: float,
     if "-Ybeam" not in o.given:
         beam.append(f"BEAM_CENTER_Y={g((detsize_y - Ybeam) * 1000)}")
     if beam:
-        items.append(" ".join(beam) + " (the detector's centre: nanoBragg.c's and "
-                     "nonBragg.c's default beams are 0.5-1.5 px away)")
+        items.append(" ".join(beam) + " (the detector's centre)")
     for flag, key, value in (("-distance", "DISTANCE", o.distance * 1000.0),
                              ("-pixel", "PIXEL_SIZE", o.pixel * 1000.0),
                              ("-lambda", "WAVELENGTH", o.lambda0),
@@ -1018,7 +1016,8 @@ def header_defaults_note(o: NoisifyOptions, Xbeam: float, Ybeam: float,
     return ("warning: noisify.c's SMV headers take " + ", ".join(items) + " from its "
             "defaults, not from the simulation: give -header SIM.img (the simulator's SMV "
             "image: noisify.c copies its header and takes the size, pixel, distance, "
-            "wavelength and beam centre from it) or those flags")
+            "wavelength and beam centre from it) or those flags (its BEAM_CENTER_X/Y are "
+            "-Xbeam and the detector height minus -Ybeam, not nanoBragg.c's MOSFLM centre)")
 
 
 def _check_negative_adu(photons: np.ndarray, gain: float, adc: float, readout: float,
