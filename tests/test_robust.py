@@ -804,6 +804,7 @@ def test_float_add_never_drops_an_input_silently(tmp_path):
     for extra, words in ((["--bogus"], "'--bogus': not a float_add option"),
                          (["-scale1", "abc"], "-scale1 abc: float_add's atof() reads 'abc' as 0"),
                          (["c.img"], "'c.img': not a .bin or .map name")):
+        (tmp_path / "s.bin").unlink(missing_ok=True)  # a new output: no replace warning
         got = run("nb-float-add", ["a.bin", "b.bin", "s.bin", *extra], tmp_path)
         assert got.returncode == 0, got.stderr
         assert got.stderr.splitlines() == [f"warning: {words}" + got.stderr.split(words)[1]
@@ -812,6 +813,23 @@ def test_float_add_never_drops_an_input_silently(tmp_path):
     got = run("nb-float-add", ["a.bin", "b.bin", "-offset", "-5", "-outfile", "n.bin"],
               tmp_path)
     assert got.returncode == 0 and got.stderr == "", got.stderr
+
+
+def test_float_add_says_when_its_third_name_replaces_a_file(tmp_path):
+    """`nb-float-add a.bin b.bin c.bin` (an -o forgotten) is bl831 float_add's form: c.bin is
+    its output, replaced as C does, with one warning that says so; a new third name, or an
+    -outfile, gets none."""
+    a, b = float_add_inputs(tmp_path)
+    (tmp_path / "c.bin").write_bytes(a.tobytes())
+    got = run("nb-float-add", ["a.bin", "b.bin", "c.bin"], tmp_path)
+    assert got.returncode == 0, got.stderr
+    assert got.stderr.splitlines() == [
+        "warning: c.bin: bl831 float_add takes a third file name as its output and replaces "
+        "the file there (nb-float-add A B C -o SUM sums three images)"]
+    assert (tmp_path / "c.bin").read_bytes() == (a + b).astype("<f4").tobytes()
+    for args in (["a.bin", "b.bin", "new.bin"], ["a.bin", "b.bin", "-outfile", "c.bin"]):
+        got = run("nb-float-add", args, tmp_path)
+        assert got.returncode == 0 and got.stderr == "", (args, got.stderr)
 
 
 LOST_SIGNAL = """

@@ -16,6 +16,7 @@ replaced one of the inputs).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..errors import EXIT_OK, EXIT_USAGE
@@ -103,6 +104,12 @@ class _Bl831Run(Job):
                             "ending in .bin or .map, as bl831 float_add takes them)")
         for w in check_output_files([("output", o.output)], "float_add"):
             con.warn(w)
+        if o.output in self.argv and os.path.isfile(o.output) and not any(
+                "-outfile" in a or "-output" in a for a in self.argv):
+            # one forgotten -o away from `nb-float-add A B C -o SUM`, which sums three
+            con.warn(f"warning: {o.output}: bl831 float_add takes a third file name as its "
+                     "output and replaces the file there (nb-float-add A B C -o SUM sums "
+                     "three images)")
         with run_inputs():  # each input read once, bounded
             result = run_float_add(o)
         for line in result.stdout[len(o.stdout):]:
