@@ -571,3 +571,23 @@ def test_noisify_names_the_header_values_it_takes_from_its_defaults(tmp_path, mo
         warnings.simplefilter("always")
         res.write("frame")
     assert any("SMV headers take" in str(w.message) for w in caught)
+
+
+def test_a_missing_shipped_table_points_at_nbnumba_data(tmp_path, monkeypatch, capsys):
+    """`-stol water.stol` in a fresh folder: the error line says nbnumba ships the table
+    and how to name it; following it runs."""
+    import pytest
+
+    from nbnumba.cli.nonbragg import main
+    from nbnumba.data import stol_path
+
+    monkeypatch.chdir(tmp_path)
+    args = ["-detpixels", "8", "-Xbeam", "0.4", "-Ybeam", "0.4", "-nonoise", "-noprogress"]
+    assert main(["-stol", "water.stol", *args]) == 3
+    err = capsys.readouterr().err
+    assert '(nbnumba ships water.stol: -stol "$(python -m nbnumba.data water)"' in err
+    assert main(["-stol", "other.stol", *args]) == 3
+    assert "nbnumba ships" not in capsys.readouterr().err
+    if not stol_path("water").is_file():
+        pytest.skip("the package data is not installed as files")
+    assert main(["-stol", str(stol_path("water")), *args]) == 0

@@ -13,7 +13,9 @@ shares with nanoBragg.c).  Line numbers refer to nonBragg.c (bl831/nanoBragg,
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -244,16 +246,33 @@ def read_columns(path: str, nargs: int) -> list[np.ndarray]:
     return read_text_file(path, nargs)
 
 
+def shipped_table(path: str) -> str | None:
+    """The name of the shipped table (:mod:`nbnumba.data`) a missing ``-stol`` file is named
+    after (``water.stol``, ``../air.stol``, ``ice``), else None."""
+    from ..data import STOL_TABLES
+
+    stem = os.path.basename(os.fspath(path)).lower().removesuffix(".stol")
+    return stem if stem in STOL_TABLES else None
+
+
 def _read_table(o: NonBraggOptions, out) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
     """The F(stol) table, padded as C pads it (lines 1226-1256)."""
     warns: list[str] = []
     out(f"reading {o.stolfilename}\n")
     try:
-        cols = read_columns(o.stolfilename, 2)
-    except InputFileError:
+        try:
+            cols = read_columns(o.stolfilename, 2)
+        except InputFileError:
+            raise
+        except OSError as exc:
+            raise InputFileOpenError(o.stolfilename, exc) from None
+    except InputFileOpenError as error:
+        shipped = shipped_table(o.stolfilename)
+        if shipped and error.errno == errno.ENOENT:
+            error.message += (f" (nbnumba ships {shipped}.stol: -stol \"$(python -m "
+                              f"nbnumba.data {shipped})\", or stol=nbnumba.data.stol_path"
+                              f"({shipped!r}) in Python)")
         raise
-    except OSError as exc:
-        raise InputFileOpenError(o.stolfilename, exc) from None
     x, f = cols
     rows = len(x)
     if rows == 0:
