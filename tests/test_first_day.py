@@ -591,3 +591,21 @@ def test_a_missing_shipped_table_points_at_nbnumba_data(tmp_path, monkeypatch, c
     if not stol_path("water").is_file():
         pytest.skip("the package data is not installed as files")
     assert main(["-stol", str(stol_path("water")), *args]) == 0
+
+
+def test_noisify_says_when_a_longer_file_is_cut(tmp_path, monkeypatch, capsys):
+    """A float file longer than the pixels given is read as noisify.c reads it (the first
+    pixels), with one line saying so; a file of the right size says nothing."""
+    import numpy as np
+
+    from nbnumba.cli.noisify import main
+
+    monkeypatch.chdir(tmp_path)
+    np.full(5000, 10.0, "<f4").tofile("long.bin")
+    np.full(4096, 10.0, "<f4").tofile("exact.bin")
+    args = ["-detpixels", "64", "-seed", "1", "-nonoise", "-Xbeam", "3", "-Ybeam", "3"]
+    assert main(["-floatfile", "long.bin", *args]) == 0
+    assert ("warning: long.bin: 20000 bytes hold 5000 floats; noisify.c reads the first 4096 "
+            "(64x64 pixels) and ignores the rest") in capsys.readouterr().err
+    assert main(["-floatfile", "exact.bin", *args]) == 0
+    assert "ignores the rest" not in capsys.readouterr().err

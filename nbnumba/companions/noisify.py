@@ -819,6 +819,9 @@ def run(options: NoisifyOptions, image: np.ndarray | Sequence[np.ndarray] | None
     if data is None:
         data = read_input(name, max_bytes=4 * pixels)
     floatimage = _as_float32(data, pixels, name, note)
+    if image is None and file_size is not None and file_size // 4 > pixels:
+        note(f"warning: {name}: {file_size} bytes hold {file_size // 4} floats; noisify.c "
+             f"reads the first {pixels} ({xpixels}x{ypixels} pixels) and ignores the rest")
     if o.add_files:
         if image is not None:
             raise UsageError("-add works on the input file; in memory pass a list of arrays")
