@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .cnum import c_div
@@ -845,3 +846,19 @@ def parse_args(argv: list[str], cwd: str | os.PathLike | None = None
     p.prepass_and_headers()
     p.run()
     return o, warn.items
+
+
+def unknown_keywords_error(owner: str, unknown: Iterable[str],
+                           known: Iterable[str]) -> TypeError:
+    """The TypeError for keywords a class does not take, each with a "did you mean" where a
+    known keyword is close (``NonBragg(thikc=1)``: ``thikc (did you mean thick?)``)."""
+    import difflib
+
+    known = list(known)
+    names = sorted(unknown)
+    shown = []
+    for name in names:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.7)
+        shown.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return TypeError(f"{owner}() got unexpected keyword argument{'s' if len(names) > 1 else ''}"
+                     f": {', '.join(shown)}")

@@ -609,3 +609,36 @@ def test_noisify_says_when_a_longer_file_is_cut(tmp_path, monkeypatch, capsys):
             "(64x64 pixels) and ignores the rest") in capsys.readouterr().err
     assert main(["-floatfile", "exact.bin", *args]) == 0
     assert "ignores the rest" not in capsys.readouterr().err
+
+
+def test_companion_keywords_and_results_as_a_notebook_user_passes_them(tmp_path, monkeypatch):
+    """A misspelt keyword names the close one; a simulation's result stands for its image
+    in Noisify.run (alone or in a list), the same counts as its .image."""
+    import warnings
+
+    import numpy as np
+    import pytest
+
+    import nbnumba as nb
+
+    with pytest.raises(TypeError, match=r"thikc \(did you mean thick\?\)"):
+        nb.NonBragg(thikc=1)
+    with pytest.raises(TypeError, match=r"readuot \(did you mean readout\?\)"):
+        nb.Noisify(readuot=3)
+    _companion_inputs(tmp_path, monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        water = nb.NonBragg(stol="water.stol", detpixels=16, pixel=0.1, Xbeam=0.8, Ybeam=0.8,
+                            nonoise=True).run()
+        det = dict(detpixels=16, pixel=0.1, seed=1)
+        assert np.array_equal(nb.Noisify(**det).run(image=water).image,
+                              nb.Noisify(**det).run(image=water.image).image)
+        assert np.array_equal(nb.Noisify(**det).run(image=[water, water]).image,
+                              nb.Noisify(**det).run(image=[water.image, water.image]).image)
+
+
+def test_float_add_answers_version(capsys):
+    from nbnumba.cli.float_add import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("nb-float-add (nbnumba) ")

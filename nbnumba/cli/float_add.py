@@ -21,6 +21,7 @@ import sys
 
 from ..errors import EXIT_OK, EXIT_USAGE
 from .common import Console, Job, Outputs, exit_without_teardown, run_job, stdout_reader_gone
+from .usage import package_version
 
 PROG = "nb-float-add"
 
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
                "with its stdout and file (specs/noisify.md)")
     p.add_argument("inputs", nargs="+", help="float32 little-endian images, same size")
     p.add_argument("-o", "--output", required=True, help="the sum (raw float32)")
+    p.add_argument("--version", action="version",
+                   version=f"{PROG} (nbnumba) {package_version()}")
     return p
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..cargs import numeric_note
+from ..cargs import numeric_note, unknown_keywords_error
 from ..cnum import c_div
 from ..constants import R_E_SQR
 from ..errors import (
@@ -558,12 +558,23 @@ def _as_float32(data: bytes | np.ndarray, pixels: int, path: str, out_warn: Out)
     return img
 
 
+def _image_of(value: object) -> object:
+    """A simulation's result (``NonBragg(...).run()``, ``Simulation(...).run()``) stands for
+    its float image."""
+    if not isinstance(value, np.ndarray) and isinstance(getattr(value, "image", None),
+                                                          np.ndarray):
+        return value.image
+    return value
+
+
 def _images(image: object) -> list:
-    """The images ``run(image=...)`` was given: an array is one image; a list or tuple of
-    arrays is several (summed); nested lists of numbers are one image (``w.tolist()``
-    of a 2-D image is that image, not its rows), a 3-deep nesting several."""
+    """The images ``run(image=...)`` was given: an array (or a simulation's result: its
+    ``.image``) is one image; a list or tuple of them is several (summed); nested lists of
+    numbers are one image (``w.tolist()`` of a 2-D image is that image, not its rows), a
+    3-deep nesting several."""
     if not isinstance(image, (list, tuple)):
-        return [image]
+        return [_image_of(image)]
+    image = [_image_of(a) for a in image]
     if image and all(isinstance(a, np.ndarray) for a in image):
         return list(image)
     try:
@@ -1101,8 +1112,7 @@ def keywords_to_argv(flags: dict[str, object]) -> list[str]:
     """
     unknown = sorted(set(flags) - set(KEYWORDS))
     if unknown:
-        raise TypeError(f"Noisify() got unknown keyword(s): {', '.join(unknown)} "
-                        f"(known: {', '.join(KEYWORDS)})")
+        raise unknown_keywords_error("Noisify", unknown, KEYWORDS)
     argv: list[str] = []
     for name, value in flags.items():
         flag, kind = KEYWORDS[name]

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ..cargs import WarningList, numeric_note
+from ..cargs import WarningList, numeric_note, unknown_keywords_error
 from ..constants import M_PI, RTD
 from ..io import c_atof, c_atoi, wrap_int32
 
@@ -553,8 +553,7 @@ def keywords_to_argv(flags: dict[str, object]) -> list[str]:
     """
     unknown = [k for k in flags if k not in KEYWORD_FLAGS]
     if unknown:
-        raise TypeError("NonBragg() got unexpected keyword argument"
-                        f"{'s' if len(unknown) > 1 else ''}: {', '.join(sorted(unknown))}")
+        raise unknown_keywords_error("NonBragg", unknown, KEYWORD_FLAGS)
     argv: list[str] = []
     for key, value in flags.items():
         flag, nvals = KEYWORD_FLAGS[key]
