@@ -642,3 +642,18 @@ def test_float_add_answers_version(capsys):
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("nb-float-add (nbnumba) ")
+
+
+def test_nonbragg_says_when_its_photons_overload_every_pixel(tmp_path, monkeypatch, capsys):
+    """nonBragg.c's default fluence (1.26e29 photons/m^2) gives ~1e11 photons/pixel: one
+    warning names the fluence and the flags; a realistic beam gets none."""
+    from nbnumba.cli.nonbragg import main
+
+    _companion_inputs(tmp_path, monkeypatch)
+    args = ["-stol", "water.stol", "-detpixels", "32", "-Xbeam", "1.6", "-Ybeam", "1.6",
+            "-noprogress", "-seed", "1"]
+    assert main(args) == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "overloads a 16-bit" in ln]
+    assert len(lines) == 1 and "the fluence is 1.25932e+29 photons/m^2" in lines[0]
+    assert main([*args, "-flux", "1e12", "-exposure", "1", "-beamsize", "0.1"]) == 0
+    assert "overloads a 16-bit" not in capsys.readouterr().err

@@ -363,6 +363,11 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
         n2 = 2
     rmsd = math.sqrt(sumsqr2 / (n2 - 1)) if sumsqr2 == sumsqr2 else sumsqr2
 
+    if math.isfinite(avg) and avg > OVERLOAD_PHOTONS:
+        note(f"warning: a mean of {_g(avg)} photons/pixel overloads a 16-bit detector (the "
+             f"noise image stops at {OVERLOAD_PHOTONS}): the fluence is {_g(scene.fluence)} "
+             "photons/m^2 (nonBragg.c's default 1.26e+29; -flux 1e12 -exposure 1 -beamsize "
+             "0.1 give 1e+20): give -flux, -exposure and -beamsize, or -fluence")
     infs = int(np.count_nonzero(np.isinf(image)))
     if infs:
         note(f"warning: {infs} pixel{'s are' if infs > 1 else ' is'} infinite (beyond "
@@ -431,6 +436,9 @@ def _render_and_finish(o: NonBraggOptions, scene: NonBraggScene, emit, note,
                           summary=summary, warnings=list(warnings.items), options=o,
                           scene=scene, intfile_scale=intfile_scale, pgm_scale=pgm_scale,
                           stol_table=stol_table, _int=int_image, _pgm=pgm, _noise=noise)
+
+
+OVERLOAD_PHOTONS = 65535  # counts of C's 16-bit noise image
 
 
 def roi_mask(scene: NonBraggScene) -> np.ndarray:
