@@ -541,9 +541,15 @@ def check_work(o: Options, threads: int | None = None) -> list[str]:
     if not seconds > LONG_RUN_S:
         return []
     fpixels, spixels = detector_shape(o)
+    why = ""
+    sizes = _crystal_sizes(o) if o.oversample <= 0 else None
+    if sizes is not None and (auto := _auto_oversample(o, sizes)) > 1:
+        why = (f"; the oversample is nanoBragg.c's automatic {auto:g} for a "
+               f"{max(sizes) * 1e6:.3g} um crystal (-oversample 2 makes it "
+               f"{auto * auto / 4:.3g} times faster)")
     return [f"warning: this run computes about {work:.3g} sub-pixel terms ({fpixels}x{spixels} "
             f"pixels x sources x mosaic domains x phi steps x oversample^2 x layers): "
-            f"about {_duration(seconds)} on {threads} CPU thread(s); Ctrl-C stops it"]
+            f"about {_duration(seconds)} on {threads} CPU thread(s){why}; Ctrl-C stops it"]
 
 
 # --------------------------------------------------------------- input files

@@ -521,6 +521,13 @@ def test_estimated_time_warning(workdir, capsys):
     assert "about 4.1e+11 sub-pixel terms" in warning and "hours on 2 CPU" in warning
     opts, _ = parse_args(BASE)
     assert check_work(opts, threads=2) == []
+    # the automatic oversample of a large crystal is named, with what -oversample 2 saves
+    opts, _ = parse_args(["-cell", "79.1", "79.1", "38.4", "90", "90", "90", "-default_F",
+                          "1", "-xtalsize", "0.03", "-lambda", "1", "-distance", "80",
+                          "-detpixels", "256", "-pixel", "0.2"])
+    (warning,) = check_work(opts, threads=2)
+    assert ("the oversample is nanoBragg.c's automatic 2251 for a 30 um crystal "
+            "(-oversample 2 makes it 1.27e+06 times faster)") in warning
 
 
 def test_column_chunks_give_the_same_image(workdir, capsys, monkeypatch):
