@@ -448,8 +448,9 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
         Xbeam = Xclose
     if nan(Ybeam):
         Ybeam = Yclose
-    if all(nan(v) for v in (o.Xclose, o.Yclose, o.Xbeam, o.Ybeam, o.ORGX, o.ORGY)):
-        warn(default_beam_warning(Xbeam, Ybeam, pixel_size))
+    default_beam = all(nan(v) for v in (o.Xclose, o.Yclose, o.Xbeam, o.Ybeam, o.ORGX,
+                                         o.ORGY))
+    default_beam_note = default_beam_warning(Xbeam, Ybeam, pixel_size) if default_beam else ""
     roi_xmin = 0 if o.roi_xmin < 0 else o.roi_xmin
     roi_xmax = fpixels if o.roi_xmax < 0 else o.roi_xmax
     roi_ymin = 0 if o.roi_ymin < 0 else o.roi_ymin
@@ -546,6 +547,8 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
 
     # tables and sources (lines 1226-1370)
     stol_of, F_of, stols, table_warnings = _read_table(o, out)
+    if default_beam_note:  # said once the table is read: a run that fails says only why
+        warn(default_beam_note)
     for w in table_warnings:
         warn(w)
     lambda0 = o.lambda0
