@@ -519,6 +519,11 @@ def test_nonbragg_default_beam_is_named_with_nanobraggs_equivalent(tmp_path, mon
                            "-nonoise", "-nopgm", "-noprogress"]) == 0
     fbeam, sbeam = re.search(r"Fbeam=(\S+) Sbeam=(\S+)", capsys.readouterr().out).groups()
     assert (float(fbeam), float(sbeam)) == (float(xbeam), float(ybeam))
+    # rotated about the sample, the beam leaves that point and no MOSFLM flags follow it
+    assert main(["-stol", "water.stol", *geometry, "-twotheta", "20", "-nonoise",
+                 "-noprogress"]) == 0
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "no -Xbeam" in ln]
+    assert "closest point at -Xclose 14.95 -Yclose 10.05 mm" in line and "MOSFLM" not in line
     for given in (["-Xbeam", "15", "-Ybeam", "10"], ["-Ybeam", "10"], ["-Xclose", "15"],
                   ["-ORGX", "150"]):
         assert main(["-stol", "water.stol", *geometry, *given, "-nonoise", "-noprogress"]) == 0

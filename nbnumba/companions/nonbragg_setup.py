@@ -353,29 +353,42 @@ def _build_sources(o: NonBraggOptions, beam, polar, vert, lambda0, hdivsteps, hd
     return rows, divsteps
 
 
-def default_beam_warning(Xbeam: float, Ybeam: float, pixel: float) -> str:
+def default_beam_warning(Xbeam: float, Ybeam: float, pixel: float,
+                         about_sample: bool = False) -> str:
     """The warning for a run that leaves the beam centre to nonBragg.c's default (line 849).
 
     nonBragg.c puts the beam at ``((detsize_x - pixel)/2, (detsize_y + pixel)/2)`` from
     the first pixel's corner along fast/slow; nanoBragg.c's default (MOSFLM) puts it at
     ``detsize/2 + pixel`` on both axes, noisify.c's header at ``detsize/2``: an image
     added to another program's is off by that much. nanoBragg.c's MOSFLM ``-Xbeam`` is
-    along slow and ``-Ybeam`` along fast, each half a pixel short of the point.
+    along slow and ``-Ybeam`` along fast, each half a pixel short of the point. A detector
+    rotated about the sample (``-twotheta``, ``-pivot sample`` with rotations) has that
+    point as its closest one, the beam elsewhere, and no MOSFLM flags to match it (that
+    convention pivots about the beam): then the warning says only that the defaults
+    differ.
 
     Parameters
     ----------
     Xbeam, Ybeam : float
-        nonBragg.c's default beam centre along fast and slow, m.
+        nonBragg.c's default beam centre (``Xclose``, ``Yclose``) along fast and slow, m.
     pixel : float
         Pixel size, m.
+    about_sample : bool
+        The detector is rotated about the sample.
     """
+    where = (f"-Xbeam {_g(Xbeam * 1000)} -Ybeam {_g(Ybeam * 1000)} mm, fast/slow from the "
+             "first pixel's corner")
+    if about_sample:
+        return ("warning: no -Xbeam/-Ybeam: nonBragg.c's default puts the detector's closest "
+                f"point at {where.replace('-Xbeam', '-Xclose').replace('-Ybeam', '-Yclose')}, "
+                "rotated about the sample: not nanoBragg.c's default geometry; before adding "
+                "or noisifying images give every program the same geometry")
     half = pixel / 2.0
-    return (f"warning: no -Xbeam/-Ybeam: nonBragg.c's default beam centre (-Xbeam "
-            f"{_g(Xbeam * 1000)} -Ybeam {_g(Ybeam * 1000)} mm, fast/slow from the first "
-            "pixel's corner) is 1.5 px (fast) and 0.5 px (slow) from nanoBragg.c's default "
-            "and half a pixel from noisify.c's header's; before adding or noisifying images "
-            "give every program the same beam (nanobragg-nb's MOSFLM -Xbeam "
-            f"{_g((Ybeam - half) * 1000)} -Ybeam {_g((Xbeam - half) * 1000)} is this point)")
+    return (f"warning: no -Xbeam/-Ybeam: nonBragg.c's default beam centre ({where}) is 1.5 "
+            "px (fast) and 0.5 px (slow) from nanoBragg.c's default and half a pixel from "
+            "noisify.c's header's; before adding or noisifying images give every program the "
+            f"same beam (nanobragg-nb's MOSFLM -Xbeam {_g((Ybeam - half) * 1000)} -Ybeam "
+            f"{_g((Xbeam - half) * 1000)} is this point)")
 
 
 def setup(o: NonBraggOptions, out: Callable[[str], None],
@@ -450,7 +463,11 @@ def setup(o: NonBraggOptions, out: Callable[[str], None],
         Ybeam = Yclose
     default_beam = all(nan(v) for v in (o.Xclose, o.Yclose, o.Xbeam, o.Ybeam, o.ORGX,
                                          o.ORGY))
-    default_beam_note = default_beam_warning(Xbeam, Ybeam, pixel_size) if default_beam else ""
+    rotated = any(v != 0.0 for v in (o.detector_rotx, o.detector_roty, o.detector_rotz,
+                                     o.detector_twotheta))
+    default_beam_note = default_beam_warning(
+        Xbeam, Ybeam, pixel_size, about_sample=rotated and o.detector_pivot == SAMPLE
+    ) if default_beam else ""
     roi_xmin = 0 if o.roi_xmin < 0 else o.roi_xmin
     roi_xmax = fpixels if o.roi_xmax < 0 else o.roi_xmax
     roi_ymin = 0 if o.roi_ymin < 0 else o.roi_ymin
