@@ -255,17 +255,23 @@ def shipped_table(path: str) -> str | None:
     return stem if stem in STOL_TABLES else None
 
 
+def _columns(reader: Callable[[str, int], list[np.ndarray]], path: str,
+             ncols: int) -> list[np.ndarray]:
+    """``reader(path, ncols)``, an OSError becoming :class:`InputFileOpenError` (exit 3)."""
+    try:
+        return reader(path, ncols)
+    except InputFileError:
+        raise
+    except OSError as exc:
+        raise InputFileOpenError(path, exc) from None
+
+
 def _read_table(o: NonBraggOptions, out) -> tuple[np.ndarray, np.ndarray, int, list[str]]:
     """The F(stol) table, padded as C pads it (lines 1226-1256)."""
     warns: list[str] = []
     out(f"reading {o.stolfilename}\n")
     try:
-        try:
-            cols = read_columns(o.stolfilename, 2)
-        except InputFileError:
-            raise
-        except OSError as exc:
-            raise InputFileOpenError(o.stolfilename, exc) from None
+        cols = _columns(read_columns, o.stolfilename, 2)
     except InputFileOpenError as error:
         shipped = shipped_table(o.stolfilename)
         if shipped and error.errno == errno.ENOENT:
@@ -318,12 +324,7 @@ def _build_sources(o: NonBraggOptions, beam, polar, vert, lambda0, hdivsteps, hd
     rows: list[list[float]] = []
     divsteps = -1  # C's initial value, printed as is with a source file
     if o.sourcefilename is not None:
-        try:
-            cols = read_text_file(o.sourcefilename, 5)
-        except InputFileError:
-            raise
-        except OSError as exc:
-            raise InputFileOpenError(o.sourcefilename, exc) from None
+        cols = _columns(read_text_file, o.sourcefilename, 5)
         if len(cols[0]) == 0:
             raise InputFileError(o.sourcefilename, "no data (nonBragg.c: reading source "
                                  "definition file, exits)")
