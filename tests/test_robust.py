@@ -882,3 +882,22 @@ def test_a_signal_whose_exception_python_drops_still_ends_the_run(prog, module, 
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith(f"{prog}: error: ")]
     assert len(errors) == 1 and ("interrupted" if code == 130 else "terminated") in errors[0]
     assert set(os.listdir(tmp_path)) == before
+
+
+def test_a_program_run_leaves_no_signal_behind(tmp_path, monkeypatch):
+    """A program run in-process (a notebook calling main()) that ended on a signal leaves
+    nothing for later library calls: their kernels run."""
+    import nbnumba as nb
+    from nbnumba.cli.common import Console, Job, run_job
+    from nbnumba.errors import EXIT_INTERRUPTED
+
+    class Interrupted(Job):
+        def execute(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)
+            threading.Event().wait(1.0)  # the handler raises here
+
+    assert run_job(Interrupted([], Console("nonbragg-nb"))) == EXIT_INTERRUPTED
+    monkeypatch.chdir(tmp_path)
+    image = nb.Simulation(cell=(100, 100, 100, 90, 90, 90), default_F=100, N=1, detpixels=4,
+                          progress=False).run().image
+    assert image.shape == (4, 4)

@@ -176,6 +176,7 @@ def sigterm_raises() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        forget_signals()  # dealt with: later library calls in this process must not see it
 
 
 @contextlib.contextmanager
